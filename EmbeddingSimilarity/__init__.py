@@ -1,0 +1,4 @@
+"""EmbeddingSimilarity: find tissue that looks like a clicked point, with pathology foundation
+models, as a Digital Slide Archive (Slicer CLI) task."""
+
+__version__ = '0.1.0'

@@ -1,0 +1,170 @@
+"""Command line: parse the Slicer CLI arguments, run the pipeline, map errors to exit codes.
+
+The parser is built from ``EmbeddingSimilarity.xml`` (so DSA and a terminal see the same
+options), plus a few options for people at a terminal: ``--output-dir``, ``--list-models``,
+``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+from .errors import UserError
+
+XML_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'EmbeddingSimilarity.xml')
+PROG = 'EmbeddingSimilarity'
+SECRET_ARGS = ('girderToken',)
+
+logger = logging.getLogger('EmbeddingSimilarity')
+
+
+class _ListModelsAction(argparse.Action):
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .models.table import models_table
+
+        print(models_table())
+        parser.exit()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from slicer_cli_web import CLIArgumentParser
+
+    parser = CLIArgumentParser(XML_PATH)
+    parser.prog = PROG
+    extra = parser.add_argument_group('terminal use (not part of the Slicer CLI)')
+    extra.add_argument('--output-dir', dest='outputDir', default='',
+                       help='write <image>.<model>.npz, <image>.anot and <image>.png here for '
+                            'any output not given explicitly')
+    extra.add_argument('--list-models', action=_ListModelsAction,
+                       help='list the models: name, source, embedding size, scale, gated, licence')
+    extra.add_argument('--debug', action='store_true',
+                       help='show tracebacks and debug logging')
+    return parser
+
+
+def _fill_outputs(args: argparse.Namespace) -> None:
+    """Default output paths under --output-dir (or the current folder when nothing else is set)."""
+    girder = bool(args.girderApiUrl and args.girderToken)
+    outputs = ('outputEmbeddingFile', 'outputAnnotationFile', 'outputOverlayFile')
+    folder = args.outputDir
+    if not folder and not girder and not any(getattr(args, name) for name in outputs):
+        folder = '.'
+    if not folder:
+        return
+    if not os.path.isdir(folder):
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            raise UserError('cannot create output folder %s: %s' % (folder, exc.strerror)) from exc
+    stem = os.path.splitext(os.path.basename(os.path.normpath(args.inputImageFile)))[0]
+    names = {'outputEmbeddingFile': '%s.%s.npz' % (stem, args.model.replace('/', '_')),
+             'outputAnnotationFile': stem + '.anot',
+             'outputOverlayFile': stem + '.png'}
+    for name, filename in names.items():
+        if not getattr(args, name):
+            setattr(args, name, os.path.join(folder, filename))
+
+
+def to_request(args: argparse.Namespace):
+    from .pipeline import Request
+    from .similarity import parse_points
+
+    return Request(
+        image=args.inputImageFile,
+        image_id=(args.inputImageId or '').strip(),
+        model=args.model,
+        keypoints=parse_points(args.keypoints, 'key points'),
+        negative_keypoints=parse_points(args.negativeKeypoints, 'negative key points'),
+        tile_size=args.tileSize,
+        stride=args.stride,
+        mpp=args.mpp,
+        magnification=args.magnification,
+        pooling='' if args.pooling == 'default' else args.pooling,
+        batch_size=args.batchSize,
+        tissue_threshold=args.tissueThreshold,
+        aggregation=args.aggregation,
+        threshold=args.similarityThreshold,
+        scaling=args.scaling,
+        colour=args.heatmapColor,
+        annotation_name=args.annotationName,
+        input_embeddings=args.inputEmbeddingFile or '',
+        output_embeddings=args.outputEmbeddingFile or '',
+        output_annotation=args.outputAnnotationFile or '',
+        output_overlay=args.outputOverlayFile or '',
+        annotation_id=(args.annotationId or '').strip(),
+        api_url=(args.girderApiUrl or '').strip(),
+        token=(args.girderToken or '').strip(),
+        device=args.device,
+        precision=args.precision,
+        reader_threads=args.readerThreads,
+    )
+
+
+def describe_args(args: argparse.Namespace) -> str:
+    """The parameters, for the job log, with secrets masked."""
+    parts = []
+    for key, value in sorted(vars(args).items()):
+        shown = '***' if key in SECRET_ARGS and value else value
+        parts.append('%s=%s' % (key, shown))
+    return ', '.join(parts)
+
+
+def setup_logging(debug: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter('%(name)s: %(message)s' if not debug else
+                                           '%(asctime)s %(name)s %(levelname)s: %(message)s'))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logger.setLevel(logging.DEBUG if debug else logging.INFO)
+    logging.getLogger('large_image').setLevel(logging.ERROR)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = '--debug' in argv
+    setup_logging(debug)
+    started = time.perf_counter()
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        logger.debug('parameters: %s', describe_args(args))
+        _fill_outputs(args)
+        from .pipeline import run
+        from .progress import Progress
+
+        outcome = run(to_request(args), Progress())
+    except UserError as exc:
+        if debug:
+            logger.exception('error')
+        print('%s: error: %s' % (PROG, exc), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print('%s: interrupted; finished work is kept in the checkpoint next to the output '
+              'embeddings' % PROG, file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so in one line unless debugging
+        if debug:
+            raise
+        print('%s: internal error: %s: %s (rerun with --debug for the traceback)'
+              % (PROG, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else ''),
+              file=sys.stderr)
+        return 1
+    summary = '%d x %d cells, %d embedded now' % (outcome.data.grid.rows, outcome.data.grid.cols,
+                                                  outcome.cells_embedded)
+    if outcome.cache_source:
+        summary += ', cache %s reused' % outcome.cache_source
+    if outcome.annotation_id:
+        summary += ', annotation %s' % outcome.annotation_id
+    logger.info('done in %.1f s: %s', time.perf_counter() - started, summary)
+    for path in outcome.files:
+        logger.info('wrote %s', path)
+    return 0

@@ -1,0 +1,44 @@
+"""Errors that reach the user as one line and a non-zero exit code.
+
+Everything the user can cause (bad input, a missing model, an unreachable server) raises a
+subclass of :class:`UserError`; the CLI prints ``EmbeddingSimilarity: error: <message>`` and
+exits with the class's code. Anything else is a bug and is reported with a traceback.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A problem the user can fix; the message says what was wrong and what to do."""
+
+    exit_code = 2
+
+
+class InputError(UserError):
+    """A parameter or input file is invalid."""
+
+    exit_code = 2
+
+
+class ModelUnavailableError(UserError):
+    """Model weights cannot be loaded (not cached offline, gated, or not installed)."""
+
+    exit_code = 3
+
+
+class CacheError(UserError):
+    """An embedding cache file is unreadable, unsafe, or does not match the request."""
+
+    exit_code = 4
+
+
+class GirderError(UserError):
+    """Girder is unreachable, refused the token, or rejected a request."""
+
+    exit_code = 5
+
+
+class OutputError(UserError):
+    """An output cannot be written."""
+
+    exit_code = 6

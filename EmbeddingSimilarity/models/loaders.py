@@ -1,0 +1,203 @@
+"""Build an :class:`Embedder` from a :class:`ModelSpec`.
+
+An Embedder maps a normalised ``(N, 3, H, W)`` float batch to ``(N, D)`` pooled embeddings. Each
+source (timm, transformers, a local folder, a Python factory) has one small builder here;
+the pooling rules are shared.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from ..errors import ModelUnavailableError
+from .spec import ModelSpec
+
+
+def pool_features(features: torch.Tensor, pooling: str, num_prefix_tokens: int) -> torch.Tensor:
+    """Pool backbone features into one vector per tile.
+
+    ``features`` is ``(N, T, C)`` for transformers (prefix tokens first) or ``(N, C, H, W)`` for
+    CNNs. Register tokens sit between the class token and the patch tokens, so ``mean`` skips
+    ``num_prefix_tokens`` leading tokens.
+    """
+    if features.ndim == 4:
+        if pooling not in ('gap', 'model', 'mean'):
+            raise ValueError('pooling %r needs token features; this model gives a feature map'
+                             % pooling)
+        return features.mean(dim=(2, 3))
+    if features.ndim != 3:
+        raise ValueError('unexpected feature shape %s' % (tuple(features.shape),))
+    if pooling == 'cls':
+        return features[:, 0]
+    patch_mean = features[:, num_prefix_tokens:].mean(dim=1)
+    if pooling in ('mean', 'gap'):
+        return patch_mean
+    if pooling == 'cls+mean':
+        return torch.cat([features[:, 0], patch_mean], dim=1)
+    raise ValueError('unknown pooling %r' % pooling)
+
+
+class Embedder(nn.Module):
+    """Backbone plus pooling: normalised batch in, ``(N, D)`` embeddings out."""
+
+    def __init__(self, backbone: nn.Module, spec: ModelSpec,
+                 features: Callable[[nn.Module, torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.spec = spec
+        self._features = features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._features(self.backbone, x)
+
+
+def _timm_features(spec: ModelSpec) -> Callable[[nn.Module, torch.Tensor], torch.Tensor]:
+    if spec.pooling == 'model':
+        return lambda model, x: model(x)
+
+    def features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return pool_features(model.forward_features(x), spec.pooling, spec.num_prefix_tokens)
+    return features
+
+
+def _transformers_features(spec: ModelSpec) -> Callable[[nn.Module, torch.Tensor], torch.Tensor]:
+    def features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        out = model(pixel_values=x)
+        if spec.pooling == 'pooler':
+            return out.pooler_output
+        return pool_features(out.last_hidden_state, spec.pooling, spec.num_prefix_tokens)
+    return features
+
+
+def _hub_hint(spec: ModelSpec) -> str:
+    repo = spec.repo_id or spec.name
+    if spec.gated:
+        return ('accept its licence at https://huggingface.co/%s, set HF_TOKEN, or pre-populate '
+                'the Hugging Face cache (HF_HUB_CACHE) on a machine that can reach the hub'
+                % repo)
+    return ('pre-populate the Hugging Face cache (HF_HUB_CACHE) on a machine that can reach '
+            'the hub, or unset HF_HUB_OFFLINE')
+
+
+def _explain_load_failure(spec: ModelSpec, exc: Exception) -> ModelUnavailableError:
+    """Turn a hub/loader exception into one line naming the model, the repo and what to do."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    name = type(exc).__name__
+    repo = spec.repo_id or spec.architecture or spec.name
+    if 'Gated' in name or '401' in text or '403' in text or 'gated' in text.lower():
+        return ModelUnavailableError(
+            'model %s (%s) is gated and the hub refused access: %s' % (
+                spec.name, repo, _hub_hint(spec.with_overrides(gated=True))))
+    if ('LocalEntryNotFound' in name or 'offline' in text.lower() or "couldn't connect" in text
+            or 'cannot find the requested files' in text or 'does not appear to have' in text
+            or 'No suitable checkpoints' in text or 'Config file not found' in text
+            or 'no file named' in text):
+        where = repo if spec.source != 'local' else 'folder %s' % repo
+        return ModelUnavailableError(
+            'model %s: weights for %s are not available locally (%s); %s' % (
+                spec.name, where, text, _hub_hint(spec)))
+    return ModelUnavailableError('model %s (%s) could not be loaded: %s: %s' % (
+        spec.name, repo, name, text))
+
+
+def _offline() -> bool:
+    return os.environ.get('HF_HUB_OFFLINE', '').strip().lower() in ('1', 'true', 'yes', 'on')
+
+
+def _check_hub_cache(spec: ModelSpec) -> None:
+    """Fail at once (no retry loop) when offline and the repository is not cached."""
+    if not _offline() or not spec.repo_id:
+        return
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(spec.repo_id, 'config.json', revision=spec.revision)
+    if not isinstance(found, str):
+        raise ModelUnavailableError(
+            'model %s: %s is not in the Hugging Face cache (%s) and HF_HUB_OFFLINE is set; %s'
+            % (spec.name, spec.repo_id, _cache_dir(), _hub_hint(spec)))
+
+
+def _cache_dir() -> str:
+    from huggingface_hub import constants
+
+    return constants.HF_HUB_CACHE
+
+
+def _build_timm(spec: ModelSpec, pretrained: bool) -> nn.Module:
+    import timm
+
+    if spec.source == 'local':
+        model_id = 'local-dir:' + str(spec.repo_id)
+        if pretrained and not os.path.isdir(str(spec.repo_id)):
+            raise ModelUnavailableError(
+                'model %s: folder %s does not exist; give a folder holding config.json and '
+                'model.safetensors' % (spec.name, spec.repo_id))
+    elif spec.repo_id and pretrained:
+        model_id = 'hf_hub:' + spec.repo_id + ('@' + spec.revision if spec.revision else '')
+        _check_hub_cache(spec)
+    else:
+        model_id = spec.architecture or spec.repo_id
+    kwargs = dict(spec.model_kwargs)
+    if not pretrained and spec.architecture:
+        model_id = spec.architecture
+    return timm.create_model(model_id, pretrained=pretrained, num_classes=0, **kwargs)
+
+
+def _build_transformers(spec: ModelSpec, pretrained: bool) -> nn.Module:
+    from transformers import AutoConfig, AutoModel
+
+    if pretrained:
+        _check_hub_cache(spec)
+        return AutoModel.from_pretrained(
+            spec.repo_id, revision=spec.revision, trust_remote_code=spec.trust_remote_code,
+            **spec.model_kwargs)
+    config = AutoConfig.from_pretrained(spec.repo_id, revision=spec.revision,
+                                        trust_remote_code=spec.trust_remote_code)
+    return AutoModel.from_config(config, trust_remote_code=spec.trust_remote_code)
+
+
+def resolve_factory(path: str) -> Callable[..., nn.Module]:
+    """Import ``package.module:function``."""
+    module_name, _, attr = path.partition(':')
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ModelUnavailableError('cannot import model factory %s: %s' % (path, exc)) from exc
+
+
+def build_backbone(spec: ModelSpec, pretrained: bool = True) -> nn.Module:
+    """The bare network for ``spec`` (weights loaded when ``pretrained``)."""
+    if spec.source in ('timm', 'local'):
+        return _build_timm(spec, pretrained)
+    if spec.source == 'transformers':
+        return _build_transformers(spec, pretrained)
+    if spec.source == 'factory':
+        return resolve_factory(str(spec.repo_id))(pretrained=pretrained)
+    raise ModelUnavailableError('model %s has unknown source %r' % (spec.name, spec.source))
+
+
+def build_embedder(spec: ModelSpec, pretrained: bool = True) -> Embedder:
+    """Load ``spec`` and wrap it with its pooling rule, in eval mode on the CPU."""
+    try:
+        backbone = build_backbone(spec, pretrained)
+    except ModelUnavailableError:
+        raise
+    except (OSError, RuntimeError, ValueError, KeyError) as exc:
+        raise _explain_load_failure(spec, exc) from exc
+    except Exception as exc:  # hub errors have many classes (GatedRepoError, HfHubHTTPError...)
+        if type(exc).__module__.startswith(('huggingface_hub', 'requests', 'httpx')):
+            raise _explain_load_failure(spec, exc) from exc
+        raise
+    if spec.source == 'transformers':
+        features = _transformers_features(spec)
+    elif spec.source == 'factory':
+        def features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+            return model(x)
+    else:
+        features = _timm_features(spec)
+    return Embedder(backbone, spec, features).eval()

