@@ -32,7 +32,7 @@ setup(
         'huggingface_hub>=0.23',
         'safetensors>=0.4',
         'transformers>=4.40',
-        'large-image[pil,tifffile,openslide]>=1.30',
+        'large-image[pil,tiff,tifffile,openslide]>=1.30',
         'girder-client>=3.2',
         'girder-slicer-cli-web>=1.5',
         'numpy>=1.24',

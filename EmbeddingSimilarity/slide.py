@@ -27,8 +27,10 @@ def open_slide(path: str):
         raise InputError('input image %s is not readable; check its permissions' % path)
     import large_image
 
-    # A task container has no memcached; without this large_image tries it on first use.
-    large_image.config.setConfig('cache_backend', 'python')
+    # Each pixel is read once, so large tile caches only cost memory (large_image's default is
+    # a share of the machine's RAM); this also avoids probing for a memcached that a task
+    # container does not have.
+    large_image.config.minimizeCaching()
     try:
         source = large_image.open(path)
     except Exception as exc:  # large_image raises TileSourceError and friends

@@ -29,6 +29,10 @@ MPP_TIMES_MAGNIFICATION = ASSUMED_MPP * ASSUMED_MAGNIFICATION  # 20x ~ 0.5 µm/p
 PLAUSIBLE_MPP = (0.02, 10.0)
 PLAUSIBLE_MAGNIFICATION = (1.0, 400.0)
 MAX_CELLS = 50_000_000
+# A target scale within 3% of a power-of-two downsample of the slide is read at that downsample
+# exactly: 0.499 µm/px scanned for a 0.5 µm/px model, or 0.2527 (40x) read at 2x. Resampling
+# by a fraction of a percent changes nothing a model can see but costs most of the read time.
+SNAP_TOLERANCE = 0.03
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +48,27 @@ class Scale:
     """'mpp', 'magnification' or 'assumed' (no usable metadata: the slide is taken as 20x)."""
     slide_mpp: float | None
     slide_magnification: float | None
+    requested_factor: float | None = None
+    """The exact factor before snapping to a power-of-two downsample (None = not snapped)."""
+
+
+def snap_factor(factor: float, tolerance: float = SNAP_TOLERANCE) -> float:
+    """``factor`` rounded to the nearest power of two when within ``tolerance`` of it."""
+    if factor <= 0:
+        return factor
+    nearest = 2.0 ** round(math.log2(factor))
+    return nearest if abs(factor / nearest - 1.0) <= tolerance else factor
+
+
+def _snapped(scale: Scale) -> Scale:
+    factor = snap_factor(scale.factor)
+    if factor == scale.factor:
+        return scale
+    ratio = factor / scale.factor
+    return dataclasses.replace(
+        scale, factor=factor, requested_factor=scale.factor,
+        mpp=scale.mpp * ratio if scale.mpp else None,
+        magnification=scale.magnification / ratio if scale.magnification else None)
 
 
 def _plausible(value: float | None, bounds: tuple[float, float]) -> float | None:
@@ -60,6 +85,12 @@ def _plausible(value: float | None, bounds: tuple[float, float]) -> float | None
 
 def resolve_scale(metadata: dict, model_mpp: float | None, model_magnification: float | None,
                   mpp: float | None = None, magnification: float | None = None) -> Scale:
+    """The scale to embed at, snapped to a power-of-two downsample when within 3% of one."""
+    return _snapped(_exact_scale(metadata, model_mpp, model_magnification, mpp, magnification))
+
+
+def _exact_scale(metadata: dict, model_mpp: float | None, model_magnification: float | None,
+                 mpp: float | None = None, magnification: float | None = None) -> Scale:
     """Choose the resolution to embed at.
 
     ``mpp`` / ``magnification`` are the user's overrides (None or <= 0 = use the model's).

@@ -28,9 +28,11 @@ def test_outputs_are_written_with_consistent_shapes(sample_run):
     request, outcome = sample_run
     data = store.load(request.output_embeddings)
     grid = data.grid
-    # 2220 x 2967 px at 0.499 µm/px, 224-px cells at 0.5 µm/px
+    # 2220 x 2967 px at 0.499 µm/px: read natively for a 0.5 µm/px model (0.2% apart)
     assert (grid.image_width, grid.image_height) == (2220, 2967)
-    assert grid.factor == pytest.approx(0.5 / 0.499)
+    assert grid.factor == 1.0
+    assert data.meta['scale']['requested_factor'] == pytest.approx(0.5 / 0.499)
+    assert data.meta['scale']['mpp'] == pytest.approx(0.499)
     assert data.embeddings.shape == (grid.rows, grid.cols, 51) == (14, 10, 51)
     assert data.embeddings.dtype == np.float16
     assert 0 < data.embedded.sum() < grid.rows * grid.cols  # glass was skipped
@@ -53,7 +55,7 @@ def test_griddata_geometry_is_in_base_pixels(sample_run):
     element = outcome.annotation['elements'][0]
     ox, oy, _ = element['origin']
     assert (ox, oy) == pytest.approx(grid.cell_center(0, 0))
-    assert element['dx'] == element['dy'] == pytest.approx(224 * 0.5 / 0.499)
+    assert element['dx'] == element['dy'] == 224
     # the value at the key point's grid position is the largest
     row, col = grid.cell_of_point(*KEYPOINT)
     values = np.array(element['values']).reshape(grid.rows, grid.cols)
@@ -110,7 +112,7 @@ def test_other_native_resolution_gives_the_same_grid(sample_run, slide_40x, tmp_
                                                                      2 * KEYPOINT[1])],
                           output_embeddings=str(tmp_path / 'e40.npz')))
     grid = outcome.data.grid
-    assert grid.factor == pytest.approx(0.5 / (0.499 / 2), rel=1e-3)
+    assert grid.factor == 2.0
     assert grid.shape == native.data.grid.shape
     assert grid.cell_center(3, 4) == pytest.approx(
         tuple(2 * v for v in native.data.grid.cell_center(3, 4)), rel=1e-3)

@@ -52,7 +52,15 @@ def test_grid_rejects_bad_sizes(tile, stride):
         plan_grid(1000, 1000, tile, stride, 1.0)
 
 
-@pytest.fixture(scope='module', params=[0.5, 0.25, 1.0], ids=['20x', '40x', '10x'])
+def test_scales_close_to_a_pyramid_level_are_read_at_that_level():
+    scale = resolve_scale({'mm_x': 0.0002527}, 0.5, 20)  # a 40x Aperio scan
+    assert scale.factor == 2.0
+    assert scale.requested_factor == pytest.approx(0.5 / 0.2527)
+    assert scale.mpp == pytest.approx(0.5054)
+    assert resolve_scale({'mm_x': 0.00045}, 0.5, 20).factor == pytest.approx(0.5 / 0.45)
+
+
+@pytest.fixture(scope='module', params=[0.5, 0.25, 1.0, 0.3], ids=['20x', '40x', '10x', '0.3'])
 def ramp_slide(request, tmp_path_factory):
     """A lossless ramp slide at the given µm/px, for a model at 0.5 µm/px."""
     mpp = request.param

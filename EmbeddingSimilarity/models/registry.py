@@ -8,6 +8,7 @@ from importlib.metadata import entry_points
 
 from ..errors import InputError
 from .catalog import BUILTIN_SPECS
+from .generic import generic_spec, is_generic
 from .spec import ModelSpec
 
 ENTRY_POINT_GROUP = 'embedding_similarity.models'
@@ -48,9 +49,13 @@ def list_specs(include_plugins: bool = True) -> list[ModelSpec]:
 
 
 def get_spec(name: str) -> ModelSpec:
-    """The spec called ``name``."""
+    """The spec called ``name``: a catalog or plugin model, or a generic ``timm:``, ``hf:`` or
+    ``local:`` one."""
+    if is_generic(name):
+        return generic_spec(name)
     for spec in list_specs():
         if spec.name == name:
             return spec
     known = ', '.join(s.name for s in list_specs())
-    raise InputError('unknown model %r; choose one of: %s' % (name, known))
+    raise InputError('unknown model %r; choose one of: %s, or timm:hf_hub:ORG/NAME, '
+                     'hf:ORG/NAME, local:/path' % (name, known))

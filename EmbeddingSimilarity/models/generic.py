@@ -1,0 +1,111 @@
+"""Specs for models the catalog does not list: ``timm:hf_hub:ORG/NAME``, ``hf:ORG/NAME``,
+``local:/path/to/dir``.
+
+The facts a grid needs before the model loads (embedding size, input size, normalisation) are
+read from the model's own ``config.json`` (and ``preprocessor_config.json`` for transformers),
+from the local folder or the Hugging Face cache, so an uncached model fails at once, offline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ..errors import InputError, ModelUnavailableError
+from .spec import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
+
+PREFIXES = ('timm:', 'hf:', 'local:')
+
+
+def is_generic(name: str) -> bool:
+    return name.startswith(PREFIXES)
+
+
+def _read_json(path: str) -> dict:
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def _hub_file(spec_name: str, repo_id: str, filename: str, required: bool = True) -> str | None:
+    """A file of a hub repository from the local cache, downloading only when online."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    try:
+        return hf_hub_download(repo_id, filename)
+    except EntryNotFoundError:
+        if required:
+            raise ModelUnavailableError('model %s: repository %s has no %s' % (
+                spec_name, repo_id, filename)) from None
+        return None
+    except LocalEntryNotFoundError as exc:
+        if not required:
+            return None
+        raise ModelUnavailableError(
+            'model %s: %s is not in the Hugging Face cache and the hub is unreachable or '
+            'HF_HUB_OFFLINE is set; pre-populate the cache (HF_HUB_CACHE) on a machine that can '
+            'reach the hub' % (spec_name, repo_id)) from exc
+    except Exception as exc:  # gated / unauthorised / not found on the hub
+        raise ModelUnavailableError('model %s: cannot read %s from %s (%s); check the repository '
+                                    'id, accept its licence on the hub and set HF_TOKEN' % (
+                                        spec_name, filename, repo_id, type(exc).__name__)) from exc
+
+
+def _timm_spec(name: str, source: str, repo_id: str, config: dict) -> ModelSpec:
+    cfg = config.get('pretrained_cfg') or config
+    input_size = cfg.get('input_size') or [3, 224, 224]
+    dim = config.get('num_features')
+    if not dim:
+        raise ModelUnavailableError('model %s: config.json of %s has no num_features; it is not a '
+                                    'timm model config' % (name, repo_id))
+    return ModelSpec(name=name, source=source, repo_id=repo_id,
+                     architecture=config.get('architecture'), embed_dim=int(dim),
+                     input_size=int(input_size[-1]), resize='resize',
+                     mean=tuple(cfg.get('mean') or IMAGENET_MEAN),
+                     std=tuple(cfg.get('std') or IMAGENET_STD), pooling='model',
+                     num_prefix_tokens=0, license=str(cfg.get('license') or 'see model card'),
+                     reference=repo_id, notes='generic timm model (scale assumed 20x)')
+
+
+def _transformers_spec(name: str, repo_id: str, config: dict, processor: dict) -> ModelSpec:
+    dim = config.get('hidden_size') or (config.get('hidden_sizes') or [None])[-1]
+    if not dim:
+        raise ModelUnavailableError('model %s: config.json of %s has no hidden_size' % (
+            name, repo_id))
+    size = processor.get('crop_size') or processor.get('size') or {}
+    if isinstance(size, dict):
+        size = size.get('height') or size.get('shortest_edge') or 224
+    return ModelSpec(name=name, source='transformers', repo_id=repo_id, embed_dim=int(dim),
+                     input_size=int(size), resize='resize',
+                     mean=tuple(processor.get('image_mean') or IMAGENET_MEAN),
+                     std=tuple(processor.get('image_std') or IMAGENET_STD), pooling='cls',
+                     num_prefix_tokens=1, license='see model card', reference=repo_id,
+                     notes='generic transformers model, CLS token (scale assumed 20x)')
+
+
+def generic_spec(name: str) -> ModelSpec:
+    """The spec for a ``timm:``, ``hf:`` or ``local:`` model name."""
+    kind, _, rest = name.partition(':')
+    if kind == 'local':
+        folder = os.path.abspath(os.path.expanduser(rest))
+        config_path = os.path.join(folder, 'config.json')
+        if not os.path.isfile(config_path):
+            raise ModelUnavailableError('model %s: %s has no config.json; give a folder written by '
+                                        'timm.models.save_for_hf (config.json + '
+                                        'model.safetensors)' % (name, folder))
+        return _timm_spec(name, 'local', folder, _read_json(config_path))
+    if kind == 'timm':
+        repo_id = rest.split(':', 1)[1] if rest.startswith(('hf_hub:', 'hf-hub:')) else rest
+        if repo_id.count('/') != 1:
+            raise InputError('model %s: use timm:hf_hub:ORG/NAME' % name)
+        return _timm_spec(name, 'timm', repo_id, _read_json(_hub_file(name, repo_id,
+                                                                      'config.json')))
+    if kind == 'hf':
+        if rest.count('/') != 1:
+            raise InputError('model %s: use hf:ORG/NAME' % name)
+        processor_path = _hub_file(name, rest, 'preprocessor_config.json', required=False)
+        processor = _read_json(processor_path) if processor_path else {}
+        return _transformers_spec(name, rest, _read_json(_hub_file(name, rest, 'config.json')),
+                                  processor)
+    raise InputError('unknown model prefix in %r; use timm:hf_hub:ORG/NAME, hf:ORG/NAME or '
+                     'local:/path' % name)

@@ -1,0 +1,125 @@
+"""The batch engine: device-side preprocessing, out-of-memory back-off, what gets read."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from EmbeddingSimilarity import reader
+from EmbeddingSimilarity.embedding import EmbeddingEngine, choose_precision
+from EmbeddingSimilarity.models import get_spec
+from EmbeddingSimilarity.models.loaders import Embedder, build_embedder
+from EmbeddingSimilarity.pipeline import Request, compute_embeddings, tissue_wanted
+from EmbeddingSimilarity.progress import Progress
+
+
+class FlakyMemory(torch.nn.Module):
+    """Raises CUDA's out-of-memory error for batches larger than ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.sizes: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(x) > self.limit:
+            raise torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB')
+        self.sizes.append(len(x))
+        return x.mean(dim=(2, 3))
+
+
+def _tiles(n: int, size: int = 32) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
+def test_out_of_memory_halves_the_batch_and_continues(caplog):
+    spec = get_spec('Test').with_overrides(input_size=32)
+    model = FlakyMemory(limit=5)
+    engine = EmbeddingEngine(Embedder(model, spec, lambda m, x: m(x)), torch.device('cpu'),
+                             batch_size=16)
+    tiles = _tiles(23)
+    with caplog.at_level(logging.WARNING):
+        out = engine.embed(tiles)
+    assert engine.batch_size == 4 and engine.back_offs == 2
+    assert max(model.sizes) <= 5 and sum(model.sizes) == 23
+    # the Test model's normalisation is mean 0, std 1 on [0, 1] pixels
+    expected = tiles.astype(np.float32).mean(axis=(1, 2)) / 255.0
+    np.testing.assert_allclose(out, expected, rtol=1e-5)
+    assert 'continuing with batches of 8' in caplog.text
+
+
+def test_other_errors_are_not_swallowed():
+    spec = get_spec('Test').with_overrides(input_size=32)
+
+    def broken(model, x):
+        raise RuntimeError('shape mismatch')
+    engine = EmbeddingEngine(Embedder(torch.nn.Identity(), spec, broken), torch.device('cpu'))
+    with pytest.raises(RuntimeError, match='shape mismatch'):
+        engine.embed(_tiles(3))
+
+
+def test_preprocessing_normalises_and_resizes_on_the_device():
+    spec = get_spec('efficientnet-lite0')
+    engine = EmbeddingEngine(build_embedder(get_spec('Test')), torch.device('cpu'))
+    engine.spec = spec
+    engine.mean = torch.tensor(spec.mean).view(1, 3, 1, 1) * 255
+    engine.std = torch.tensor(spec.std).view(1, 3, 1, 1) * 255
+    tiles = torch.from_numpy(_tiles(2, 112))
+    x = engine.preprocess(tiles)
+    assert x.shape == (2, 3, 224, 224) and x.dtype == torch.float32
+    # mean = std = 0.5: pixel 0 -> -1, 255 -> +1
+    assert x.min() >= -1.0001 and x.max() <= 1.0001
+    flat = engine.preprocess(torch.full((1, 224, 224, 3), 255, dtype=torch.uint8))
+    assert torch.allclose(flat, torch.ones_like(flat))
+
+
+def test_cpu_never_runs_fp16():
+    assert choose_precision('fp16', 'fp32', torch.device('cpu')) in ('bf16', 'fp32')
+    assert choose_precision('auto', 'fp32', torch.device('cpu')) == 'fp32'
+
+
+def test_glass_cells_are_never_read_or_embedded(sample_slide, monkeypatch):
+    read_cells: list[tuple[int, int]] = []
+    original = reader.read_block
+
+    def spy(source, grid, block):
+        read_cells.extend(map(tuple, block.cells))
+        return original(source, grid, block)
+    monkeypatch.setattr(reader, 'read_block', spy)
+    outcome = compute_embeddings(Request(image=sample_slide, model='Test',
+                                         tissue_threshold=0.25))
+    data = outcome.data
+    wanted = tissue_wanted(data.tissue_fraction, 0.25)
+    assert 0 < wanted.sum() < wanted.size
+    assert sorted(read_cells) == sorted(zip(*np.nonzero(wanted), strict=True))
+    assert (data.embedded == wanted).all()
+    assert not data.embeddings[~wanted].any()
+
+
+def test_results_do_not_depend_on_the_number_of_reader_threads(slide_40x):
+    grids = [compute_embeddings(Request(image=slide_40x, model='Test', stride=112,
+                                        batch_size=13, reader_threads=threads)).data
+             for threads in (1, 3)]
+    assert (grids[0].embedded == grids[1].embedded).all()
+    assert np.array_equal(grids[0].embeddings, grids[1].embeddings)
+
+
+def test_progress_tags_for_the_girder_job_panel():
+    stream = io.StringIO()
+    progress = Progress(tags=True, bar=False, stream=stream)
+    progress.start('embed', total=200, comment='embedding 200 tiles')
+    for _ in range(20):
+        progress.advance(10)
+    progress.end()
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == ('<filter-start><filter-name>embed</filter-name><filter-comment>'
+                        'embedding 200 tiles</filter-comment></filter-start>')
+    fractions = [float(line[len('<filter-progress>'):-len('</filter-progress>')])
+                 for line in lines if line.startswith('<filter-progress>')]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) == 20
+    assert lines[-1].startswith('<filter-end><filter-name>embed</filter-name>')
+    assert 'embed' in progress.timings
