@@ -109,7 +109,8 @@ def ours(slide: str, model_name: str, batch: int, precision: str, stride: int = 
     data = outcome.data
     cells = data.grid.rows * data.grid.cols
     embedded = int(data.embedded.sum())
-    return {'cells': cells, 'embedded': embedded, 'embed_dim': int(data.embeddings.shape[-1]), 'skipped_fraction': 1 - embedded / cells,
+    return {'cells': cells, 'embedded': embedded, 'embed_dim': int(data.embeddings.shape[-1]),
+            'skipped_fraction': 1 - embedded / cells,
             'seconds_total': wall, 'seconds_model_load': load,
             'seconds_excluding_load': wall - load,
             'tiles_per_s': embedded / (wall - load),
