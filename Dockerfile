@@ -18,7 +18,12 @@ WORKDIR /opt/EmbeddingSimilarity
 COPY requirements.txt setup.py README.rst ./
 COPY EmbeddingSimilarity ./EmbeddingSimilarity
 # torch from PyPI for Linux x86_64 is the CUDA build; it also runs on machines without a GPU.
-RUN python -m pip install -r requirements.txt . && rm -rf /root/.cache
+# pylibtiff (large_image's tiff source) compiles against libtiff; the compiler is removed after.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libtiff6 gcc libc6-dev \
+    && python -m pip install -r requirements.txt . \
+    && apt-get purge -y gcc libc6-dev && apt-get autoremove -y \
+    && rm -rf /var/lib/apt/lists/* /root/.cache
 COPY cli_list.json slicer_cli_list.json docker-entrypoint.sh ./
 
 # Build-time smoke tests: what Slicer CLI Web asks of the image.

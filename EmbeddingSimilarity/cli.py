@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import time
 
@@ -65,7 +66,8 @@ def _fill_outputs(args: argparse.Namespace) -> None:
         except OSError as exc:
             raise UserError('cannot create output folder %s: %s' % (folder, exc.strerror)) from exc
     stem = os.path.splitext(os.path.basename(os.path.normpath(args.inputImageFile)))[0]
-    names = {'outputEmbeddingFile': '%s.%s.npz' % (stem, args.model.replace('/', '_')),
+    model = (args.customModel or '').strip() or args.model
+    names = {'outputEmbeddingFile': '%s.%s.npz' % (stem, re.sub(r'[^\w.+-]+', '_', model)),
              'outputAnnotationFile': stem + '.anot',
              'outputOverlayFile': stem + '.png'}
     for name, filename in names.items():
@@ -80,7 +82,8 @@ def to_request(args: argparse.Namespace):
     return Request(
         image=args.inputImageFile,
         image_id=(args.inputImageId or '').strip(),
-        model=args.model,
+        model=(args.customModel or '').strip() or args.model,
+        trust_remote_code=bool(args.trustRemoteCode),
         keypoints=parse_points(args.keypoints, 'key points'),
         negative_keypoints=parse_points(args.negativeKeypoints, 'negative key points'),
         tile_size=args.tileSize,

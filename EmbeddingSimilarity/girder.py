@@ -13,7 +13,7 @@ from .errors import GirderError
 
 logger = logging.getLogger(__name__)
 
-TIMEOUT_S = 60
+CACHE_FOLDER = 'EmbeddingSimilarity cache'
 
 
 def _http_status(exc: Exception) -> int | None:
@@ -115,17 +115,79 @@ class GirderSession:
         return str(doc['_id'])
 
     def update_annotation(self, annotation_id: str, annotation: dict) -> str:
+        """Replace annotation ``annotation_id`` (elements included) with ``annotation``."""
         import girder_client
 
         try:
-            self.client.get('annotation/%s' % annotation_id, parameters={'maxDetails': 1})
+            doc = self.client.put('annotation/%s' % annotation_id, json=annotation)
         except girder_client.HttpError as exc:
             if _http_status(exc) in (400, 404):
-                raise GirderError('annotation %s does not exist on this Girder; leave the '
-                                  'annotation id empty to create a new one'
-                                  % annotation_id) from exc
-            raise GirderError('Girder could not read annotation %s: %s'
+                raise GirderError('annotation %s does not exist on this Girder (or is not '
+                                  'yours to change); leave the annotation id empty to create a '
+                                  'new one' % annotation_id) from exc
+            raise GirderError('Girder could not update annotation %s: %s'
                               % (annotation_id, _describe(exc))) from exc
-        doc = self._call('update annotation %s' % annotation_id, 'put',
-                         'annotation/%s' % annotation_id, json=annotation)
+        except self._requests.exceptions.RequestException as exc:
+            raise GirderError('lost the connection to Girder at %s while updating annotation '
+                              '%s (%s)' % (self.api_url, annotation_id,
+                                           type(exc).__name__)) from exc
         return str(doc['_id'])
+
+    # --- embedding cache in the user's Private folder -------------------------------------
+
+    def _cache_folder(self, create: bool) -> dict | None:
+        """``Private/EmbeddingSimilarity cache`` of the token's user."""
+        private = self._call('find your Private folder', 'get', 'folder', parameters={
+            'parentType': 'user', 'parentId': self.user['_id'], 'name': 'Private'})
+        if not private:
+            return None
+        found = self._call('list your Private folder', 'get', 'folder', parameters={
+            'parentType': 'folder', 'parentId': private[0]['_id'], 'name': CACHE_FOLDER})
+        if found:
+            return found[0]
+        if not create:
+            return None
+        return self._call('create the embedding cache folder', 'post', 'folder', parameters={
+            'parentType': 'folder', 'parentId': private[0]['_id'], 'name': CACHE_FOLDER,
+            'description': 'Embedding grids cached by EmbeddingSimilarity; safe to delete.',
+            'reuseExisting': True})
+
+    def find_cached_embeddings(self, name: str) -> dict | None:
+        """The file of the cached embedding item called ``name``, if there is one."""
+        folder = self._cache_folder(create=False)
+        if folder is None:
+            return None
+        items = self._call('list the embedding cache', 'get', 'item', parameters={
+            'folderId': folder['_id'], 'name': name, 'limit': 1})
+        if not items:
+            return None
+        files = self._call('list the cached embedding file', 'get',
+                           'item/%s/files' % items[0]['_id'], parameters={'limit': 1})
+        return files[0] if files else None
+
+    def download_file(self, file_id: str, path: str) -> None:
+        import girder_client
+
+        try:
+            self.client.downloadFile(file_id, path)
+        except (girder_client.HttpError, self._requests.exceptions.RequestException) as exc:
+            raise GirderError('could not download file %s from Girder: %s' % (
+                file_id, _describe(exc))) from exc
+
+    def store_cached_embeddings(self, path: str, name: str, metadata: dict) -> str:
+        """Upload ``path`` as the cache item ``name`` (replacing an older one); its file id."""
+        import girder_client
+
+        folder = self._cache_folder(create=True)
+        old = self._call('list the embedding cache', 'get', 'item', parameters={
+            'folderId': folder['_id'], 'name': name})
+        try:
+            uploaded = self.client.uploadFileToFolder(folder['_id'], path, filename=name)
+        except (girder_client.HttpError, self._requests.exceptions.RequestException) as exc:
+            raise GirderError('could not upload the embedding cache to Girder: %s'
+                              % _describe(exc)) from exc
+        self._call('describe the cached embeddings', 'put',
+                   'item/%s/metadata' % uploaded['itemId'], json={TOOL_ATTRIBUTE: metadata})
+        for item in old or []:
+            self._call('replace the old cached embeddings', 'delete', 'item/%s' % item['_id'])
+        return str(uploaded['_id'])

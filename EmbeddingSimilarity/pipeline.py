@@ -53,6 +53,7 @@ class Request:
     mpp: float = 0.0
     magnification: float = 0.0
     pooling: str = ''
+    trust_remote_code: bool = False
     batch_size: int = 32
     tissue_threshold: float = 0.1
     aggregation: int = 1
@@ -71,6 +72,31 @@ class Request:
     precision: str = 'auto'
     reader_threads: int = 2
     checkpoint_seconds: float = CHECKPOINT_SECONDS
+
+
+@dataclasses.dataclass
+class GirderLink:
+    """The Girder connection of a run, or why there is none.
+
+    A failed connection does not stop the embedding (it is saved locally); the error is raised
+    when the heatmap is to be posted.
+    """
+
+    session: Any = None
+    error: Exception | None = None
+
+    @classmethod
+    def connect(cls, request: Request) -> GirderLink | None:
+        if not (request.api_url and request.token):
+            return None
+        from .errors import GirderError
+        from .girder import GirderSession
+
+        try:
+            return cls(session=GirderSession(request.api_url, request.token))
+        except GirderError as exc:
+            logger.warning('%s; the embeddings are still computed and saved', exc)
+            return cls(error=exc)
 
 
 @dataclasses.dataclass
@@ -117,7 +143,7 @@ def validate(request: Request) -> tuple[int, int, int]:
                                                                ', '.join(POOLING_RULES)))
     if request.reader_threads < 1 or request.reader_threads > 64:
         raise InputError('reader threads %d must be between 1 and 64' % request.reader_threads)
-    if bool(request.api_url) != bool(request.token) and (request.annotation_id or request.image_id):
+    if bool(request.api_url) != bool(request.token):
         raise InputError('posting to Girder needs both --api-url and --girder-token')
     for path in (request.output_embeddings, request.output_annotation, request.output_overlay):
         if path:
@@ -135,8 +161,25 @@ def validate(request: Request) -> tuple[int, int, int]:
 def model_spec(request: Request) -> ModelSpec:
     spec = get_spec(request.model)
     if request.pooling and request.pooling != spec.pooling:
-        spec = spec.with_overrides(pooling=request.pooling)
+        spec = spec.with_overrides(pooling=request.pooling, embed_dim=pooled_dim(spec,
+                                                                                request.pooling))
+    if request.trust_remote_code:
+        spec = spec.with_overrides(trust_remote_code=True)
     return spec
+
+
+def pooled_dim(spec: ModelSpec, pooling: str) -> int:
+    """The embedding size under another pooling rule (the token width doubles for cls+mean)."""
+    if spec.pooling in ('model', 'gap'):
+        if pooling not in ('model', 'gap'):
+            raise InputError('model %s gives one pooled vector; --pooling %s does not apply'
+                             % (spec.name, pooling))
+        return spec.embed_dim
+    if pooling in ('model', 'gap'):
+        raise InputError('model %s has token features; use --pooling cls, mean, cls+mean or '
+                         'pooler' % spec.name)
+    width = spec.embed_dim // 2 if spec.pooling == 'cls+mean' else spec.embed_dim
+    return 2 * width if pooling == 'cls+mean' else width
 
 
 def describe_request(spec: ModelSpec, grid: TileGrid, scale: Scale, fingerprint: str,
@@ -203,6 +246,37 @@ def find_cache(request: Request, wanted: dict[str, Any]) -> tuple[store.Embeddin
     return None, None
 
 
+def girder_cache_name(meta: dict[str, Any]) -> str:
+    """Name of the cache item in Girder: the image, model and grid, so one lookup finds it."""
+    grid = meta['grid']
+    return '%s.%s.t%ds%df%.4f.%s.npz' % (
+        os.path.splitext(meta['image']['name'])[0], meta['model']['name'].replace('/', '_'),
+        grid['tile'], grid['stride'], grid['factor'], meta['image']['fingerprint'][7:19])
+
+
+def find_girder_cache(session: Any, wanted: dict[str, Any],
+                      folder: str) -> tuple[store.EmbeddingGrid | None, str | None]:
+    """A matching cache from the user's Girder cache folder, downloaded into ``folder``."""
+    from .errors import GirderError
+
+    name = girder_cache_name(wanted)
+    try:
+        found = session.find_cached_embeddings(name)
+        if found is None:
+            return None, None
+        path = os.path.join(folder, name)
+        session.download_file(found['_id'], path)
+        data = store.load(path)
+    except (GirderError, CacheError) as exc:
+        logger.warning('not using the Girder embedding cache: %s', exc)
+        return None, None
+    problem = store.mismatch(data.meta, wanted)
+    if problem:
+        logger.info('Girder cache %s was made differently (%s); recomputing', name, problem)
+        return None, None
+    return data, 'girder:file/%s' % found['_id']
+
+
 def tissue_fractions(source, grid: TileGrid) -> np.ndarray:
     width, height = thumbnail_size(grid)
     return cell_fractions(tissue_mask(thumbnail(source, width, height)), grid)
@@ -252,9 +326,19 @@ def embed_missing(request: Request, spec: ModelSpec, source, data: store.Embeddi
     return count
 
 
-def compute_embeddings(request: Request, progress: Progress | None = None) -> Outcome:
-    """Open the slide, reuse or compute the embedding grid, and save it."""
+def compute_embeddings(request: Request, progress: Progress | None = None,
+                       girder: GirderLink | None = None) -> Outcome:
+    """Open the slide, reuse or compute the embedding grid, and save it (and cache it in
+    Girder when connected)."""
+    import tempfile
+
     progress = progress or NullProgress()
+    with tempfile.TemporaryDirectory(prefix='embedding-similarity-') as scratch:
+        return _compute_embeddings(request, progress, girder, scratch)
+
+
+def _compute_embeddings(request: Request, progress: Progress, girder: GirderLink | None,
+                        scratch: str) -> Outcome:
     spec = model_spec(request)
     progress.start('plan', comment='opening %s' % os.path.basename(request.image))
     source = open_slide(request.image)
@@ -272,6 +356,8 @@ def compute_embeddings(request: Request, progress: Progress | None = None) -> Ou
                         'negative key point')
     wanted_meta = describe_request(spec, grid, scale, file_fingerprint(request.image), request)
     data, cache_source = find_cache(request, wanted_meta)
+    if data is None and girder is not None and girder.session is not None:
+        data, cache_source = find_girder_cache(girder.session, wanted_meta, scratch)
     if data is None:
         data = store.EmbeddingGrid(
             embeddings=np.zeros((grid.rows, grid.cols, spec.embed_dim), dtype=np.float16),
@@ -303,6 +389,18 @@ def compute_embeddings(request: Request, progress: Progress | None = None) -> Ou
         checkpoint = partial_path(request.output_embeddings)
         if os.path.exists(checkpoint):
             os.unlink(checkpoint)
+    if girder is not None and girder.session is not None and (
+            embedded_now or not (cache_source or '').startswith('girder:')):
+        path = request.output_embeddings or os.path.join(scratch, 'upload.npz')
+        if not request.output_embeddings:
+            store.save(path, data)
+        progress.start('cache', comment='caching the embeddings in Girder')
+        file_id = girder.session.store_cached_embeddings(
+            path, girder_cache_name(data.meta),
+            {'image': data.meta['image'], 'model': data.meta['model']['name'],
+             'grid': data.meta['grid'], 'format_version': store.FORMAT_VERSION})
+        logger.info('cached the embeddings in Girder (file %s)', file_id)
+        progress.end()
     elif embedded_now and not request.output_embeddings:
         logger.info('%d new cells were embedded but no output embedding file was given; they are '
                     'not cached', embedded_now)
@@ -330,11 +428,16 @@ def valid_cells(data: store.EmbeddingGrid, request: Request) -> np.ndarray:
     return valid
 
 
-def publish(request: Request, annotation: dict) -> str:
+def publish(girder: GirderLink, request: Request, annotation: dict) -> str:
     """Create the annotation on the image item, or update this tool's previous one in place."""
-    from .girder import GirderSession
+    from .errors import GirderError
 
-    session = GirderSession(request.api_url, request.token)
+    if girder.session is None:
+        raise girder.error or GirderError('no Girder connection')
+    if not (request.image_id or request.annotation_id):
+        raise InputError('posting to Girder needs the image id (--image-id) or an annotation id '
+                         '(--annotation-id)')
+    session = girder.session
     model = annotation['attributes']['EmbeddingSimilarity']['model']
     if request.annotation_id:
         annotation_id = session.update_annotation(request.annotation_id, annotation)
@@ -353,11 +456,16 @@ def publish(request: Request, annotation: dict) -> str:
 
 def run(request: Request, progress: Progress | None = None) -> Outcome:
     """The whole job: embeddings, then (with key points) the heatmap and its outputs."""
+    from .errors import GirderError
+
     progress = progress or NullProgress()
     colour = validate(request)
-    outcome = compute_embeddings(request, progress)
+    girder = GirderLink.connect(request)
+    outcome = compute_embeddings(request, progress, girder)
     if not request.keypoints:
         logger.info('no key point given: embeddings only')
+        if girder is not None and girder.error is not None:
+            raise girder.error
         return outcome
     data = outcome.data
     grid = data.grid
@@ -374,9 +482,13 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
                   'imageFingerprint': data.meta['image']['fingerprint']}
     annotation = build_annotation(grid, result, colour, request.annotation_name, attributes)
     outcome.similarity, outcome.annotation = result, annotation
-    if request.api_url and request.token and (request.image_id or request.annotation_id):
+    girder_error = None
+    if girder is not None:
         progress.start('publish', comment='posting the heatmap to Girder')
-        outcome.annotation_id = publish(request, annotation)
+        try:
+            outcome.annotation_id = publish(girder, request, annotation)
+        except GirderError as exc:  # the files below are still written
+            girder_error = exc
     if request.output_annotation:
         # A HistomicsUI server ingests an uploaded *AnnotationFile output as a new annotation;
         # when this run has already posted (or updated) it, the file holds an empty list so the
@@ -392,4 +504,6 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
         write_png(request.output_overlay, pixels)
         outcome.files.append(request.output_overlay)
     progress.end()
+    if girder_error is not None:
+        raise girder_error
     return outcome

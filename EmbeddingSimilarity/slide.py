@@ -13,6 +13,7 @@ from .errors import InputError
 logger = logging.getLogger(__name__)
 
 FINGERPRINT_CHUNK = 1 << 20
+TILE_CACHE_BYTES = 32 << 20
 
 
 def open_slide(path: str):
@@ -27,10 +28,12 @@ def open_slide(path: str):
         raise InputError('input image %s is not readable; check its permissions' % path)
     import large_image
 
-    # Each pixel is read once, so large tile caches only cost memory (large_image's default is
-    # a share of the machine's RAM); this also avoids probing for a memcached that a task
-    # container does not have.
+    # Each pixel is read once, so a big tile cache only costs memory (large_image's default is
+    # a share of the machine's RAM); a few tens of MiB catch the file tiles that straddle two
+    # blocks. This also avoids probing for a memcached that a task container does not have.
     large_image.config.minimizeCaching()
+    large_image.config.setConfig('cache_python_memory_portion', max(
+        256, large_image.config.total_memory() // TILE_CACHE_BYTES))
     try:
         source = large_image.open(path)
     except Exception as exc:  # large_image raises TileSourceError and friends

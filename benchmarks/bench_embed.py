@@ -208,34 +208,38 @@ def main() -> None:
                     'device': str(device), 'torch': torch.__version__,
                     'cpu': platform.processor() or platform.machine(),
                     'threads': torch.get_num_threads()}
-    first = bare_forward(model_name, args.batch_size, precision, repeats=8)
-    report['ours_4x'] = ours(slide4, model_name, args.batch_size, precision)
-    report['naive_4x'] = naive(slide4, model_name, args.batch_size, precision, stride=224)
+    # Each measurement is bracketed by bare forward passes, and compared with their mean, so
+    # that drifts of a shared machine's speed hit both sides of a ratio alike.
+    measurements = [
+        ('ours_4x', 'ours, 4x slide, stride 224',
+         lambda: ours(slide4, model_name, args.batch_size, precision)),
+        ('naive_4x', 'naive tileIterator, 4x slide, stride 224',
+         lambda: naive(slide4, model_name, args.batch_size, precision, stride=224)),
+        ('rss_4x', 'ours, 4x slide, stride 224, fresh process',
+         lambda: child_peak_rss(slide4, model_name, args.batch_size, precision)),
+    ]
     if not args.quick:
-        report['ours_4x_stride112'] = ours(slide4, model_name, args.batch_size, precision, 112)
-        report['naive_4x_stride112'] = naive(slide4, model_name, args.batch_size, precision, 112)
-    # each in a fresh process: peak RSS, and the 16x run is the steady-state throughput
-    report['rss_4x'] = child_peak_rss(slide4, model_name, args.batch_size, precision)
-    if not args.quick:
-        report['ours_16x'] = report['rss_16x'] = child_peak_rss(slide16, model_name,
-                                                                 args.batch_size, precision)
-    last = bare_forward(model_name, args.batch_size, precision, repeats=8)
-    # the limit is the better of two measurements taken before and after the pipelines
-    report['bare_forward'] = max(first, last, key=lambda r: r['tiles_per_s'])
-    report['bare_forward_runs'] = [first['tiles_per_s'], last['tiles_per_s']]
-    bare = report['bare_forward']['tiles_per_s']
-    rows = [('bare forward (limit)', '%.1f tiles/s' % bare, '1.00')]
-    for key, label in (('ours_16x', 'ours, 16x slide, stride 224 (fresh process)'),
-                       ('ours_4x', 'ours, 4x slide, stride 224'),
-                       ('ours_4x_stride112', 'ours, 4x slide, stride 112')):
-        if key in report:
-            value = report[key]['tiles_per_s']
-            rows.append((label, '%.1f tiles/s' % value, '%.2f' % (value / bare)))
-    for key, label in (('naive_4x', 'naive tileIterator, stride 224'),
-                       ('naive_4x_stride112', 'naive tileIterator, stride 112')):
-        if key in report:
-            value = report[key]['tiles_per_s']
-            rows.append((label, '%.1f tiles/s' % value, '%.2f' % (value / bare)))
+        measurements += [
+            ('ours_4x_stride112', 'ours, 4x slide, stride 112',
+             lambda: ours(slide4, model_name, args.batch_size, precision, 112)),
+            ('naive_4x_stride112', 'naive tileIterator, 4x slide, stride 112',
+             lambda: naive(slide4, model_name, args.batch_size, precision, 112)),
+            ('rss_16x', 'ours, 16x slide, stride 224, fresh process',
+             lambda: child_peak_rss(slide16, model_name, args.batch_size, precision)),
+        ]
+    bare_runs = [bare_forward(model_name, args.batch_size, precision, repeats=6)['tiles_per_s']]
+    rows = []
+    for key, label, measure in measurements:
+        result = measure()
+        bare_runs.append(bare_forward(model_name, args.batch_size, precision,
+                                      repeats=6)['tiles_per_s'])
+        result['bare_forward_tiles_per_s'] = (bare_runs[-2] + bare_runs[-1]) / 2
+        result['ratio_to_bare'] = result['tiles_per_s'] / result['bare_forward_tiles_per_s']
+        report[key] = result
+        rows.append((label, '%.1f tiles/s' % result['tiles_per_s'],
+                     '%.1f' % result['bare_forward_tiles_per_s'],
+                     '%.2f' % result['ratio_to_bare']))
+    report['bare_forward_runs'] = bare_runs
     comparisons = {}
     for ours_key, naive_key in (('ours_4x', 'naive_4x'),
                                 ('ours_4x_stride112', 'naive_4x_stride112')):
@@ -248,10 +252,10 @@ def main() -> None:
     report['ours_vs_naive'] = comparisons
     print('\nEmbedding benchmark: %s, batch %d, %s on %s (%d threads)' % (
         report['model'], args.batch_size, precision, device, report['threads']))
-    width = max(len(r[0]) for r in rows)
-    print('%-*s  %16s  %s' % (width, 'measurement', 'throughput', 'x bare forward'))
-    for label, value, ratio in rows:
-        print('%-*s  %16s  %s' % (width, label, value, ratio))
+    header = ('measurement', 'throughput', 'bare forward', 'x bare')
+    width = max(len(r[0]) for r in rows + [header])
+    for row in [header] + rows:
+        print('%-*s  %14s  %12s  %6s' % (width, *row))
     for key, values in comparisons.items():
         print('%s vs naive: %.2fx per embedded tile, %.2fx faster for the whole slide' % (
             key, values['per_tile_speedup'], values['whole_slide_speedup']))
@@ -261,8 +265,7 @@ def main() -> None:
         if key in report:
             r = report[key]
             print('peak RSS %s: %.0f MiB (%d cells, grid %.1f MiB as float16)' % (
-                key[4:], r['peak_rss_mib'], r['cells'],
-                r['cells'] * r['embed_dim'] * 2 / 2 ** 20))
+                key[4:], r['peak_rss_mib'], r['cells'], r['cells'] * r['embed_dim'] * 2 / 2 ** 20))
     os.makedirs(RESULTS, exist_ok=True)
     path = os.path.join(RESULTS, 'bench_embed.json')
     with open(path, 'w') as handle:

@@ -76,3 +76,79 @@ def girder_python() -> str:
 @pytest.fixture(scope='session')
 def girder_env_python() -> str:
     return girder_python()
+
+
+ADMIN = ('admin', 'adminpassword')
+GIRDER_SERVER = os.path.join(REPO, 'tests', 'girder', 'server.py')
+
+
+@pytest.fixture(scope='session')
+def girder_server(tmp_path_factory, girder_env_python):
+    """A real Girder 3 + large_image annotation HTTP server on 127.0.0.1 for this session."""
+    import json
+    import signal
+    import time
+
+    work = tmp_path_factory.mktemp('girder')
+    ready = work / 'ready.json'
+    log_path = work / 'server.log'
+    with open(log_path, 'w') as log:
+        proc = subprocess.Popen([girder_env_python, GIRDER_SERVER, '--ready-file', str(ready),
+                                 '--assetstore', str(work / 'assetstore'),
+                                 '--admin', '%s:%s' % ADMIN],
+                                stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            if proc.poll() is not None:
+                raise RuntimeError('Girder test server exited with %s:\n%s' % (
+                    proc.returncode, log_path.read_text()[-4000:]))
+            if time.monotonic() > deadline:
+                raise RuntimeError('Girder test server did not start in 120 s:\n%s'
+                                   % log_path.read_text()[-4000:])
+            time.sleep(0.05)
+        info = json.loads(ready.read_text())
+        info['log'] = str(log_path)
+        yield info
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def gc(girder_server):
+    """A girder_client logged in as a new user (so tests share no folders or caches);
+    ``gc.token`` is what the task gets."""
+    import girder_client
+
+    login = 'user%s' % os.urandom(4).hex()
+    anonymous = girder_client.GirderClient(apiUrl=girder_server['apiUrl'])
+    anonymous.post('user', parameters={'login': login, 'email': login + '@example.org',
+                                       'firstName': 'Test', 'lastName': 'User',
+                                       'password': 'password1'})
+    client = girder_client.GirderClient(apiUrl=girder_server['apiUrl'])
+    client.authenticate(login, 'password1')
+    return client
+
+
+def upload_slide(client, path: str) -> dict:
+    """Upload ``path`` into the user's Public folder and return its large-image item."""
+    me = client.get('user/me')
+    folder = client.get('folder', parameters={'parentType': 'user', 'parentId': me['_id'],
+                                              'name': 'Public'})[0]
+    uploaded = client.uploadFileToFolder(folder['_id'], path)
+    item = client.getItem(uploaded['itemId'])
+    if 'largeImage' not in item:
+        client.post('item/%s/tiles' % item['_id'], parameters={'fileId': uploaded['_id']})
+        item = client.getItem(item['_id'])
+    item['fileId'] = uploaded['_id']
+    return item
+
+
+@pytest.fixture
+def slide_item(gc, sample_slide):
+    return upload_slide(gc, sample_slide)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -128,37 +129,55 @@ def _cache_dir() -> str:
     return constants.HF_HUB_CACHE
 
 
+def resolve_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Replace ``'import:package.Name'`` values by the imported objects."""
+    resolved = {}
+    for key, value in kwargs.items():
+        if isinstance(value, str) and value.startswith('import:'):
+            module_name, _, attr = value[len('import:'):].rpartition('.')
+            resolved[key] = getattr(importlib.import_module(module_name), attr)
+        else:
+            resolved[key] = value
+    return resolved
+
+
 def _build_timm(spec: ModelSpec, pretrained: bool) -> nn.Module:
     import timm
 
+    if not pretrained:
+        kwargs = resolve_kwargs({**spec.model_kwargs, **spec.architecture_kwargs})
+        return timm.create_model(spec.architecture or str(spec.repo_id), pretrained=False,
+                                 num_classes=0, **kwargs)
+
     if spec.source == 'local':
         model_id = 'local-dir:' + str(spec.repo_id)
-        if pretrained and not os.path.isdir(str(spec.repo_id)):
+        if not os.path.isdir(str(spec.repo_id)):
             raise ModelUnavailableError(
                 'model %s: folder %s does not exist; give a folder holding config.json and '
                 'model.safetensors' % (spec.name, spec.repo_id))
-    elif spec.repo_id and pretrained:
+    elif spec.repo_id:
         model_id = 'hf_hub:' + spec.repo_id + ('@' + spec.revision if spec.revision else '')
         _check_hub_cache(spec)
     else:
-        model_id = spec.architecture or spec.repo_id
-    kwargs = dict(spec.model_kwargs)
-    if not pretrained and spec.architecture:
-        model_id = spec.architecture
-    return timm.create_model(model_id, pretrained=pretrained, num_classes=0, **kwargs)
+        model_id = spec.architecture or str(spec.repo_id)
+    return timm.create_model(model_id, pretrained=True, num_classes=0,
+                             **resolve_kwargs(spec.model_kwargs))
 
 
 def _build_transformers(spec: ModelSpec, pretrained: bool) -> nn.Module:
     from transformers import AutoConfig, AutoModel
 
-    if pretrained:
-        _check_hub_cache(spec)
-        return AutoModel.from_pretrained(
-            spec.repo_id, revision=spec.revision, trust_remote_code=spec.trust_remote_code,
-            **spec.model_kwargs)
-    config = AutoConfig.from_pretrained(spec.repo_id, revision=spec.revision,
-                                        trust_remote_code=spec.trust_remote_code)
-    return AutoModel.from_config(config, trust_remote_code=spec.trust_remote_code)
+    if not pretrained and spec.hf_config:
+        config = dict(spec.hf_config)
+        return AutoModel.from_config(AutoConfig.for_model(config.pop('model_type'), **config))
+    if spec.needs_remote_code and not spec.trust_remote_code:
+        raise ModelUnavailableError(
+            'model %s (%s) runs Python code from its hub repository; review it and pass '
+            '--trust-remote-code true to allow it' % (spec.name, spec.repo_id))
+    _check_hub_cache(spec)
+    return AutoModel.from_pretrained(
+        spec.repo_id, revision=spec.revision, trust_remote_code=spec.trust_remote_code,
+        **resolve_kwargs(spec.model_kwargs))
 
 
 def resolve_factory(path: str) -> Callable[..., nn.Module]:
@@ -193,6 +212,11 @@ def build_embedder(spec: ModelSpec, pretrained: bool = True) -> Embedder:
         if type(exc).__module__.startswith(('huggingface_hub', 'requests', 'httpx')):
             raise _explain_load_failure(spec, exc) from exc
         raise
+    return wrap_backbone(spec, backbone)
+
+
+def wrap_backbone(spec: ModelSpec, backbone: nn.Module) -> Embedder:
+    """The backbone with the spec's pooling rule, in eval mode."""
     if spec.source == 'transformers':
         features = _transformers_features(spec)
     elif spec.source == 'factory':

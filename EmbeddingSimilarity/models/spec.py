@@ -48,7 +48,15 @@ class ModelSpec:
     architecture: str | None = None
     """timm architecture used to build the network without weights (meta-device checks)."""
     model_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
-    """Extra constructor arguments, e.g. ``{'init_values': 1e-5}`` or MLP layer choices."""
+    """Constructor arguments the authors pass when loading, e.g. ``{'init_values': 1e-5}``.
+    A string value ``'import:package.Name'`` stands for that imported object (e.g. timm's
+    ``SwiGLUPacked``), so the catalog imports nothing heavy."""
+    architecture_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Arguments that the hub's config.json supplies at load time, needed to build the same
+    network from ``architecture`` without weights."""
+    hf_config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """For transformers models: the configuration (``model_type`` + sizes) to build the network
+    without the hub."""
     input_size: int = 224
     """Side of the square input in pixels at the model's scale."""
     resize: Literal['none', 'resize'] = 'none'
@@ -71,6 +79,8 @@ class ModelSpec:
     reference: str = ''
     """Where the facts above come from (model card, paper or the authors' code)."""
     notes: str = ''
+    needs_remote_code: bool = False
+    """The model only loads with the repository's own Python code (``trust_remote_code``)."""
     trust_remote_code: bool = False
     """Only ever True when the user asks for it explicitly; never in a shipped record."""
 

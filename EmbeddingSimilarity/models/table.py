@@ -23,3 +23,42 @@ def models_table() -> str:
              for row in rows]
     lines.insert(1, '  '.join('-' * width for width in widths))
     return '\n'.join(lines)
+
+
+def models_rst() -> str:
+    """``docs/models.rst``: the catalog as a reStructuredText table, with sources."""
+    from .catalog import BUILTIN_SPECS
+    from .spec import POOLING_RULES
+
+    header = ('Model', 'Loads from', 'Dim', 'Scale', 'Input', 'Pooling', 'Precision', 'Gated',
+              'Licence')
+    rows = []
+    for spec in BUILTIN_SPECS:
+        where = spec.repo_id if spec.source != 'factory' else 'bundled'
+        if spec.needs_remote_code:
+            where += ' (remote code)'
+        rows.append((spec.name, '%s: %s' % (spec.source, where), str(spec.embed_dim),
+                     spec.scale_text, '%d px' % spec.input_size, spec.pooling, spec.precision,
+                     'yes' if spec.gated else 'no', spec.license))
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    rule = '  '.join('=' * w for w in widths)
+
+    def line(cells: tuple[str, ...]) -> str:
+        return '  '.join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    out = ['Models', '======', '',
+           'Generated from ``EmbeddingSimilarity/models/catalog.py`` by '
+           '``python -m EmbeddingSimilarity.models``; do not edit by hand.', '',
+           'Tiles are cut at the input size, in pixels at the model\'s scale. Any other model '
+           'runs through ``--custom-model`` as ``timm:hf_hub:ORG/NAME``, ``hf:ORG/NAME``, '
+           '``local:/path`` or a plugin\'s name.', '', rule, line(header), rule]
+    out += [line(row) for row in rows]
+    out += [rule, '', 'Pooling rules', '-------------', '']
+    out += ['``%s``\n    %s' % (name, text) for name, text in POOLING_RULES.items()]
+    out += ['', 'Sources', '-------', '']
+    for spec in BUILTIN_SPECS:
+        text = '``%s``: %s' % (spec.name, spec.reference)
+        if spec.notes:
+            text += ' %s' % spec.notes
+        out.append('* ' + text)
+    return '\n'.join(out) + '\n'

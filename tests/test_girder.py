@@ -1,0 +1,127 @@
+"""Against a real Girder 3 + large_image server on 127.0.0.1: create, update, reuse, fail well."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import numpy as np
+import pytest
+
+from EmbeddingSimilarity import store
+
+KEYPOINT = '1000,1500'
+OTHER_KEYPOINT = '600,2600'
+
+
+def _annotations(gc, item_id: str) -> list[dict]:
+    return gc.get('annotation', parameters={'itemId': item_id, 'limit': 0})
+
+
+def _task(cli, girder_server, gc, slide, item, *extra: str):
+    return cli(slide, '--model', 'Test', '--api-url', girder_server['apiUrl'], '--girder-token',
+               gc.token, '--image-id', item['fileId'], *extra)
+
+
+def test_heatmap_is_created_then_updated_in_place(cli, girder_server, gc, slide_item,
+                                                  sample_slide, tmp_path):
+    npz = tmp_path / 'e.npz'
+    anot = tmp_path / 'h.anot'
+    first = _task(cli, girder_server, gc, sample_slide, slide_item, '--keypoints', KEYPOINT,
+                  '--output-embeddings', str(npz), '--output-annotation', str(anot))
+    assert first.returncode == 0, first.stderr
+    listed = _annotations(gc, slide_item['_id'])
+    assert len(listed) == 1
+    annotation = gc.get('annotation/%s' % listed[0]['_id'])
+    element, = annotation['annotation']['elements']
+    data = store.load(str(npz))
+    grid = data.grid
+    assert element['type'] == 'griddata' and element['interpretation'] == 'heatmap'
+    assert element['origin'][:2] == pytest.approx(list(grid.origin))
+    assert element['dx'] == pytest.approx(grid.stride_base)
+    assert element['gridWidth'] == grid.cols
+    assert len(element['values']) == grid.rows * grid.cols
+    assert annotation['annotation']['display']['visible'] is True
+    # the .anot output must not make HistomicsUI ingest a second copy
+    assert json.loads(anot.read_text()) == []
+    first_values = np.array(element['values'])
+
+    second = _task(cli, girder_server, gc, sample_slide, slide_item, '--keypoints',
+                   OTHER_KEYPOINT, '--output-embeddings', str(npz))
+    assert second.returncode == 0, second.stderr
+    assert '0 embedded now' in second.stderr  # the embeddings were reused
+    listed_again = _annotations(gc, slide_item['_id'])
+    assert [a['_id'] for a in listed_again] == [listed[0]['_id']]
+    updated = gc.get('annotation/%s' % listed[0]['_id'])
+    assert updated['_version'] > annotation['_version']
+    new_values = np.array(updated['annotation']['elements'][0]['values'])
+    assert not np.allclose(new_values, first_values)
+    attrs = updated['annotation']['attributes']['EmbeddingSimilarity']
+    assert attrs['keypoints'] == [[600.0, 2600.0]]
+
+
+def test_explicit_annotation_id_is_updated(cli, girder_server, gc, slide_item, sample_slide):
+    first = _task(cli, girder_server, gc, sample_slide, slide_item, '--keypoints', KEYPOINT)
+    assert first.returncode == 0, first.stderr
+    annotation_id = _annotations(gc, slide_item['_id'])[0]['_id']
+    again = cli(sample_slide, '--model', 'Test', '--keypoints', OTHER_KEYPOINT, '--api-url',
+                girder_server['apiUrl'], '--girder-token', gc.token, '--annotation-id',
+                annotation_id)
+    assert again.returncode == 0, again.stderr
+    assert [a['_id'] for a in _annotations(gc, slide_item['_id'])] == [annotation_id]
+
+
+def test_second_click_reuses_embeddings_cached_in_girder(cli, girder_server, gc, slide_item,
+                                                         sample_slide, tmp_path):
+    """No embedding file given either time: the first run caches in Private, the second finds it."""
+    first = _task(cli, girder_server, gc, sample_slide, slide_item, '--keypoints', KEYPOINT)
+    assert first.returncode == 0, first.stderr
+    assert 'cached the embeddings in Girder' in first.stderr
+    second = _task(cli, girder_server, gc, sample_slide, slide_item, '--keypoints',
+                   OTHER_KEYPOINT)
+    assert second.returncode == 0, second.stderr
+    assert '0 embedded now' in second.stderr and 'girder:file/' in second.stderr
+    me = gc.get('user/me')
+    private = gc.get('folder', parameters={'parentType': 'user', 'parentId': me['_id'],
+                                           'name': 'Private'})[0]
+    cache = gc.get('folder', parameters={'parentType': 'folder', 'parentId': private['_id'],
+                                         'name': 'EmbeddingSimilarity cache'})[0]
+    items = gc.get('item', parameters={'folderId': cache['_id']})
+    assert len(items) >= 1
+    assert all(item['meta']['EmbeddingSimilarity']['model'] == 'Test' for item in items)
+
+
+def test_wrong_token_fails_clearly_and_keeps_the_embeddings(cli, girder_server, gc, slide_item,
+                                                            sample_slide, tmp_path):
+    npz = tmp_path / 'e.npz'
+    token = 'x' * 64
+    result = cli(sample_slide, '--model', 'Test', '--keypoints', KEYPOINT, '--api-url',
+                 girder_server['apiUrl'], '--girder-token', token, '--image-id',
+                 slide_item['fileId'], '--output-embeddings', str(npz))
+    assert result.returncode == 5
+    assert 'rejected the token' in result.stderr
+    assert 'Traceback' not in result.stderr
+    assert token not in result.stdout + result.stderr
+    assert store.load(str(npz)).embedded.any()
+
+
+def test_unreachable_server_fails_clearly_and_keeps_the_embeddings(cli, sample_slide, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    npz = tmp_path / 'e.npz'
+    result = cli(sample_slide, '--model', 'Test', '--keypoints', KEYPOINT, '--api-url',
+                 'http://127.0.0.1:%d/api/v1' % port, '--girder-token', 'abc',
+                 '--image-id', '0' * 24, '--output-embeddings', str(npz))
+    assert result.returncode == 5
+    error_lines = [line for line in result.stderr.splitlines() if 'error:' in line]
+    assert len(error_lines) == 1 and 'cannot reach Girder' in error_lines[0]
+    assert store.load(str(npz)).embedded.any()
+
+
+def test_missing_annotation_id_is_a_clear_error(cli, girder_server, gc, sample_slide):
+    result = cli(sample_slide, '--model', 'Test', '--keypoints', KEYPOINT, '--api-url',
+                 girder_server['apiUrl'], '--girder-token', gc.token, '--annotation-id',
+                 'f' * 24)
+    assert result.returncode == 5
+    assert 'annotation %s does not exist' % ('f' * 24) in result.stderr
