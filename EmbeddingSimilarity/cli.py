@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import re
+import signal
 import sys
 import time
 
@@ -35,11 +36,17 @@ class _ListModelsAction(argparse.Action):
         parser.exit()
 
 
+def _one_line_error(message: str) -> None:
+    """argparse's error, as one line (the usage block is what --help is for)."""
+    raise UserError('%s; see %s --help' % (message, PROG))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from slicer_cli_web import CLIArgumentParser
 
     parser = CLIArgumentParser(XML_PATH)
     parser.prog = PROG
+    parser.error = _one_line_error
     extra = parser.add_argument_group('terminal use (not part of the Slicer CLI)')
     extra.add_argument('--output-dir', dest='outputDir', default='',
                        help='write <image>.<model>.npz, <image>.anot and <image>.png here for '
@@ -108,6 +115,7 @@ def to_request(args: argparse.Namespace):
         device=args.device,
         precision=args.precision,
         reader_threads=args.readerThreads,
+        checkpoint_seconds=args.checkpointSeconds,
     )
 
 
@@ -131,10 +139,19 @@ def setup_logging(debug: bool) -> None:
     logging.getLogger('large_image').setLevel(logging.ERROR)
 
 
+def _stop_on_sigterm() -> None:
+    """Turn SIGTERM (docker stop, a cancelled Girder job) into a clean exit, so temporary files
+    are removed and finished work stays in the checkpoint."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = '--debug' in argv
     setup_logging(debug)
+    _stop_on_sigterm()
     started = time.perf_counter()
     try:
         parser = build_parser()
@@ -151,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         print('%s: error: %s' % (PROG, exc), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print('%s: interrupted; finished work is kept in the checkpoint next to the output '
-              'embeddings' % PROG, file=sys.stderr)
+        print('%s: interrupted; embeddings finished so far are kept in <output>.partial and '
+              'the next run resumes from them' % PROG, file=sys.stderr)
         return 130
     except Exception as exc:  # a bug: say so in one line unless debugging
         if debug:

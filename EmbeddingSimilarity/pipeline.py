@@ -25,7 +25,7 @@ from .annotation import (
     write_png,
 )
 from .atomic import write_bytes
-from .errors import CacheError, InputError
+from .errors import CacheError, InputError, OutputError
 from .models import get_spec
 from .models.spec import POOLING_RULES, ModelSpec
 from .progress import NullProgress, Progress
@@ -149,10 +149,15 @@ def validate(request: Request) -> tuple[int, int, int]:
         if path:
             folder = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(folder):
-                raise InputError('output folder %s does not exist; create it or choose another '
-                                 'path' % folder)
+                raise OutputError('output folder %s does not exist; create it or choose another '
+                                  'path' % folder)
             if not os.access(folder, os.W_OK):
-                raise InputError('output folder %s is not writable' % folder)
+                raise OutputError('output folder %s is not writable; choose another folder'
+                                  % folder)
+            if os.path.isdir(path):
+                raise OutputError('output %s is a folder; give a file name' % path)
+    if request.checkpoint_seconds < 0:
+        raise InputError('checkpoint interval %g s must be 0 or more' % request.checkpoint_seconds)
     if request.input_embeddings and not os.path.isfile(request.input_embeddings):
         raise InputError('embedding file %s does not exist' % request.input_embeddings)
     return parse_colour(request.colour)
@@ -286,7 +291,7 @@ def embed_missing(request: Request, spec: ModelSpec, source, data: store.Embeddi
                   todo: np.ndarray, progress: Progress) -> int:
     """Embed the ``todo`` cells into ``data`` in place; checkpoints to ``<output>.partial``."""
     from .embedding import EmbeddingEngine, choose_device, choose_precision
-    from .models.loaders import build_embedder
+    from .models.loaders import build_embedder, resolved_revision
     from .reader import iter_batches
 
     count = int(todo.sum())
@@ -299,7 +304,8 @@ def embed_missing(request: Request, spec: ModelSpec, source, data: store.Embeddi
     engine = EmbeddingEngine(embedder, device, precision, request.batch_size)
     logger.info('embedding %d cells with %s on %s (%s, batches of %d)', count, spec.name,
                 device, precision, request.batch_size)
-    data.meta['model'].update(precision=precision, device=device.type)
+    data.meta['model'].update(precision=precision, device=device.type,
+                              resolved_revision=resolved_revision(spec))
     grid = data.grid
     checkpoint = partial_path(request.output_embeddings) if request.output_embeddings else ''
     last_save = time.monotonic()
@@ -319,7 +325,13 @@ def embed_missing(request: Request, spec: ModelSpec, source, data: store.Embeddi
 
     progress.start('embed', total=count, comment='embedding %d tiles' % count)
     batches = iter_batches(source, grid, todo, request.batch_size, request.reader_threads)
-    engine.run(batches, keep, progress)
+    try:
+        engine.run(batches, keep, progress)
+    except KeyboardInterrupt:
+        if checkpoint:
+            data.meta['complete'] = False
+            store.save(checkpoint, data)
+        raise
     progress.end()
     if engine.back_offs:
         data.meta['model']['batch_size_after_back_off'] = engine.batch_size

@@ -65,6 +65,10 @@ def load(path: str) -> EmbeddingGrid:
     """Read and validate a cache file; any problem is a :class:`CacheError` naming it."""
     if not os.path.isfile(path):
         raise CacheError('embedding file %s does not exist' % path)
+    if not zipfile.is_zipfile(path):
+        # checked first: np.load takes any non-archive for a pickle
+        raise CacheError('embedding file %s is unreadable or truncated (not an .npz archive); '
+                         'delete it or recompute' % path)
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [name for name in ARRAYS if name not in archive.files]
@@ -117,12 +121,21 @@ def _validate(path: str, arrays: dict[str, np.ndarray]) -> EmbeddingGrid:
         problems.append('embedded mask is %s %s' % (embedded.dtype, embedded.shape))
     if fraction.shape != grid.shape or fraction.dtype.kind != 'f':
         problems.append('tissue fraction is %s %s' % (fraction.dtype, fraction.shape))
-    if not problems and not np.isfinite(embeddings[embedded]).all():
+    if not problems and not _all_finite(embeddings, embedded):
         problems.append('embeddings hold NaN or infinite values')
     if problems:
         raise CacheError('embedding file %s is inconsistent: %s; recompute' % (
             path, '; '.join(problems)))
     return EmbeddingGrid(embeddings, embedded, fraction.astype(np.float32), meta)
+
+
+def _all_finite(embeddings: np.ndarray, embedded: np.ndarray, rows: int = 64) -> bool:
+    """Whether every embedded cell is finite, checked in row chunks (grids can be GBs)."""
+    for start in range(0, embeddings.shape[0], rows):
+        block = embeddings[start:start + rows]
+        if not np.isfinite(block[embedded[start:start + rows]]).all():
+            return False
+    return True
 
 
 def mismatch(cached: dict[str, Any], wanted: dict[str, Any]) -> str | None:

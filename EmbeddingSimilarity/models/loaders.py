@@ -123,6 +123,19 @@ def _check_hub_cache(spec: ModelSpec) -> None:
             % (spec.name, spec.repo_id, _cache_dir(), _hub_hint(spec)))
 
 
+def resolved_revision(spec: ModelSpec) -> str | None:
+    """The commit of a hub model's cached snapshot (what was actually loaded), if known."""
+    if spec.source not in ('timm', 'transformers') or not spec.repo_id:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(spec.repo_id, 'config.json', revision=spec.revision)
+    if not isinstance(found, str):
+        return None
+    parts = os.path.normpath(found).split(os.sep)
+    return parts[parts.index('snapshots') + 1] if 'snapshots' in parts else None
+
+
 def _cache_dir() -> str:
     from huggingface_hub import constants
 

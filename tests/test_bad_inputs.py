@@ -1,0 +1,189 @@
+"""Every bad input gets one clear line, a non-zero exit code, and loses nothing.
+
+Each row here is a row of docs/errors.rst (same name in the first column).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import REPO
+
+from EmbeddingSimilarity import store
+
+KEYPOINT = '1000,1500'
+
+
+@pytest.fixture(scope='module')
+def cases(tmp_path_factory, sample_slide):
+    """Bad files to feed the CLI, made once."""
+    folder = tmp_path_factory.mktemp('bad')
+    text = folder / 'notes.svs'
+    text.write_text('this is not a slide\n')
+    good = folder / 'good.npz'
+    result = subprocess.run([sys.executable, '-m', 'EmbeddingSimilarity', sample_slide,
+                             '--model', 'Test', '--output-embeddings', str(good)],
+                            cwd=REPO, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    raw = good.read_bytes()
+    (folder / 'truncated.npz').write_bytes(raw[:len(raw) // 2])
+    (folder / 'corrupt.npz').write_bytes(os.urandom(4096))
+    data = store.load(str(good))
+    with open(folder / 'pickled.npz', 'wb') as handle:
+        np.savez(handle, embeddings=data.embeddings, embedded=data.embedded,
+                 tissue_fraction=data.tissue_fraction,
+                 meta=np.array([{'format': store.FORMAT_NAME}], dtype=object))
+    future = store.EmbeddingGrid(data.embeddings, data.embedded, data.tissue_fraction,
+                                 dict(data.meta))
+    store.save(str(folder / 'future.npz'), future)
+    with np.load(folder / 'future.npz') as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    arrays['meta'] = np.array(str(arrays['meta']).replace('"format_version": 1',
+                                                         '"format_version": 99'))
+    with open(folder / 'future.npz', 'wb') as handle:
+        np.savez(handle, **arrays)
+    (folder / 'a_file').write_text('x')
+    return folder
+
+
+# name in docs/errors.rst, extra arguments, exit code, words the message must contain
+ROWS = [
+    ('missing image', ['{folder}/nowhere.svs'], 2, 'does not exist'),
+    ('unreadable image', ['{folder}/notes.svs'], 2, 'cannot read'),
+    ('tile size', ['{slide}', '--tile-size', '-5'], 2, 'tile size'),
+    ('tile size', ['{slide}', '--tile-size', '100000'], 2, 'tile size'),
+    ('stride', ['{slide}', '--stride', '-1'], 2, 'stride'),
+    ('batch size', ['{slide}', '--batch-size', '0'], 2, 'batch size'),
+    ('batch size', ['{slide}', '--batch-size', '100000'], 2, 'batch size'),
+    ('key point outside', ['{slide}', '--keypoints', '5000,100'], 2, 'outside the image'),
+    ('malformed key point', ['{slide}', '--keypoints', '10,20,30'], 2, 'x,y pairs'),
+    ('malformed key point', ['{slide}', '--keypoints', 'abc'], 2, 'keypoints'),
+    ('threshold', ['{slide}', '--threshold', '1.5'], 2, 'threshold'),
+    ('colour', ['{slide}', '--color', 'blurple'], 2, 'colour'),
+    ('unknown model', ['{slide}', '--model', 'UNI3'], 2, 'invalid choice'),
+    ('unknown model', ['{slide}', '--custom-model', 'UNI3'], 2, 'unknown model'),
+    ('corrupt cache', ['{slide}', '--input-embeddings', '{folder}/corrupt.npz'], 4, 'unreadable'),
+    ('truncated cache', ['{slide}', '--input-embeddings', '{folder}/truncated.npz'], 4,
+     'unreadable or truncated'),
+    ('pickled cache', ['{slide}', '--input-embeddings', '{folder}/pickled.npz'], 4,
+     'Python objects'),
+    ('mismatched cache', ['{slide}', '--input-embeddings', '{folder}/good.npz', '--stride', '112'],
+     4, 'does not match'),
+    ('future cache', ['{slide}', '--input-embeddings', '{folder}/future.npz'], 4,
+     'newer than this software'),
+    ('missing cache', ['{slide}', '--input-embeddings', '{folder}/gone.npz'], 2, 'does not exist'),
+    ('output folder', ['{slide}', '--output-embeddings', '{folder}/no/such/dir/e.npz'], 6,
+     'does not exist'),
+    ('output folder', ['{slide}', '--output-embeddings', '{folder}/a_file/e.npz'], 6,
+     'does not exist'),
+    ('output folder', ['{slide}', '--output-embeddings', '/proc/1/e.npz'], 6, 'not writable'),
+    ('girder half configured', ['{slide}', '--api-url', 'http://127.0.0.1:9/api/v1'], 2,
+     '--girder-token'),
+]
+
+
+def _listing(folder) -> dict[str, str]:
+    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
+            for name in sorted(os.listdir(folder)) if (folder / name).is_file()}
+
+
+@pytest.mark.parametrize('name, args, code, words', ROWS,
+                         ids=['%s-%d' % (row[0], i) for i, row in enumerate(ROWS)])
+def test_bad_input_gives_one_line_and_loses_nothing(cli, cases, sample_slide, tmp_path, name,
+                                                    args, code, words):
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'keep.npz').write_bytes(b'a file the user already had')
+    before_cases = _listing(cases)
+    filled = [a.format(folder=cases, slide=sample_slide) for a in args]
+    if not any(a.startswith('--output') for a in filled):
+        filled += ['--output-embeddings', str(out / 'e.npz'), '--output-annotation',
+                   str(out / 'h.anot'), '--output-overlay', str(out / 'h.png')]
+    if '--keypoints' not in filled:
+        filled += ['--keypoints', KEYPOINT]
+    result = cli('--model', 'Test', *filled) if '--model' not in filled else cli(*filled)
+    assert result.returncode == code, result.stderr
+    errors = [line for line in result.stderr.splitlines() if 'error:' in line]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith('EmbeddingSimilarity: error: ')
+    assert words in errors[0], errors[0]
+    assert 'Traceback' not in result.stderr
+    # nothing half-written, nothing of the user's lost
+    assert sorted(os.listdir(out)) == ['keep.npz']
+    assert (out / 'keep.npz').read_bytes() == b'a file the user already had'
+    assert _listing(cases) == before_cases
+
+
+def test_every_row_is_documented():
+    with open(os.path.join(REPO, 'docs', 'errors.rst')) as handle:
+        text = handle.read()
+    for name, *_ in ROWS:
+        assert '| %s ' % name in text or '%s  ' % name in text, name
+
+
+def test_debug_shows_the_traceback(cli, tmp_path):
+    result = cli(str(tmp_path / 'nowhere.svs'), '--debug')
+    assert result.returncode == 2
+    assert 'Traceback' in result.stderr
+
+
+def test_token_is_never_printed(cli, sample_slide, tmp_path):
+    token = 'tok' + os.urandom(16).hex()
+    result = cli(sample_slide, '--model', 'Test', '--keypoints', KEYPOINT, '--debug',
+                 '--api-url', 'http://127.0.0.1:9/api/v1', '--girder-token', token,
+                 '--image-id', '0' * 24, '--output-dir', str(tmp_path))
+    assert result.returncode == 5
+    assert 'parameters:' in result.stderr and "girderToken=***" in result.stderr
+    assert token not in result.stdout and token not in result.stderr
+
+
+def _kill_when_checkpointed(command: list[str], checkpoint: str) -> int:
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if os.path.exists(checkpoint) and store.load(checkpoint).embedded.sum() >= 200:
+            break
+        if proc.poll() is not None:
+            raise AssertionError('run ended before it was interrupted: %s' % proc.stderr.read())
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert 'interrupted' in stderr, stderr
+    return proc.returncode
+
+
+def test_interrupted_run_resumes_to_the_same_grid(sample_slide, tmp_path):
+    """Kill a run midway: the old good cache is untouched, the rerun resumes and matches."""
+    out = tmp_path / 'e.npz'
+    base = [sys.executable, '-m', 'EmbeddingSimilarity', sample_slide, '--model', 'Test']
+    # a good cache from an earlier run with another stride sits at the output path
+    subprocess.run(base + ['--output-embeddings', str(out)], cwd=REPO, check=True,
+                   capture_output=True)
+    good = out.read_bytes()
+    fine = ['--stride', '24', '--batch-size', '8', '--checkpoint-seconds', '0',
+            '--output-embeddings']
+    code = _kill_when_checkpointed(base + fine + [str(out)], str(out) + '.partial')
+    assert code == 130
+    assert out.read_bytes() == good
+    partial = store.load(str(out) + '.partial')
+    assert not partial.complete and partial.embedded.sum() > 0
+    resumed = subprocess.run(base + fine + [str(out)], cwd=REPO, capture_output=True, text=True,
+                             check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert 'reusing %d embedded cells' % partial.embedded.sum() in resumed.stderr
+    assert not os.path.exists(str(out) + '.partial')
+    straight = tmp_path / 'straight.npz'
+    subprocess.run(base + fine[:-1] + ['--output-embeddings', str(straight)], cwd=REPO,
+                   check=True, capture_output=True)
+    a, b = store.load(str(out)), store.load(str(straight))
+    assert a.complete and (a.embedded == b.embedded).all()
+    assert np.array_equal(a.embeddings, b.embeddings)
+    assert not [name for name in os.listdir(tmp_path) if name.endswith('.tmp')]
