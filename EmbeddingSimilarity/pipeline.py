@@ -207,12 +207,16 @@ def describe_request(spec: ModelSpec, grid: TileGrid, scale: Scale, fingerprint:
 
 
 def software_versions() -> dict[str, str]:
-    import large_image
-    import timm
-    import torch
+    """Versions of the packages that shape the embeddings (read without importing them)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return {'EmbeddingSimilarity': __version__, 'torch': torch.__version__,
-            'timm': timm.__version__, 'large_image': getattr(large_image, '__version__', '?')}
+    versions = {'EmbeddingSimilarity': __version__}
+    for package in ('torch', 'timm', 'transformers', 'large-image'):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = 'not installed'
+    return versions
 
 
 def partial_path(output: str) -> str:
@@ -484,7 +488,7 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
     progress.start('similarity', comment='comparing cells to the key points')
     result = compute(data.embeddings, valid_cells(data, request), grid, request.keypoints,
                      request.negative_keypoints, request.aggregation, request.threshold,
-                     request.scaling)
+                     request.scaling, data.norms if not outcome.cells_embedded else None)
     attributes = {'model': data.meta['model']['name'], 'version': __version__,
                   'tileSize': grid.tile, 'stride': grid.stride, 'factor': grid.factor,
                   'mpp': data.meta['scale']['mpp'],

@@ -5,6 +5,7 @@ Arrays:
 * ``embeddings``: ``(rows, cols, D)`` float16; zeros where a cell was not embedded;
 * ``embedded``: ``(rows, cols)`` bool, the cells that hold an embedding;
 * ``tissue_fraction``: ``(rows, cols)`` float16, the share of each cell that is tissue;
+* ``norms``: ``(rows, cols)`` float32, each embedding's L2 norm (optional on load);
 * ``meta``: a 0-d unicode array holding JSON provenance (format version, model, geometry,
   scale, image fingerprint, software version, timings).
 
@@ -38,6 +39,8 @@ class EmbeddingGrid:
     embedded: np.ndarray
     tissue_fraction: np.ndarray
     meta: dict[str, Any]
+    norms: np.ndarray | None = None
+    """L2 norm of each cell's embedding (stored so a query need not recompute it)."""
 
     @property
     def grid(self) -> TileGrid:
@@ -55,9 +58,11 @@ def save(path: str, data: EmbeddingGrid) -> None:
     """
     meta = dict(data.meta, format=FORMAT_NAME, format_version=FORMAT_VERSION)
     with atomic_write(path) as handle:
-        np.savez(handle, embeddings=np.asarray(data.embeddings, dtype=np.float16),
+        embeddings = np.asarray(data.embeddings, dtype=np.float16)
+        np.savez(handle, embeddings=embeddings,
                  embedded=np.asarray(data.embedded, dtype=bool),
                  tissue_fraction=np.asarray(data.tissue_fraction, dtype=np.float16),
+                 norms=embedding_norms(embeddings),
                  meta=np.array(json.dumps(meta, allow_nan=False, sort_keys=True)))
 
 
@@ -76,7 +81,10 @@ def load(path: str) -> EmbeddingGrid:
                 raise CacheError('embedding file %s is not an EmbeddingSimilarity cache (missing '
                                  '%s); pass a .npz written by this tool'
                                  % (path, ', '.join(missing)))
-            arrays = {name: archive[name] for name in ARRAYS}
+            arrays = {name: archive[name] for name in ARRAYS if name != 'embeddings'}
+            if 'norms' in archive.files:
+                arrays['norms'] = archive['norms']
+        arrays['embeddings'] = _map_member(path, 'embeddings')
     except CacheError:
         raise
     except ValueError as exc:
@@ -89,6 +97,49 @@ def load(path: str) -> EmbeddingGrid:
         raise CacheError('embedding file %s is unreadable or truncated (%s); delete it or '
                          'recompute' % (path, type(exc).__name__)) from exc
     return _validate(path, arrays)
+
+
+def _map_member(path: str, name: str) -> np.ndarray:
+    """An archive member memory-mapped copy-on-write when stored uncompressed, else read.
+
+    A grid can be several GB; mapping it makes loading instant and lets the similarity pass
+    stream it from the page cache. Object dtypes are refused as ``np.load`` would.
+    """
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(name + '.npy')
+        if info.compress_type != zipfile.ZIP_STORED:
+            with archive.open(info) as member:
+                return np.lib.format.read_array(member, allow_pickle=False)
+        with open(path, 'rb') as handle:
+            handle.seek(info.header_offset)
+            local = handle.read(30)
+            if local[:4] != b'PK\x03\x04':
+                raise zipfile.BadZipFile('bad local header for %s' % name)
+            name_length, extra_length = np.frombuffer(local[26:30], dtype='<u2')
+            handle.seek(info.header_offset + 30 + int(name_length) + int(extra_length))
+            version = np.lib.format.read_magic(handle)
+            header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                      else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = header(handle)
+            if dtype.hasobject:
+                raise ValueError('Object arrays cannot be loaded when allow_pickle=False')
+            offset = handle.tell()
+    if offset + int(np.prod(shape)) * dtype.itemsize > os.path.getsize(path):
+        raise EOFError('%s is shorter than its header says' % name)
+    return np.memmap(path, dtype=dtype, mode='c', offset=offset, shape=shape,
+                     order='F' if fortran else 'C')
+
+
+def embedding_norms(embeddings: np.ndarray, rows: int = 64) -> np.ndarray:
+    """Float32 L2 norm of every cell's embedding, in row chunks."""
+    import torch
+
+    out = np.empty(embeddings.shape[:2], dtype=np.float32)
+    for start in range(0, embeddings.shape[0], rows):
+        block = torch.from_numpy(np.ascontiguousarray(embeddings[start:start + rows]))
+        out[start:start + rows] = torch.linalg.vector_norm(block, dim=-1,
+                                                           dtype=torch.float32).numpy()
+    return out
 
 
 def _validate(path: str, arrays: dict[str, np.ndarray]) -> EmbeddingGrid:
@@ -121,21 +172,17 @@ def _validate(path: str, arrays: dict[str, np.ndarray]) -> EmbeddingGrid:
         problems.append('embedded mask is %s %s' % (embedded.dtype, embedded.shape))
     if fraction.shape != grid.shape or fraction.dtype.kind != 'f':
         problems.append('tissue fraction is %s %s' % (fraction.dtype, fraction.shape))
-    if not problems and not _all_finite(embeddings, embedded):
+    norms = arrays.get('norms')
+    if not problems and (norms is None or norms.shape != grid.shape
+                         or norms.dtype != np.float32):
+        norms = embedding_norms(embeddings)
+    # a NaN or infinity anywhere in an embedding makes its norm non-finite
+    if not problems and not np.isfinite(norms[embedded]).all():
         problems.append('embeddings hold NaN or infinite values')
     if problems:
         raise CacheError('embedding file %s is inconsistent: %s; recompute' % (
             path, '; '.join(problems)))
-    return EmbeddingGrid(embeddings, embedded, fraction.astype(np.float32), meta)
-
-
-def _all_finite(embeddings: np.ndarray, embedded: np.ndarray, rows: int = 64) -> bool:
-    """Whether every embedded cell is finite, checked in row chunks (grids can be GBs)."""
-    for start in range(0, embeddings.shape[0], rows):
-        block = embeddings[start:start + rows]
-        if not np.isfinite(block[embedded[start:start + rows]]).all():
-            return False
-    return True
+    return EmbeddingGrid(embeddings, embedded, fraction.astype(np.float32), meta, norms)
 
 
 def mismatch(cached: dict[str, Any], wanted: dict[str, Any]) -> str | None:
