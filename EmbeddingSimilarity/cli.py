@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import signal
 import sys
 import time
@@ -72,14 +71,14 @@ def _fill_outputs(args: argparse.Namespace) -> None:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
             raise UserError('cannot create output folder %s: %s' % (folder, exc.strerror)) from exc
-    stem = os.path.splitext(os.path.basename(os.path.normpath(args.inputImageFile)))[0]
-    model = (args.customModel or '').strip() or args.model
-    names = {'outputEmbeddingFile': '%s.%s.npz' % (stem, re.sub(r'[^\w.+-]+', '_', model)),
-             'outputAnnotationFile': stem + '.anot',
-             'outputOverlayFile': stem + '.png'}
-    for name, filename in names.items():
+    from .pipeline import default_output_names
+
+    names = default_output_names(args.inputImageFile,
+                                 (args.customModel or '').strip() or args.model)
+    for name, key in (('outputEmbeddingFile', 'embeddings'),
+                      ('outputAnnotationFile', 'annotation'), ('outputOverlayFile', 'overlay')):
         if not getattr(args, name):
-            setattr(args, name, os.path.join(folder, filename))
+            setattr(args, name, os.path.join(folder, names[key]))
 
 
 def to_request(args: argparse.Namespace):
@@ -116,6 +115,9 @@ def to_request(args: argparse.Namespace):
         precision=args.precision,
         reader_threads=args.readerThreads,
         checkpoint_seconds=args.checkpointSeconds,
+        scheduler=(args.scheduler or '').strip(),
+        num_workers=args.num_workers,
+        threads_per_worker=args.num_threads_per_worker,
     )
 
 
@@ -136,7 +138,28 @@ def setup_logging(debug: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logger.setLevel(logging.DEBUG if debug else logging.INFO)
-    logging.getLogger('large_image').setLevel(logging.ERROR)
+    for noisy in ('large_image', 'distributed', 'tornado'):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def _run_folder(args: argparse.Namespace) -> int:
+    """Multi-slide mode: embed every slide of a folder; one line per slide that failed."""
+    from .pipeline import run_folder
+
+    folder = args.outputDir or '.'
+    os.makedirs(folder, exist_ok=True)
+    results = run_folder(to_request(args), folder)
+    failed = [(path, error) for path, _, error in results if error is not None]
+    for path, summary, error in results:
+        if error is None:
+            logger.info('%s: %d x %d cells, %d embedded now -> %s', path, *summary['grid'],
+                        summary['cells_embedded'], ', '.join(summary['files']))
+    for path, error in failed:
+        print('%s: error: %s: %s' % (PROG, os.path.basename(path), error), file=sys.stderr)
+    if failed:
+        print('%s: %d of %d slides failed' % (PROG, len(failed), len(results)), file=sys.stderr)
+        return getattr(failed[0][1], 'exit_code', 1)
+    return 0
 
 
 def _stop_on_sigterm() -> None:
@@ -157,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         logger.debug('parameters: %s', describe_args(args))
+        if os.path.isdir(args.inputImageFile):
+            return _run_folder(args)
         _fill_outputs(args)
         from .pipeline import run
         from .progress import Progress

@@ -10,6 +10,7 @@ import dataclasses
 import datetime
 import logging
 import os
+import re
 import time
 from typing import Any
 
@@ -71,6 +72,10 @@ class Request:
     device: str = 'auto'
     precision: str = 'auto'
     reader_threads: int = 2
+    scheduler: str = ''
+    """Dask: '' = in-process, 'local' = a local cluster, else a scheduler address."""
+    num_workers: int = -1
+    threads_per_worker: int = 1
     checkpoint_seconds: float = CHECKPOINT_SECONDS
 
 
@@ -294,22 +299,11 @@ def tissue_fractions(source, grid: TileGrid) -> np.ndarray:
 def embed_missing(request: Request, spec: ModelSpec, source, data: store.EmbeddingGrid,
                   todo: np.ndarray, progress: Progress) -> int:
     """Embed the ``todo`` cells into ``data`` in place; checkpoints to ``<output>.partial``."""
-    from .embedding import EmbeddingEngine, choose_device, choose_precision
-    from .models.loaders import build_embedder, resolved_revision
-    from .reader import iter_batches
+    from .models.loaders import resolved_revision
 
     count = int(todo.sum())
     if not count:
         return 0
-    device = choose_device(request.device)
-    precision = choose_precision(request.precision, spec.precision, device)
-    progress.start('load-model', comment='loading %s' % spec.name)
-    embedder = build_embedder(spec)
-    engine = EmbeddingEngine(embedder, device, precision, request.batch_size)
-    logger.info('embedding %d cells with %s on %s (%s, batches of %d)', count, spec.name,
-                device, precision, request.batch_size)
-    data.meta['model'].update(precision=precision, device=device.type,
-                              resolved_revision=resolved_revision(spec))
     grid = data.grid
     checkpoint = partial_path(request.output_embeddings) if request.output_embeddings else ''
     last_save = time.monotonic()
@@ -327,19 +321,56 @@ def embed_missing(request: Request, spec: ModelSpec, source, data: store.Embeddi
             store.save(checkpoint, data)
             last_save = time.monotonic()
 
-    progress.start('embed', total=count, comment='embedding %d tiles' % count)
-    batches = iter_batches(source, grid, todo, request.batch_size, request.reader_threads)
     try:
-        engine.run(batches, keep, progress)
+        if request.scheduler:
+            ran = _embed_on_dask(request, spec, grid, todo, keep, progress)
+        else:
+            ran = _embed_in_process(request, spec, source, grid, todo, keep, progress)
     except KeyboardInterrupt:
         if checkpoint:
             data.meta['complete'] = False
             store.save(checkpoint, data)
         raise
     progress.end()
-    if engine.back_offs:
-        data.meta['model']['batch_size_after_back_off'] = engine.batch_size
+    data.meta['model'].update(ran, resolved_revision=resolved_revision(spec))
     return count
+
+
+def _embed_on_dask(request: Request, spec: ModelSpec, grid: TileGrid, todo: np.ndarray,
+                   keep, progress: Progress) -> dict:
+    from .distributed import close_client, embed_distributed, make_client
+
+    client = make_client(request.scheduler, request.num_workers, request.threads_per_worker)
+    try:
+        progress.start('embed', total=int(todo.sum()),
+                       comment='embedding %d tiles on Dask' % int(todo.sum()))
+        return embed_distributed(client, request.image, spec, grid, todo, request.batch_size,
+                                 request.device, request.precision, request.threads_per_worker,
+                                 keep, progress)
+    finally:
+        close_client(client)
+
+
+def _embed_in_process(request: Request, spec: ModelSpec, source, grid: TileGrid,
+                      todo: np.ndarray, keep, progress: Progress) -> dict:
+    from .embedding import EmbeddingEngine, choose_device, choose_precision
+    from .models.loaders import build_embedder
+    from .reader import iter_batches
+
+    count = int(todo.sum())
+    device = choose_device(request.device)
+    precision = choose_precision(request.precision, spec.precision, device)
+    progress.start('load-model', comment='loading %s' % spec.name)
+    engine = EmbeddingEngine(build_embedder(spec), device, precision, request.batch_size)
+    logger.info('embedding %d cells with %s on %s (%s, batches of %d)', count, spec.name,
+                device, precision, request.batch_size)
+    progress.start('embed', total=count, comment='embedding %d tiles' % count)
+    batches = iter_batches(source, grid, todo, request.batch_size, request.reader_threads)
+    engine.run(batches, keep, progress)
+    ran = {'device': device.type, 'precision': precision}
+    if engine.back_offs:
+        ran['batch_size_after_back_off'] = engine.batch_size
+    return ran
 
 
 def compute_embeddings(request: Request, progress: Progress | None = None,
@@ -523,3 +554,59 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
     if girder_error is not None:
         raise girder_error
     return outcome
+
+
+def default_output_names(image: str, model: str) -> dict[str, str]:
+    """File names for a run's outputs: ``<image>.<model>.npz``, ``<image>.anot``, ``.png``."""
+    stem = os.path.splitext(os.path.basename(os.path.normpath(image)))[0]
+    return {'embeddings': '%s.%s.npz' % (stem, re.sub(r'[^\w.+-]+', '_', model)),
+            'annotation': stem + '.anot', 'overlay': stem + '.png'}
+
+
+def slide_paths(folder: str) -> list[str]:
+    """The files of a folder, in name order (hidden files skipped)."""
+    return sorted(os.path.join(folder, name) for name in os.listdir(folder)
+                  if not name.startswith('.') and os.path.isfile(os.path.join(folder, name)))
+
+
+def run_folder(request: Request, output_dir: str) -> list[tuple[str, dict | None,
+                                                                Exception | None]]:
+    """Embed every slide of the folder ``request.image`` into ``output_dir``.
+
+    With a Dask scheduler, whole slides are the tasks; otherwise they run one after another. A
+    slide that fails is reported and the others go on. Returns ``(path, summary, error)``.
+    """
+    if request.keypoints or request.negative_keypoints:
+        raise InputError('key points belong to one slide; run each slide on its own to get its '
+                         'heatmap (a folder of slides is embedded only)')
+    paths = slide_paths(request.image)
+    if not paths:
+        raise InputError('folder %s holds no files to embed' % request.image)
+    requests = [dataclasses.replace(
+        request, image=path, output_annotation='', output_overlay='', image_id='',
+        annotation_id='', api_url='', token='', scheduler='',
+        output_embeddings=os.path.join(output_dir, default_output_names(
+            path, request.model)['embeddings'])) for path in paths]
+    if request.scheduler:
+        from .distributed import close_client, embed_slides_distributed, make_client
+
+        client = make_client(request.scheduler, request.num_workers, request.threads_per_worker)
+        try:
+            results = embed_slides_distributed(client, requests)
+        finally:
+            close_client(client)
+        order = {r.image: i for i, r in enumerate(requests)}
+        return sorted(((r.image, summary, error) for r, summary, error in results),
+                      key=lambda item: order[item[0]])
+    from .errors import UserError
+
+    results = []
+    for one in requests:
+        try:
+            outcome = run(one)
+            results.append((one.image, {'cells_embedded': outcome.cells_embedded,
+                                        'files': outcome.files,
+                                        'grid': list(outcome.data.grid.shape)}, None))
+        except UserError as exc:
+            results.append((one.image, None, exc))
+    return results

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -125,3 +128,29 @@ def test_missing_annotation_id_is_a_clear_error(cli, girder_server, gc, sample_s
                  'f' * 24)
     assert result.returncode == 5
     assert 'annotation %s does not exist' % ('f' * 24) in result.stderr
+
+
+def test_folder_script_embeds_every_image(girder_server, gc, sample_slide, slide_40x):
+    """examples/girder_folder.py on two uploaded images, with heatmaps."""
+    from conftest import REPO, upload_slide
+
+    first = upload_slide(gc, sample_slide)
+    second = upload_slide(gc, slide_40x)
+    assert first['folderId'] == second['folderId']
+    env = dict(os.environ, GIRDER_TOKEN=gc.token)
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, 'examples', 'girder_folder.py'), '--api-url',
+         girder_server['apiUrl'], '--folder', first['folderId'], '--model', 'Test',
+         '--keypoints', '600,700'], env=env, capture_output=True, text=True, timeout=600,
+        check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith('[1/2]') and 'embed 100%' in line for line in lines)
+    assert any(line.startswith('[2/2]') and line.endswith('done') for line in lines)
+    assert lines[-1] == '2 of 2 images done'
+    assert gc.token not in result.stdout + result.stderr
+    for item in (first, second):
+        annotations = _annotations(gc, item['_id'])
+        assert len(annotations) == 1
+        assert annotations[0]['annotation']['attributes']['EmbeddingSimilarity']['keypoints'] \
+            == [[600.0, 700.0]]
