@@ -35,6 +35,21 @@ class _ListModelsAction(argparse.Action):
         parser.exit()
 
 
+class _DownloadModelAction(argparse.Action):
+    """Fetch a model's weights into the Hugging Face cache (and check they load), then exit."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .models import get_spec
+        from .models.loaders import build_embedder, resolved_revision
+
+        spec = get_spec(values)
+        build_embedder(spec)
+        revision = resolved_revision(spec)
+        print('%s is ready%s' % (spec.name, ' (%s at %s)' % (spec.repo_id, revision)
+                                 if revision else ''))
+        parser.exit()
+
+
 def _one_line_error(message: str) -> None:
     """argparse's error, as one line (the usage block is what --help is for)."""
     raise UserError('%s; see %s --help' % (message, PROG))
@@ -52,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                             'any output not given explicitly')
     extra.add_argument('--list-models', action=_ListModelsAction,
                        help='list the models: name, source, embedding size, scale, gated, licence')
+    extra.add_argument('--download-model', metavar='MODEL', action=_DownloadModelAction,
+                       help='download MODEL into the Hugging Face cache (HF_HOME) and check that '
+                            'it loads, then exit; HF_TOKEN is used for gated models')
     extra.add_argument('--debug', action='store_true',
                        help='show tracebacks and debug logging')
     return parser

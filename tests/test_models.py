@@ -157,6 +157,16 @@ def test_cli_runs_a_cached_hub_model_offline(hub_cache, cli, sample_slide, tmp_p
     assert data.meta['model']['repo_id'] == 'testorg/tiny-vit'
 
 
+def test_download_model_checks_a_cached_model(hub_cache, cli):
+    result = cli('--download-model', 'timm:hf_hub:testorg/tiny-vit',
+                 env=_offline_env(hub_cache['cache']))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ('timm:hf_hub:testorg/tiny-vit is ready (testorg/tiny-vit '
+                                     'at %s)' % COMMIT)
+    missing = cli('--download-model', 'UNI', env=_offline_env(hub_cache['cache']))
+    assert missing.returncode == 3 and 'MahmoodLab/UNI' in _error_line(missing)
+
+
 # --- plugins -------------------------------------------------------------------------------
 
 def test_plugin_models_register_through_an_entry_point(tmp_path, cli, sample_slide):
