@@ -154,3 +154,22 @@ def test_folder_script_embeds_every_image(girder_server, gc, sample_slide, slide
         assert len(annotations) == 1
         assert annotations[0]['annotation']['attributes']['EmbeddingSimilarity']['keypoints'] \
             == [[600.0, 700.0]]
+
+
+def test_an_all_glass_heatmap_is_accepted(girder_server, gc, slide_item):
+    """Nothing similar (every value 0) still makes a valid annotation, not a server error."""
+    from EmbeddingSimilarity.annotation import build_annotation, parse_colour
+    from EmbeddingSimilarity.girder import GirderSession
+    from EmbeddingSimilarity.similarity import SimilarityMap
+    from EmbeddingSimilarity.tiling import plan_grid
+
+    grid = plan_grid(2220, 2967, 224, 224, 1.0)
+    empty = np.full(grid.shape, np.nan, dtype=np.float32)
+    result = SimilarityMap(empty, np.zeros(grid.shape, np.float32), [(0, 0)], [], 0.0,
+                           'quantile', 1)
+    annotation = build_annotation(grid, result, parse_colour('#00ff00'), 'empty',
+                                  {'model': 'Test'})
+    session = GirderSession(girder_server['apiUrl'], gc.token)
+    annotation_id = session.create_annotation(slide_item['_id'], annotation)
+    stored = gc.get('annotation/%s' % annotation_id)
+    assert stored['annotation']['elements'][0]['values'] == [0.0] * (grid.rows * grid.cols)

@@ -123,3 +123,21 @@ def test_edges_past_the_image_are_white(ramp_slide):
     assert (tiles[0, :, inside_w + 1:] == 255).all()
     assert (tiles[0, inside_h + 1:, :] == 255).all()
     assert tiles[0, :inside_h - 1, :inside_w - 1, 2].mean() == pytest.approx(128, abs=2)
+
+
+@pytest.mark.parametrize('pixels, expected', [
+    (np.full((2, 2), 100, np.uint8), [100, 100, 100]),  # greyscale
+    (np.dstack([np.full((2, 2), 100, np.uint8), np.full((2, 2), 255, np.uint8)]),
+     [100, 100, 100]),  # grey + alpha
+    (np.dstack([np.full((2, 2, 3), 50, np.uint8), np.zeros((2, 2), np.uint8)]),
+     [255, 255, 255]),  # transparent RGBA is glass
+    (np.dstack([np.full((2, 2, 3), 50, np.uint8), np.full((2, 2), 255, np.uint8)]),
+     [50, 50, 50]),  # opaque RGBA (openslide)
+    (np.full((2, 2, 3), 65535, np.uint16), [255, 255, 255]),  # 16-bit
+])
+def test_pixels_become_rgb_uint8(pixels, expected):
+    from EmbeddingSimilarity.slide import to_rgb
+
+    rgb = to_rgb(pixels)
+    assert rgb.shape == (2, 2, 3) and rgb.dtype == np.uint8
+    assert rgb[0, 0].tolist() == expected
