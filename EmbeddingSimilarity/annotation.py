@@ -20,7 +20,8 @@ from .similarity import SimilarityMap
 from .tiling import TileGrid
 
 TOOL_ATTRIBUTE = 'EmbeddingSimilarity'
-HEATMAP_RADIUS_CELLS = 0.75
+HEATMAP_RADIUS_CELLS = 1.0
+HEATMAP_MAX_ALPHA = 0.7
 OVERLAY_MAX_SIDE = 1024
 OVERLAY_MAX_ALPHA = 0.7
 
@@ -68,7 +69,8 @@ def griddata_element(grid: TileGrid, values: np.ndarray, colour: tuple[int, int,
         'scaleWithZoom': True,
         'normalizeRange': False,
         'rangeValues': [0, 0.5, 1],
-        'colorRange': [_rgba(colour, 0), _rgba(colour, 0.5), _rgba(colour, 1)],
+        # translucent at the top too, so the tissue stays visible under the best matches
+        'colorRange': [_rgba(colour, 0), _rgba(colour, 0.35), _rgba(colour, HEATMAP_MAX_ALPHA)],
     }
 
 

@@ -481,9 +481,6 @@ def publish(girder: GirderLink, request: Request, annotation: dict) -> str:
 
     if girder.session is None:
         raise girder.error or GirderError('no Girder connection')
-    if not (request.image_id or request.annotation_id):
-        raise InputError('posting to Girder needs the image id (--image-id) or an annotation id '
-                         '(--annotation-id)')
     session = girder.session
     model = annotation['attributes']['EmbeddingSimilarity']['model']
     if request.annotation_id:
@@ -529,13 +526,17 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
                   'imageFingerprint': data.meta['image']['fingerprint']}
     annotation = build_annotation(grid, result, colour, request.annotation_name, attributes)
     outcome.similarity, outcome.annotation = result, annotation
-    girder_error = None
-    if girder is not None:
-        progress.start('publish', comment='posting the heatmap to Girder')
-        try:
-            outcome.annotation_id = publish(girder, request, annotation)
-        except GirderError as exc:  # the files below are still written
-            girder_error = exc
+    girder_error = girder.error if girder is not None else None
+    if girder is not None and girder.session is not None:
+        if request.image_id or request.annotation_id:
+            progress.start('publish', comment='posting the heatmap to Girder')
+            try:
+                outcome.annotation_id = publish(girder, request, annotation)
+            except GirderError as exc:  # the files below are still written
+                girder_error = exc
+        else:
+            logger.info('no image id (--image-id): the heatmap is written to the annotation '
+                        'output, which HistomicsUI ingests, instead of being posted')
     if request.output_annotation:
         # A HistomicsUI server ingests an uploaded *AnnotationFile output as a new annotation;
         # when this run has already posted (or updated) it, the file holds an empty list so the

@@ -3,7 +3,7 @@
 #   tests/girder/setup_env.sh DIR
 # Reinstalls only when tests/girder/requirements.txt changed since the last install.
 set -euo pipefail
-venv="${1:?usage: setup_env.sh VENV_DIR}"
+venv="$(realpath -m "${1:?usage: setup_env.sh VENV_DIR}")"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 stamp="$venv/.requirements.sha256"
 want="$(sha256sum "$here/requirements.txt" | cut -d' ' -f1)"
