@@ -173,3 +173,18 @@ def test_an_all_glass_heatmap_is_accepted(girder_server, gc, slide_item):
     annotation_id = session.create_annotation(slide_item['_id'], annotation)
     stored = gc.get('annotation/%s' % annotation_id)
     assert stored['annotation']['elements'][0]['values'] == [0.0] * (grid.rows * grid.cols)
+
+
+def test_without_an_image_id_the_anot_output_carries_the_heatmap(cli, girder_server, gc,
+                                                                  slide_item, sample_slide,
+                                                                  tmp_path):
+    """If DSA passes no image id, HistomicsUI still gets the heatmap by ingesting the .anot."""
+    anot = tmp_path / 'h.anot'
+    result = cli(sample_slide, '--model', 'Test', '--keypoints', KEYPOINT, '--api-url',
+                 girder_server['apiUrl'], '--girder-token', gc.token, '--output-annotation',
+                 str(anot))
+    assert result.returncode == 0, result.stderr
+    assert 'no image id' in result.stderr
+    written = json.loads(anot.read_text())
+    assert written['elements'][0]['type'] == 'griddata'
+    assert _annotations(gc, slide_item['_id']) == []
