@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 
-from .errors import UserError
+from .errors import OutputError, UserError
 
 XML_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'EmbeddingSimilarity.xml')
 PROG = 'EmbeddingSimilarity'
@@ -88,15 +88,20 @@ def _fill_outputs(args: argparse.Namespace) -> None:
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
-            raise UserError('cannot create output folder %s: %s' % (folder, exc.strerror)) from exc
+            raise OutputError('cannot create output folder %s: %s' % (folder, exc.strerror)) \
+                from exc
     from .pipeline import default_output_names
 
-    names = default_output_names(args.inputImageFile,
-                                 (args.customModel or '').strip() or args.model)
+    names = default_output_names(args.inputImageFile, _model_name(args))
     for name, key in (('outputEmbeddingFile', 'embeddings'),
                       ('outputAnnotationFile', 'annotation'), ('outputOverlayFile', 'overlay')):
         if not getattr(args, name):
             setattr(args, name, os.path.join(folder, names[key]))
+
+
+def _model_name(args: argparse.Namespace) -> str:
+    """--custom-model when given, else the --model choice."""
+    return (args.customModel or '').strip() or args.model
 
 
 def to_request(args: argparse.Namespace):
@@ -106,7 +111,7 @@ def to_request(args: argparse.Namespace):
     return Request(
         image=args.inputImageFile,
         image_id=(args.inputImageId or '').strip(),
-        model=(args.customModel or '').strip() or args.model,
+        model=_model_name(args),
         trust_remote_code=bool(args.trustRemoteCode),
         keypoints=parse_points(args.keypoints, 'key points'),
         negative_keypoints=parse_points(args.negativeKeypoints, 'negative key points'),

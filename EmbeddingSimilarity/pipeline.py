@@ -26,11 +26,11 @@ from .annotation import (
     write_png,
 )
 from .atomic import write_bytes
-from .errors import CacheError, InputError, OutputError
-from .models import get_spec
+from .errors import CacheError, GirderError, InputError, OutputError, UserError
+from .models import BUNDLED_MODEL, get_spec
 from .models.spec import POOLING_RULES, ModelSpec
 from .progress import NullProgress, Progress
-from .similarity import SCALINGS, SimilarityMap, check_points_inside, compute
+from .similarity import SimilarityMap, check_options, check_points_inside, compute
 from .slide import file_fingerprint, open_slide, thumbnail
 from .tiling import Scale, TileGrid, plan_grid, resolve_scale
 from .tissue import cell_fractions, thumbnail_size, tissue_mask
@@ -45,7 +45,7 @@ class Request:
     """Everything one run needs; defaults match the XML's."""
 
     image: str
-    model: str = 'efficientnet-lite0'
+    model: str = BUNDLED_MODEL
     keypoints: list[tuple[float, float]] = dataclasses.field(default_factory=list)
     negative_keypoints: list[tuple[float, float]] = dataclasses.field(default_factory=list)
     image_id: str = ''
@@ -94,7 +94,6 @@ class GirderLink:
     def connect(cls, request: Request) -> GirderLink | None:
         if not (request.api_url and request.token):
             return None
-        from .errors import GirderError
         from .girder import GirderSession
 
         try:
@@ -134,15 +133,7 @@ def validate(request: Request) -> tuple[int, int, int]:
     if not 0.0 <= request.tissue_threshold <= 1.0:
         raise InputError('tissue threshold %g is outside [0, 1]; it is the share of a cell that '
                          'must be tissue (0 embeds every cell)' % request.tissue_threshold)
-    if not -1.0 <= request.threshold <= 1.0:
-        raise InputError('similarity threshold %g is outside [-1, 1]; cosine similarity lies in '
-                         'that range' % request.threshold)
-    if request.scaling not in SCALINGS:
-        raise InputError('unknown scaling %r; use one of %s' % (request.scaling,
-                                                               ', '.join(SCALINGS)))
-    if request.aggregation < 1 or request.aggregation > 99:
-        raise InputError('aggregation window %d must be between 1 (off) and 99 cells'
-                         % request.aggregation)
+    check_options(request.threshold, request.aggregation, request.scaling)
     if request.pooling and request.pooling not in POOLING_RULES:
         raise InputError('unknown pooling %r; use one of %s' % (request.pooling,
                                                                ', '.join(POOLING_RULES)))
@@ -263,16 +254,15 @@ def find_cache(request: Request, wanted: dict[str, Any]) -> tuple[store.Embeddin
 def girder_cache_name(meta: dict[str, Any]) -> str:
     """Name of the cache item in Girder: the image, model and grid, so one lookup finds it."""
     grid = meta['grid']
+    digest = meta['image']['fingerprint'].split(':')[-1][:12]
     return '%s.%s.t%ds%df%.4f.%s.npz' % (
-        os.path.splitext(meta['image']['name'])[0], meta['model']['name'].replace('/', '_'),
-        grid['tile'], grid['stride'], grid['factor'], meta['image']['fingerprint'][7:19])
+        os.path.splitext(meta['image']['name'])[0], safe_name(meta['model']['name']),
+        grid['tile'], grid['stride'], grid['factor'], digest)
 
 
 def find_girder_cache(session: Any, wanted: dict[str, Any],
                       folder: str) -> tuple[store.EmbeddingGrid | None, str | None]:
     """A matching cache from the user's Girder cache folder, downloaded into ``folder``."""
-    from .errors import GirderError
-
     name = girder_cache_name(wanted)
     try:
         found = session.find_cached_embeddings(name)
@@ -380,6 +370,8 @@ def compute_embeddings(request: Request, progress: Progress | None = None,
     import tempfile
 
     progress = progress or NullProgress()
+    # scratch holds a cache downloaded from Girder; its memory map stays valid after the
+    # folder is removed (POSIX keeps an unlinked, mapped file until it is unmapped)
     with tempfile.TemporaryDirectory(prefix='embedding-similarity-') as scratch:
         return _compute_embeddings(request, progress, girder, scratch)
 
@@ -413,7 +405,6 @@ def _compute_embeddings(request: Request, progress: Progress, girder: GirderLink
         data.meta['timings'] = {}
     else:
         logger.info('reusing %d embedded cells from %s', int(data.embedded.sum()), cache_source)
-    started = time.perf_counter()
     if data.tissue_fraction is None:
         progress.start('tissue', comment='finding tissue')
         data.tissue_fraction = tissue_fractions(source, grid)
@@ -430,7 +421,6 @@ def _compute_embeddings(request: Request, progress: Progress, girder: GirderLink
     timings = data.meta.setdefault('timings', {})
     for stage, seconds in progress.timings.items():
         timings[stage] = round(timings.get(stage, 0.0) + seconds, 3)
-    logger.debug('embedding stage took %.2f s', time.perf_counter() - started)
     if request.output_embeddings and (embedded_now or cache_source != request.output_embeddings):
         store.save(request.output_embeddings, data)
         checkpoint = partial_path(request.output_embeddings)
@@ -477,8 +467,6 @@ def valid_cells(data: store.EmbeddingGrid, request: Request) -> np.ndarray:
 
 def publish(girder: GirderLink, request: Request, annotation: dict) -> str:
     """Create the annotation on the image item, or update this tool's previous one in place."""
-    from .errors import GirderError
-
     if girder.session is None:
         raise girder.error or GirderError('no Girder connection')
     session = girder.session
@@ -500,8 +488,6 @@ def publish(girder: GirderLink, request: Request, annotation: dict) -> str:
 
 def run(request: Request, progress: Progress | None = None) -> Outcome:
     """The whole job: embeddings, then (with key points) the heatmap and its outputs."""
-    from .errors import GirderError
-
     progress = progress or NullProgress()
     colour = validate(request)
     girder = GirderLink.connect(request)
@@ -557,10 +543,15 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
     return outcome
 
 
+def safe_name(text: str) -> str:
+    """``text`` usable in a file name (a model name may hold ``/`` or ``:``)."""
+    return re.sub(r'[^\w.+-]+', '_', text)
+
+
 def default_output_names(image: str, model: str) -> dict[str, str]:
     """File names for a run's outputs: ``<image>.<model>.npz``, ``<image>.anot``, ``.png``."""
     stem = os.path.splitext(os.path.basename(os.path.normpath(image)))[0]
-    return {'embeddings': '%s.%s.npz' % (stem, re.sub(r'[^\w.+-]+', '_', model)),
+    return {'embeddings': '%s.%s.npz' % (stem, safe_name(model)),
             'annotation': stem + '.anot', 'overlay': stem + '.png'}
 
 
@@ -599,8 +590,6 @@ def run_folder(request: Request, output_dir: str) -> list[tuple[str, dict | None
         order = {r.image: i for i, r in enumerate(requests)}
         return sorted(((r.image, summary, error) for r, summary, error in results),
                       key=lambda item: order[item[0]])
-    from .errors import UserError
-
     results = []
     for one in requests:
         try:

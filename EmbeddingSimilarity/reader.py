@@ -72,9 +72,8 @@ def iter_blocks(source, grid: TileGrid, blocks: list[Block], workers: int = 2,
     window = max(prefetch, workers)
     with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix='tile-reader') as pool:
         pending: collections.deque = collections.deque()
-        todo = iter(blocks)
         try:
-            for block in todo:
+            for block in blocks:
                 pending.append((block, pool.submit(read_block, source, grid, block)))
                 if len(pending) >= window:
                     done_block, future = pending.popleft()

@@ -175,20 +175,25 @@ def scale_values(similarity: np.ndarray, threshold: float, scaling: str) -> np.n
     return out
 
 
+def check_options(threshold: float, aggregation: int, scaling: str) -> None:
+    """The similarity options are in range (an InputError says which is not)."""
+    if not -1.0 <= threshold <= 1.0:
+        raise InputError('similarity threshold %g is outside [-1, 1]; cosine similarity lies in '
+                         'that range' % threshold)
+    if aggregation < 1 or aggregation > 99:
+        raise InputError('aggregation window %d must be between 1 (off) and 99 cells'
+                         % aggregation)
+    if scaling not in SCALINGS:
+        raise InputError('unknown scaling %r; use one of %s' % (scaling, ', '.join(SCALINGS)))
+
+
 def compute(embeddings: np.ndarray, valid: np.ndarray, grid: TileGrid,
             points: list[tuple[float, float]],
             negative_points: list[tuple[float, float]] | None = None,
             aggregation: int = 1, threshold: float = 0.0,
             scaling: str = 'linear', norms: np.ndarray | None = None) -> SimilarityMap:
     """The similarity map of the grid to the key points (base-pixel coordinates)."""
-    if not -1.0 <= threshold <= 1.0:
-        raise InputError('threshold %g is outside [-1, 1]; cosine similarity lies in that range'
-                         % threshold)
-    if aggregation < 1 or aggregation > 99:
-        raise InputError('aggregation window %d must be between 1 (off) and 99 cells'
-                         % aggregation)
-    if scaling not in SCALINGS:
-        raise InputError('unknown scaling %r; use one of %s' % (scaling, ', '.join(SCALINGS)))
+    check_options(threshold, aggregation, scaling)
     cells = [grid.cell_of_point(x, y) for x, y in points]
     negatives = [grid.cell_of_point(x, y) for x, y in (negative_points or [])]
     for (r, c), (x, y) in zip(cells + negatives, list(points) + list(negative_points or []),

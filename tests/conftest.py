@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -82,20 +83,19 @@ ADMIN = ('admin', 'adminpassword')
 GIRDER_SERVER = os.path.join(REPO, 'tests', 'girder', 'server.py')
 
 
-@pytest.fixture(scope='session')
-def girder_server(tmp_path_factory, girder_env_python):
-    """A real Girder 3 + large_image annotation HTTP server on 127.0.0.1 for this session."""
+@contextlib.contextmanager
+def running_girder(python: str, work, plugins: str = 'large_image,large_image_annotation'):
+    """Start tests/girder/server.py with ``python`` in folder ``work``; yield its ready info."""
     import json
     import signal
     import time
 
-    work = tmp_path_factory.mktemp('girder')
     ready = work / 'ready.json'
     log_path = work / 'server.log'
     with open(log_path, 'w') as log:
-        proc = subprocess.Popen([girder_env_python, GIRDER_SERVER, '--ready-file', str(ready),
+        proc = subprocess.Popen([python, GIRDER_SERVER, '--ready-file', str(ready),
                                  '--assetstore', str(work / 'assetstore'),
-                                 '--admin', '%s:%s' % ADMIN],
+                                 '--admin', '%s:%s' % ADMIN, '--plugins', plugins],
                                 stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
@@ -117,6 +117,13 @@ def girder_server(tmp_path_factory, girder_env_python):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope='session')
+def girder_server(tmp_path_factory, girder_env_python):
+    """A real Girder 3 + large_image annotation HTTP server on 127.0.0.1 for this session."""
+    with running_girder(girder_env_python, tmp_path_factory.mktemp('girder')) as info:
+        yield info
 
 
 @pytest.fixture

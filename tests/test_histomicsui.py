@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import time
 
 import numpy as np
 import pytest
-from conftest import REPO, run_cli, upload_slide
+from conftest import REPO, run_cli, running_girder, upload_slide
 from PIL import Image
 
 UI = os.path.join(REPO, 'tests', 'ui')
@@ -36,28 +34,8 @@ def ui_python() -> str:
 
 @pytest.fixture(scope='module')
 def histomicsui_server(tmp_path_factory):
-    work = tmp_path_factory.mktemp('girder-ui')
-    ready = work / 'ready.json'
-    log_path = work / 'server.log'
-    with open(log_path, 'w') as log:
-        proc = subprocess.Popen(
-            [ui_python(), os.path.join(REPO, 'tests', 'girder', 'server.py'), '--ready-file',
-             str(ready), '--assetstore', str(work / 'assetstore'), '--plugins', PLUGINS],
-            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while not ready.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError('HistomicsUI server did not start:\n%s'
-                                   % log_path.read_text()[-4000:])
-            time.sleep(0.05)
-        yield json.loads(ready.read_text())
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with running_girder(ui_python(), tmp_path_factory.mktemp('girder-ui'), PLUGINS) as info:
+        yield info
 
 
 def _screenshot(url: str, out: str) -> dict:
