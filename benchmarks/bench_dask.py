@@ -9,11 +9,12 @@ cores. Prints a table and writes ``benchmarks/results/bench_dask.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 import time
+
+from results_file import save_report  # benchmarks/ is on sys.path when run as a script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -61,11 +62,7 @@ def main() -> None:
         print('  %-18s %6.1f s  %6.1f tiles/s  (%d tiles)' % (key, r['seconds'],
                                                              r['tiles_per_s'], r['cells']))
     print('  2 workers vs 1: %.2fx' % report['speedup_2_vs_1_workers'])
-    os.makedirs(os.path.join(HERE, 'results'), exist_ok=True)
-    path = os.path.join(HERE, 'results', 'bench_dask.json')
-    with open(path, 'w') as handle:
-        json.dump(report, handle, indent=2)
-    print('wrote %s' % path)
+    save_report('bench_dask', report)
 
 
 if __name__ == '__main__':

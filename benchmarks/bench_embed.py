@@ -29,11 +29,12 @@ import sys
 import tempfile
 import time
 
+from results_file import save_report  # benchmarks/ is on sys.path when run as a script
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, 'tests'))
-RESULTS = os.path.join(HERE, 'results')
 
 
 def make_model_dir(folder: str) -> str:
@@ -266,11 +267,7 @@ def main() -> None:
             r = report[key]
             print('peak RSS %s: %.0f MiB (%d cells, grid %.1f MiB as float16)' % (
                 key[4:], r['peak_rss_mib'], r['cells'], r['cells'] * r['embed_dim'] * 2 / 2 ** 20))
-    os.makedirs(RESULTS, exist_ok=True)
-    path = os.path.join(RESULTS, 'bench_embed.json')
-    with open(path, 'w') as handle:
-        json.dump(report, handle, indent=2)
-    print('wrote %s' % path)
+    save_report('bench_embed', report)
 
 
 if __name__ == '__main__':

@@ -21,10 +21,10 @@ import tempfile
 import time
 
 import numpy as np
+from results_file import save_report  # benchmarks/ is on sys.path when run as a script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-RESULTS = os.path.join(HERE, 'results')
 
 
 def synthetic_grid(rows: int, cols: int, dim: int, seed: int = 0):
@@ -132,11 +132,7 @@ def main() -> None:
     print('  point-list heatmap JSON    %9.2f MB  (%.1fx larger)' % (
         report['heatmap_points_json_bytes'] / 1e6, report['size_ratio_heatmap_over_griddata']))
     print('  peak RSS                   %9.0f MiB' % report['peak_rss_mib'])
-    os.makedirs(RESULTS, exist_ok=True)
-    out = os.path.join(RESULTS, 'bench_similarity.json')
-    with open(out, 'w') as handle:
-        json.dump(report, handle, indent=2)
-    print('wrote %s' % out)
+    save_report('bench_similarity', report)
 
 
 if __name__ == '__main__':
