@@ -102,8 +102,7 @@ def embed_block(image: str, spec: ModelSpec, grid: dict, cells: np.ndarray, batc
         out_cells.append(batch_cells)
         out.append(embeddings.astype(np.float16))
     engine.run(iter_batches(open_slide(image), tile_grid, wanted, batch_size, workers=1), keep)
-    ran = {'device': engine.device.type, 'precision': engine.precision}
-    return np.concatenate(out_cells), np.concatenate(out), ran
+    return np.concatenate(out_cells), np.concatenate(out), engine.describe()
 
 
 def embed_distributed(client, image: str, spec: ModelSpec, grid: TileGrid, todo: np.ndarray,
@@ -137,7 +136,9 @@ def embed_slides_distributed(client, requests: list) -> list:
     """Multi-slide mode: one task per slide, each a whole in-process run on a worker."""
     from dask.distributed import as_completed
 
-    futures = {client.submit(_run_one, request, pure=False): request for request in requests}
+    from .pipeline import run_summary
+
+    futures = {client.submit(run_summary, request, pure=False): request for request in requests}
     results = []
     for future in as_completed(futures):
         request = futures[future]
@@ -147,10 +148,3 @@ def embed_slides_distributed(client, requests: list) -> list:
             results.append((request, None, exc))
     return results
 
-
-def _run_one(request) -> dict:
-    from .pipeline import run
-
-    outcome = run(request)
-    return {'cells_embedded': outcome.cells_embedded, 'files': outcome.files,
-            'grid': list(outcome.data.grid.shape)}

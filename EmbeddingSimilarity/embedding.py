@@ -86,6 +86,13 @@ class EmbeddingEngine:
         self.std = torch.tensor(self.spec.std, device=device).view(1, 3, 1, 1) * 255.0
         self.back_offs = 0
 
+    def describe(self) -> dict:
+        """Where and how the batches ran, for the cache's provenance."""
+        ran = {'device': self.device.type, 'precision': self.precision}
+        if self.back_offs:
+            ran['batch_size_after_back_off'] = self.batch_size
+        return ran
+
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.precision == 'fp32':
             return contextlib.nullcontext()

@@ -297,6 +297,7 @@ def embed_missing(request: Request, spec: ModelSpec, source, data: store.Embeddi
     grid = data.grid
     checkpoint = partial_path(request.output_embeddings) if request.output_embeddings else ''
     last_save = time.monotonic()
+    data.norms = None  # stale from here on; checkpoints compute their own
 
     def keep(cells: np.ndarray, embeddings: np.ndarray) -> None:
         nonlocal last_save
@@ -322,6 +323,7 @@ def embed_missing(request: Request, spec: ModelSpec, source, data: store.Embeddi
             store.save(checkpoint, data)
         raise
     progress.end()
+    data.norms = store.embedding_norms(data.embeddings)  # once, for the save and the query
     data.meta['model'].update(ran, resolved_revision=resolved_revision(spec))
     return count
 
@@ -357,10 +359,7 @@ def _embed_in_process(request: Request, spec: ModelSpec, source, grid: TileGrid,
     progress.start('embed', total=count, comment='embedding %d tiles' % count)
     batches = iter_batches(source, grid, todo, request.batch_size, request.reader_threads)
     engine.run(batches, keep, progress)
-    ran = {'device': device.type, 'precision': precision}
-    if engine.back_offs:
-        ran['batch_size_after_back_off'] = engine.batch_size
-    return ran
+    return engine.describe()
 
 
 def compute_embeddings(request: Request, progress: Progress | None = None,
@@ -502,7 +501,7 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
     progress.start('similarity', comment='comparing cells to the key points')
     result = compute(data.embeddings, valid_cells(data, request), grid, request.keypoints,
                      request.negative_keypoints, request.aggregation, request.threshold,
-                     request.scaling, data.norms if not outcome.cells_embedded else None)
+                     request.scaling, data.norms)
     attributes = {'model': data.meta['model']['name'], 'version': __version__,
                   'tileSize': grid.tile, 'stride': grid.stride, 'factor': grid.factor,
                   'mpp': data.meta['scale']['mpp'],
@@ -593,10 +592,14 @@ def run_folder(request: Request, output_dir: str) -> list[tuple[str, dict | None
     results = []
     for one in requests:
         try:
-            outcome = run(one)
-            results.append((one.image, {'cells_embedded': outcome.cells_embedded,
-                                        'files': outcome.files,
-                                        'grid': list(outcome.data.grid.shape)}, None))
+            results.append((one.image, run_summary(one), None))
         except UserError as exc:
             results.append((one.image, None, exc))
     return results
+
+
+def run_summary(request: Request) -> dict:
+    """Run one slide and say what it produced (what the multi-slide mode reports)."""
+    outcome = run(request)
+    return {'cells_embedded': outcome.cells_embedded, 'files': outcome.files,
+            'grid': list(outcome.data.grid.shape)}

@@ -55,14 +55,19 @@ def save(path: str, data: EmbeddingGrid) -> None:
     """Write ``data`` to ``path`` atomically: a temporary file in the same folder, then rename.
 
     An interrupted run leaves either the old file or the new one, never a truncated file.
+    ``data.norms`` is written as given (callers reset it to None when embeddings change) and
+    computed when it is None.
     """
     meta = dict(data.meta, format=FORMAT_NAME, format_version=FORMAT_VERSION)
+    embeddings = np.asarray(data.embeddings, dtype=np.float16)
+    norms = data.norms
+    if norms is None or norms.shape != embeddings.shape[:2]:
+        norms = embedding_norms(embeddings)
     with atomic_write(path) as handle:
-        embeddings = np.asarray(data.embeddings, dtype=np.float16)
         np.savez(handle, embeddings=embeddings,
                  embedded=np.asarray(data.embedded, dtype=bool),
                  tissue_fraction=np.asarray(data.tissue_fraction, dtype=np.float16),
-                 norms=embedding_norms(embeddings),
+                 norms=np.asarray(norms, dtype=np.float32),
                  meta=np.array(json.dumps(meta, allow_nan=False, sort_keys=True)))
 
 
