@@ -2,3 +2,6 @@
 models, as a Digital Slide Archive (Slicer CLI) task."""
 
 __version__ = '0.1.0'
+
+TOOL_ATTRIBUTE = 'EmbeddingSimilarity'
+"""Key of this tool's attributes in an annotation and of its metadata on a Girder item."""

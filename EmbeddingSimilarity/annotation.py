@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from . import TOOL_ATTRIBUTE
 from .atomic import write_bytes
 from .errors import InputError
 from .similarity import SimilarityMap
-from .tiling import TileGrid
+from .tiling import TileGrid, fit_size
 
-TOOL_ATTRIBUTE = 'EmbeddingSimilarity'
 HEATMAP_RADIUS_CELLS = 1.0
 HEATMAP_MAX_ALPHA = 0.7
 OVERLAY_MAX_SIDE = 1024
@@ -128,8 +128,7 @@ def overlay_image(thumb: np.ndarray, grid: TileGrid, values: np.ndarray,
 
 
 def overlay_size(grid: TileGrid, max_side: int = OVERLAY_MAX_SIDE) -> tuple[int, int]:
-    scale = min(1.0, max_side / max(grid.image_width, grid.image_height))
-    return max(1, round(grid.image_width * scale)), max(1, round(grid.image_height * scale))
+    return fit_size(grid.image_width, grid.image_height, max_side)
 
 
 def write_png(path: str, pixels: np.ndarray) -> None:

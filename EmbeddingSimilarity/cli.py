@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 
-from .errors import OutputError, UserError
+from .errors import OutputError, UserError, first_line
 
 XML_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'EmbeddingSimilarity.xml')
 PROG = 'EmbeddingSimilarity'
@@ -90,7 +90,7 @@ def _fill_outputs(args: argparse.Namespace) -> None:
         except OSError as exc:
             raise OutputError('cannot create output folder %s: %s' % (folder, exc.strerror)) \
                 from exc
-    from .pipeline import default_output_names
+    from .request import default_output_names
 
     names = default_output_names(args.inputImageFile, _model_name(args))
     for name, key in (('outputEmbeddingFile', 'embeddings'),
@@ -105,8 +105,7 @@ def _model_name(args: argparse.Namespace) -> str:
 
 
 def to_request(args: argparse.Namespace):
-    from .pipeline import Request
-    from .similarity import parse_points
+    from .request import Request, parse_points
 
     return Request(
         image=args.inputImageFile,
@@ -167,7 +166,7 @@ def setup_logging(debug: bool) -> None:
 
 def _run_folder(args: argparse.Namespace) -> int:
     """Multi-slide mode: embed every slide of a folder; one line per slide that failed."""
-    from .pipeline import run_folder
+    from .batch import run_folder
 
     folder = args.outputDir or '.'
     os.makedirs(folder, exist_ok=True)
@@ -223,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         print('%s: internal error: %s: %s (rerun with --debug for the traceback)'
-              % (PROG, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else ''),
+              % (PROG, type(exc).__name__, first_line(exc)),
               file=sys.stderr)
         return 1
     summary = '%d x %d cells, %d embedded now' % (outcome.data.grid.rows, outcome.data.grid.cols,

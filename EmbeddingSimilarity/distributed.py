@@ -12,9 +12,11 @@ processes; anything else is the address of a running scheduler (``tcp://host:878
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -29,11 +31,34 @@ logger = logging.getLogger(__name__)
 _WORKER_ENGINES: dict[tuple, Any] = {}
 
 
+SCHEDULER_FORMS = 'local, tcp://HOST:PORT, tls://HOST:PORT or HOST:PORT'
+_ADDRESS = re.compile(r'^((tcp|tls|ucx|inproc)://)?[\w.\-\[\]:]+:\d{1,5}$')
+
+
+def check_scheduler(scheduler: str) -> None:
+    """The --scheduler value has one of the accepted forms (an InputError says which they are)."""
+    if scheduler and scheduler != 'local' and not _ADDRESS.match(scheduler):
+        raise InputError('--scheduler %r is not a Dask scheduler address; use %s, or leave it '
+                         'empty to run in this process' % (scheduler, SCHEDULER_FORMS))
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str, num_workers: int = -1,
+                threads_per_worker: int = 1) -> Iterator[Any]:
+    """A Dask client for ``scheduler``, closed (with its local cluster) on exit."""
+    client = make_client(scheduler, num_workers, threads_per_worker)
+    try:
+        yield client
+    finally:
+        close_client(client)
+
+
 def make_client(scheduler: str, num_workers: int = -1, threads_per_worker: int = 1):
     """A Dask client for ``scheduler`` (see the module docstring); closes with ``client.close``.
 
     A negative ``num_workers`` means the machine's cores minus that many (at least one).
     """
+    check_scheduler(scheduler)
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError as exc:
@@ -79,8 +104,7 @@ def embed_block(image: str, spec: ModelSpec, grid: dict, cells: np.ndarray, batc
     """
     import torch
 
-    from .embedding import EmbeddingEngine, choose_device, choose_precision
-    from .models.loaders import build_embedder
+    from .models.engine import load_engine
     from .reader import iter_batches
     from .slide import open_slide
 
@@ -88,9 +112,7 @@ def embed_block(image: str, spec: ModelSpec, grid: dict, cells: np.ndarray, batc
     key = (repr(spec), device, precision, batch_size)
     engine = _WORKER_ENGINES.get(key)
     if engine is None:
-        where = choose_device(device)
-        engine = EmbeddingEngine(build_embedder(spec), where,
-                                 choose_precision(precision, spec.precision, where), batch_size)
+        engine = load_engine(spec, device, precision, batch_size)
         _WORKER_ENGINES.clear()  # one model per worker process
         _WORKER_ENGINES[key] = engine
     tile_grid = TileGrid(**grid)
@@ -132,13 +154,12 @@ def embed_distributed(client, image: str, spec: ModelSpec, grid: TileGrid, todo:
     return ran
 
 
-def embed_slides_distributed(client, requests: list) -> list:
-    """Multi-slide mode: one task per slide, each a whole in-process run on a worker."""
+def run_tasks(client, task: Callable[[Any], Any], requests: list) -> list:
+    """Multi-slide mode: ``task(request)`` for each request on the cluster, e.g. one whole
+    in-process run per slide; ``(request, result, error)`` in the order they finish."""
     from dask.distributed import as_completed
 
-    from .pipeline import run_summary
-
-    futures = {client.submit(run_summary, request, pure=False): request for request in requests}
+    futures = {client.submit(task, request, pure=False): request for request in requests}
     results = []
     for future in as_completed(futures):
         request = futures[future]

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .models.loaders import Embedder
+from .models.spec import ModelSpec
 from .progress import NullProgress, Progress
 
 logger = logging.getLogger(__name__)
@@ -70,11 +71,27 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and 'out of memory' in str(exc).lower()
 
 
+def preprocess(tiles: torch.Tensor, spec: ModelSpec, channels_last: bool = False) -> torch.Tensor:
+    """``(N, H, W, 3)`` uint8 (on any device) -> ``(N, 3, S, S)`` float32 as ``spec``'s model
+    expects: resized to its input size and normalised with its mean and std."""
+    x = tiles.permute(0, 3, 1, 2).float()
+    size = spec.input_size
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode='bilinear',
+                                            antialias=True, align_corners=False)
+    mean = torch.tensor(spec.mean, device=x.device).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(spec.std, device=x.device).view(1, 3, 1, 1) * 255.0
+    x = (x - mean) / std
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
 class EmbeddingEngine:
     """Runs an :class:`Embedder` over uint8 tile batches on one device."""
 
     def __init__(self, embedder: Embedder, device: torch.device, precision: str = 'fp32',
-                 batch_size: int = 64) -> None:
+                 batch_size: int = 32) -> None:
         self.spec = embedder.spec
         self.device = device
         self.precision = precision
@@ -82,8 +99,6 @@ class EmbeddingEngine:
         self.model = embedder.to(device).eval()
         if device.type == 'cuda':
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.mean = torch.tensor(self.spec.mean, device=device).view(1, 3, 1, 1) * 255.0
-        self.std = torch.tensor(self.spec.std, device=device).view(1, 3, 1, 1) * 255.0
         self.back_offs = 0
 
     def describe(self) -> dict:
@@ -98,22 +113,11 @@ class EmbeddingEngine:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=PRECISIONS[self.precision])
 
-    def preprocess(self, tiles: torch.Tensor) -> torch.Tensor:
-        """``(N, H, W, 3)`` uint8 on the device -> normalised ``(N, 3, S, S)`` float32."""
-        x = tiles.permute(0, 3, 1, 2).float()
-        size = self.spec.input_size
-        if x.shape[-1] != size or x.shape[-2] != size:
-            x = torch.nn.functional.interpolate(x, size=(size, size), mode='bilinear',
-                                                antialias=True, align_corners=False)
-        x = (x - self.mean) / self.std
-        if self.device.type == 'cuda':
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
-
     @torch.inference_mode()
     def _forward(self, tiles: torch.Tensor) -> torch.Tensor:
         with self._autocast():
-            return self.model(self.preprocess(tiles)).float()
+            x = preprocess(tiles, self.spec, channels_last=self.device.type == 'cuda')
+            return self.model(x).float()
 
     def _forward_with_back_off(self, tiles: torch.Tensor) -> torch.Tensor:
         """Forward ``tiles`` in chunks of ``batch_size``, halving it on out-of-memory."""

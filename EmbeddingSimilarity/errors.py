@@ -42,3 +42,11 @@ class OutputError(UserError):
     """An output cannot be written."""
 
     exit_code = 6
+
+
+def first_line(text: object, limit: int = 0) -> str:
+    """The first non-empty line of ``text`` (an exception's message, a server's answer)."""
+    for line in str(text).strip().splitlines():
+        if line.strip():
+            return line.strip()[:limit] if limit else line.strip()
+    return ''

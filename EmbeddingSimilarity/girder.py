@@ -1,15 +1,19 @@
-"""Talking to Girder with girder_client: resolve the image item, create/update/find annotations.
+"""All Girder policy: the connection of a run, resolving the image item, creating or updating
+this tool's annotation in place, and the embedding cache in the user's Private folder.
 
 The token is only ever handed to girder_client; it is never logged or put in a message.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
+from collections.abc import Iterator
 from typing import Any
 
-from .annotation import TOOL_ATTRIBUTE
-from .errors import GirderError
+from . import TOOL_ATTRIBUTE
+from .errors import GirderError, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +34,12 @@ def _describe(exc: Exception) -> str:
     response = getattr(exc, 'responseText', None) or getattr(getattr(exc, 'response', None),
                                                              'text', None)
     if response:
-        text = str(response).strip().splitlines()[0][:200]
+        text = first_line(response, 200)
     return ('HTTP %s %s' % (status, text)).strip() if status else type(exc).__name__
+
+
+class NotFound(GirderError):
+    """Girder has no such object (or the token may not see it)."""
 
 
 class GirderSession:
@@ -61,13 +69,21 @@ class GirderSession:
                               '--girder-token' % self.api_url)
         self.user = user
 
-    def _call(self, what: str, method: str, path: str, **kwargs: Any) -> Any:
+    @contextlib.contextmanager
+    def _errors(self, what: str, missing: str = '') -> Iterator[None]:
+        """Map girder_client's and requests' errors to one-line :class:`GirderError` s.
+
+        ``missing``: when given, a 400/404 answer (no such object) raises :class:`NotFound`
+        with this message.
+        """
         import girder_client
 
         try:
-            return getattr(self.client, method)(path, **kwargs)
+            yield
         except girder_client.HttpError as exc:
             status = _http_status(exc)
+            if missing and status in (400, 404):
+                raise NotFound(missing) from exc
             if status in (401, 403):
                 raise GirderError('Girder refused to %s (%s); the token lacks access'
                                   % (what, _describe(exc))) from exc
@@ -76,21 +92,18 @@ class GirderSession:
             raise GirderError('lost the connection to Girder at %s while trying to %s (%s)'
                               % (self.api_url, what, type(exc).__name__)) from exc
 
+    def _call(self, what: str, method: str, path: str, **kwargs: Any) -> Any:
+        with self._errors(what):
+            return getattr(self.client, method)(path, **kwargs)
+
     def resolve_item(self, girder_id: str) -> dict:
         """The item for an item id or a file id (slicer_cli_web passes a file id for images)."""
-        import girder_client
-
         for kind in ('item', 'file'):
             try:
-                found = self.client.get('%s/%s' % (kind, girder_id))
-            except girder_client.HttpError as exc:
-                if _http_status(exc) in (400, 404):
-                    continue
-                raise GirderError('Girder could not look up %s %s: %s'
-                                  % (kind, girder_id, _describe(exc))) from exc
-            except self._requests.exceptions.RequestException as exc:
-                raise GirderError('lost the connection to Girder at %s (%s)'
-                                  % (self.api_url, type(exc).__name__)) from exc
+                with self._errors('look up %s %s' % (kind, girder_id), missing=kind):
+                    found = self.client.get('%s/%s' % (kind, girder_id))
+            except NotFound:
+                continue
             if kind == 'file':
                 return self._call('read item %s' % found['itemId'], 'get',
                                   'item/%s' % found['itemId'])
@@ -116,21 +129,10 @@ class GirderSession:
 
     def update_annotation(self, annotation_id: str, annotation: dict) -> str:
         """Replace annotation ``annotation_id`` (elements included) with ``annotation``."""
-        import girder_client
-
-        try:
+        with self._errors('update annotation %s' % annotation_id, missing=(
+                'annotation %s does not exist on this Girder (or is not yours to change); leave '
+                'the annotation id empty to create a new one' % annotation_id)):
             doc = self.client.put('annotation/%s' % annotation_id, json=annotation)
-        except girder_client.HttpError as exc:
-            if _http_status(exc) in (400, 404):
-                raise GirderError('annotation %s does not exist on this Girder (or is not '
-                                  'yours to change); leave the annotation id empty to create a '
-                                  'new one' % annotation_id) from exc
-            raise GirderError('Girder could not update annotation %s: %s'
-                              % (annotation_id, _describe(exc))) from exc
-        except self._requests.exceptions.RequestException as exc:
-            raise GirderError('lost the connection to Girder at %s while updating annotation '
-                              '%s (%s)' % (self.api_url, annotation_id,
-                                           type(exc).__name__)) from exc
         return str(doc['_id'])
 
     # --- embedding cache in the user's Private folder -------------------------------------
@@ -166,28 +168,67 @@ class GirderSession:
         return files[0] if files else None
 
     def download_file(self, file_id: str, path: str) -> None:
-        import girder_client
-
-        try:
+        with self._errors('download file %s' % file_id):
             self.client.downloadFile(file_id, path)
-        except (girder_client.HttpError, self._requests.exceptions.RequestException) as exc:
-            raise GirderError('could not download file %s from Girder: %s' % (
-                file_id, _describe(exc))) from exc
 
     def store_cached_embeddings(self, path: str, name: str, metadata: dict) -> str:
         """Upload ``path`` as the cache item ``name`` (replacing an older one); its file id."""
-        import girder_client
-
         folder = self._cache_folder(create=True)
         old = self._call('list the embedding cache', 'get', 'item', parameters={
             'folderId': folder['_id'], 'name': name})
-        try:
+        with self._errors('upload the embedding cache'):
             uploaded = self.client.uploadFileToFolder(folder['_id'], path, filename=name)
-        except (girder_client.HttpError, self._requests.exceptions.RequestException) as exc:
-            raise GirderError('could not upload the embedding cache to Girder: %s'
-                              % _describe(exc)) from exc
         self._call('describe the cached embeddings', 'put',
                    'item/%s/metadata' % uploaded['itemId'], json={TOOL_ATTRIBUTE: metadata})
         for item in old or []:
             self._call('replace the old cached embeddings', 'delete', 'item/%s' % item['_id'])
         return str(uploaded['_id'])
+
+
+@dataclasses.dataclass
+class GirderLink:
+    """The Girder connection of a run, or why there is none.
+
+    A failed connection does not stop the embedding (it is saved locally); the error is raised
+    when the heatmap is to be posted.
+    """
+
+    session: GirderSession | None = None
+    error: GirderError | None = None
+
+    @classmethod
+    def connect(cls, api_url: str, token: str) -> GirderLink | None:
+        """None when no Girder was asked for."""
+        if not (api_url and token):
+            return None
+        try:
+            return cls(session=GirderSession(api_url, token))
+        except GirderError as exc:
+            logger.warning('%s; the embeddings are still computed and saved', exc)
+            return cls(error=exc)
+
+    def require(self) -> GirderSession:
+        """The session, or the connection's error."""
+        if self.session is None:
+            raise self.error or GirderError('no Girder connection')
+        return self.session
+
+
+def publish_annotation(session: GirderSession, annotation: dict, image_id: str = '',
+                       annotation_id: str = '') -> str:
+    """Update ``annotation_id``, else this tool's previous annotation for the model on the
+    image's item, else create one there; the annotation's id."""
+    model = annotation['attributes'][TOOL_ATTRIBUTE]['model']
+    if annotation_id:
+        found = session.update_annotation(annotation_id, annotation)
+        logger.info('updated annotation %s', found)
+        return found
+    item = session.resolve_item(image_id)
+    previous = session.find_annotation(item['_id'], model)
+    if previous is not None:
+        found = session.update_annotation(str(previous['_id']), annotation)
+        logger.info('updated annotation %s on item %s', found, item['_id'])
+        return found
+    found = session.create_annotation(item['_id'], annotation)
+    logger.info('created annotation %s on item %s', found, item['_id'])
+    return found

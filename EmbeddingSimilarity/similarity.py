@@ -39,43 +39,6 @@ class SimilarityMap:
         return np.isfinite(self.similarity)
 
 
-def parse_points(values: list[float] | None, name: str = 'key points') -> list[tuple[float, float]]:
-    """Points from a Slicer ``region`` value: ``x,y`` pairs, shapes separated by ``-1,-1``.
-
-    ``-1,-1`` alone (the default) means no point.
-    """
-    if not values:
-        return []
-    values = [float(v) for v in values]
-    if len(values) % 2:
-        raise InputError('%s must be x,y pairs (got %d numbers); e.g. --keypoints 1200,3400 or '
-                         '1200,3400,-1,-1,5000,800 for two points' % (name, len(values)))
-    pairs = list(zip(values[0::2], values[1::2], strict=True))
-    shapes: list[list[tuple[float, float]]] = [[]]
-    for pair in pairs:
-        if pair == (-1.0, -1.0):
-            shapes.append([])
-        else:
-            shapes[-1].append(pair)
-    points = []
-    for shape in shapes:
-        if not shape:
-            continue
-        if len(shape) != 1:
-            raise InputError('%s must be single points; got a shape of %d vertices %s; separate '
-                             'points with -1,-1' % (name, len(shape), shape))
-        points.append(shape[0])
-    return points
-
-
-def check_points_inside(points: list[tuple[float, float]], width: int, height: int,
-                        name: str = 'key point') -> None:
-    for x, y in points:
-        if not (np.isfinite(x) and np.isfinite(y)) or not (0 <= x < width and 0 <= y < height):
-            raise InputError('%s (%g, %g) is outside the image (0..%d, 0..%d base pixels); '
-                             'click on the slide' % (name, x, y, width - 1, height - 1))
-
-
 def _mean_unit(embeddings: np.ndarray, cells: list[tuple[int, int]]) -> np.ndarray:
     vectors = np.stack([embeddings[r, c].astype(np.float32) for r, c in cells])
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -191,11 +154,11 @@ def compute(embeddings: np.ndarray, valid: np.ndarray, grid: TileGrid,
             points: list[tuple[float, float]],
             negative_points: list[tuple[float, float]] | None = None,
             aggregation: int = 1, threshold: float = 0.0,
-            scaling: str = 'linear', norms: np.ndarray | None = None) -> SimilarityMap:
+            scaling: str = 'quantile', norms: np.ndarray | None = None) -> SimilarityMap:
     """The similarity map of the grid to the key points (base-pixel coordinates)."""
     check_options(threshold, aggregation, scaling)
-    cells = [grid.cell_of_point(x, y) for x, y in points]
-    negatives = [grid.cell_of_point(x, y) for x, y in (negative_points or [])]
+    cells = grid.cells_of_points(points)
+    negatives = grid.cells_of_points(negative_points or [])
     for (r, c), (x, y) in zip(cells + negatives, list(points) + list(negative_points or []),
                               strict=True):
         if not valid[r, c]:

@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def open_slide(path: str):
     try:
         source = large_image.open(path)
     except Exception as exc:  # large_image raises TileSourceError and friends
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc) or type(exc).__name__
         raise InputError('cannot read %s as an image (%s); use a whole-slide or tiled image '
                          'format that large_image opens (svs, tiff, ndpi, png, jpeg...)'
                          % (path, first)) from exc

@@ -6,8 +6,8 @@ Arrays:
 * ``embedded``: ``(rows, cols)`` bool, the cells that hold an embedding;
 * ``tissue_fraction``: ``(rows, cols)`` float16, the share of each cell that is tissue;
 * ``norms``: ``(rows, cols)`` float32, each embedding's L2 norm (optional on load);
-* ``meta``: a 0-d unicode array holding JSON provenance (format version, model, geometry,
-  scale, image fingerprint, software version, timings).
+* ``meta``: a 0-d unicode array holding the JSON of a :class:`~.provenance.Provenance` (model,
+  geometry, scale, image fingerprint, software versions, timings) plus the format version.
 
 Nothing in the file is a Python object, so it always loads with ``allow_pickle=False``.
 """
@@ -24,6 +24,7 @@ import numpy as np
 
 from .atomic import atomic_write
 from .errors import CacheError
+from .provenance import Provenance
 from .tiling import TileGrid
 
 FORMAT_NAME = 'EmbeddingSimilarity.embedding-grid'
@@ -37,18 +38,28 @@ class EmbeddingGrid:
 
     embeddings: np.ndarray
     embedded: np.ndarray
-    tissue_fraction: np.ndarray
-    meta: dict[str, Any]
+    tissue_fraction: np.ndarray | None
+    provenance: Provenance
+    """Accepts the JSON form (a dict) too, converted on construction."""
     norms: np.ndarray | None = None
     """L2 norm of each cell's embedding (stored so a query need not recompute it)."""
 
+    def __post_init__(self) -> None:
+        if isinstance(self.provenance, dict):
+            self.provenance = Provenance.from_json(self.provenance)
+
     @property
     def grid(self) -> TileGrid:
-        return TileGrid(**self.meta['grid'])
+        return self.provenance.grid
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The provenance as stored in the file (a read-only view: change :attr:`provenance`)."""
+        return dict(self.provenance.to_json(), format=FORMAT_NAME, format_version=FORMAT_VERSION)
 
     @property
     def complete(self) -> bool:
-        return bool(self.meta.get('complete', True))
+        return self.provenance.complete
 
 
 def save(path: str, data: EmbeddingGrid) -> None:
@@ -58,7 +69,6 @@ def save(path: str, data: EmbeddingGrid) -> None:
     ``data.norms`` is written as given (callers reset it to None when embeddings change) and
     computed when it is None.
     """
-    meta = dict(data.meta, format=FORMAT_NAME, format_version=FORMAT_VERSION)
     embeddings = np.asarray(data.embeddings, dtype=np.float16)
     norms = data.norms
     if norms is None or norms.shape != embeddings.shape[:2]:
@@ -68,7 +78,7 @@ def save(path: str, data: EmbeddingGrid) -> None:
                  embedded=np.asarray(data.embedded, dtype=bool),
                  tissue_fraction=np.asarray(data.tissue_fraction, dtype=np.float16),
                  norms=np.asarray(norms, dtype=np.float32),
-                 meta=np.array(json.dumps(meta, allow_nan=False, sort_keys=True)))
+                 meta=np.array(json.dumps(data.meta, allow_nan=False, sort_keys=True)))
 
 
 def load(path: str) -> EmbeddingGrid:
@@ -165,10 +175,10 @@ def _validate(path: str, arrays: dict[str, np.ndarray]) -> EmbeddingGrid:
     embeddings, embedded = arrays['embeddings'], arrays['embedded']
     fraction = arrays['tissue_fraction']
     try:
-        grid = TileGrid(**meta['grid'])
-        dim = int(meta['model']['embed_dim'])
+        provenance = Provenance.from_json(meta)
     except (KeyError, TypeError, ValueError) as exc:
         raise CacheError('embedding file %s lacks its grid or model description' % path) from exc
+    grid, dim = provenance.grid, provenance.model.embed_dim
     problems = []
     if embeddings.dtype != np.float16 or embeddings.shape != (grid.rows, grid.cols, dim):
         problems.append('embeddings are %s %s, expected float16 %s' % (
@@ -187,43 +197,13 @@ def _validate(path: str, arrays: dict[str, np.ndarray]) -> EmbeddingGrid:
     if problems:
         raise CacheError('embedding file %s is inconsistent: %s; recompute' % (
             path, '; '.join(problems)))
-    return EmbeddingGrid(embeddings, embedded, fraction.astype(np.float32), meta, norms)
+    return EmbeddingGrid(embeddings, embedded, fraction.astype(np.float32), provenance, norms)
 
 
-def mismatch(cached: dict[str, Any], wanted: dict[str, Any]) -> str | None:
-    """Why a cache made with provenance ``cached`` cannot serve request ``wanted`` (None = it can).
-
-    The model, its pooling, the grid geometry and the image fingerprint must all agree; the
-    tissue threshold need not (missing cells are embedded on top of a cache).
-    """
-    checks = (
-        ('model', ('model', 'name')),
-        ('pooling', ('model', 'pooling')),
-        ('embedding size', ('model', 'embed_dim')),
-        ('grid', ('grid',)),
-        ('image', ('image', 'fingerprint')),
-    )
-    for label, keys in checks:
-        have, want = cached, wanted
-        for key in keys:
-            have = have.get(key) if isinstance(have, dict) else None
-            want = want.get(key) if isinstance(want, dict) else None
-        if label == 'grid' and isinstance(have, dict) and isinstance(want, dict):
-            if _grid_differs(have, want):
-                return 'grid %s != requested %s' % (_grid_text(have), _grid_text(want))
-            continue
-        if have != want:
-            return '%s %r != requested %r' % (label, have, want)
-    return None
-
-
-def _grid_differs(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    for key in ('image_width', 'image_height', 'tile', 'stride', 'rows', 'cols'):
-        if a.get(key) != b.get(key):
-            return True
-    return abs(float(a.get('factor', 0)) - float(b.get('factor', 0))) > 1e-6
-
-
-def _grid_text(g: dict[str, Any]) -> str:
-    return '%sx%s cells of %s px every %s px at %.4g base px/px' % (
-        g.get('rows'), g.get('cols'), g.get('tile'), g.get('stride'), float(g.get('factor', 0)))
+def mismatch(cached: Provenance | dict[str, Any],
+             wanted: Provenance | dict[str, Any]) -> str | None:
+    """Why a cache with provenance ``cached`` cannot serve ``wanted`` (None = it can); either may
+    be given in its JSON form."""
+    def typed(value: Provenance | dict[str, Any]) -> Provenance:
+        return value if isinstance(value, Provenance) else Provenance.from_json(value)
+    return typed(cached).mismatch(typed(wanted))

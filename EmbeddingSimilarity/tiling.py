@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -175,8 +176,18 @@ class TileGrid:
         row = int(np.clip(round((y - oy) / self.stride_base), 0, self.rows - 1))
         return row, col
 
+    def cells_of_points(self, points: Iterable[tuple[float, float]]) -> list[tuple[int, int]]:
+        """The cell under each base-pixel point."""
+        return [self.cell_of_point(x, y) for x, y in points]
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def fit_size(width: int, height: int, side: int) -> tuple[int, int]:
+    """``width x height`` scaled down (never up) so its longer side is at most ``side``."""
+    scale = min(1.0, side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _cells_along(length_model_px: float, tile: int, stride: int) -> int:

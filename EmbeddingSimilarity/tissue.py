@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tiling import TileGrid
+from .slide import thumbnail
+from .tiling import TileGrid, fit_size
 
 THUMBNAIL_PX_PER_CELL = 8
 THUMBNAIL_SIDE = (512, 4096)
@@ -48,12 +49,8 @@ def tissue_mask(rgb: np.ndarray) -> np.ndarray:
 
 def thumbnail_size(grid: TileGrid) -> tuple[int, int]:
     """A thumbnail with about ``THUMBNAIL_PX_PER_CELL`` pixels per cell stride."""
-    longest = max(grid.image_width, grid.image_height)
     per_cell = max(grid.rows, grid.cols) * THUMBNAIL_PX_PER_CELL
-    side = int(np.clip(per_cell, *THUMBNAIL_SIDE))
-    side = min(side, longest)
-    scale = side / longest
-    return max(1, round(grid.image_width * scale)), max(1, round(grid.image_height * scale))
+    return fit_size(grid.image_width, grid.image_height, int(np.clip(per_cell, *THUMBNAIL_SIDE)))
 
 
 def cell_fractions(mask: np.ndarray, grid: TileGrid) -> np.ndarray:
@@ -84,3 +81,9 @@ def cell_fractions(mask: np.ndarray, grid: TileGrid) -> np.ndarray:
               - table[y1[:, None], x0[None, :]] + table[y0[:, None], x0[None, :]])
     full_area = np.maximum(width, 1.0) * np.maximum(height, 1.0)
     return (inside / full_area).clip(0.0, 1.0).astype(np.float32)
+
+
+def tissue_fractions(source, grid: TileGrid) -> np.ndarray:
+    """The tissue share of every cell of ``grid``, from a thumbnail of the open ``source``."""
+    width, height = thumbnail_size(grid)
+    return cell_fractions(tissue_mask(thumbnail(source, width, height)), grid)

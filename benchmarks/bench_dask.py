@@ -42,7 +42,7 @@ def main() -> None:
     os.makedirs(args.work, exist_ok=True)
     from bench_embed import make_slide
 
-    from EmbeddingSimilarity.pipeline import Request
+    from EmbeddingSimilarity.request import Request
 
     slide = make_slide(args.work, 2)
     common = dict(image=slide, model=args.model, stride=args.stride,

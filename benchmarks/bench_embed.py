@@ -97,8 +97,9 @@ def _sync(device) -> None:
 
 
 def ours(slide: str, model_name: str, batch: int, precision: str, stride: int = 0) -> dict:
-    from EmbeddingSimilarity.pipeline import Request, compute_embeddings
+    from EmbeddingSimilarity.pipeline import compute_embeddings
     from EmbeddingSimilarity.progress import NullProgress
+    from EmbeddingSimilarity.request import Request
 
     progress = NullProgress()
     started = time.perf_counter()

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from EmbeddingSimilarity import store
-from EmbeddingSimilarity.pipeline import Request, compute_embeddings
+from EmbeddingSimilarity.pipeline import compute_embeddings
+from EmbeddingSimilarity.request import Request
 
 
 @pytest.mark.parametrize('model', ['Test', 'efficientnet-lite0'])

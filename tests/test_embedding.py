@@ -10,11 +10,13 @@ import pytest
 import torch
 
 from EmbeddingSimilarity import reader
-from EmbeddingSimilarity.embedding import EmbeddingEngine, choose_precision
+from EmbeddingSimilarity.embedding import EmbeddingEngine, choose_precision, preprocess
 from EmbeddingSimilarity.models import get_spec
-from EmbeddingSimilarity.models.loaders import Embedder, build_embedder
-from EmbeddingSimilarity.pipeline import Request, compute_embeddings, tissue_wanted
+from EmbeddingSimilarity.models.loaders import Embedder
+from EmbeddingSimilarity.pipeline import compute_embeddings
 from EmbeddingSimilarity.progress import Progress
+from EmbeddingSimilarity.query import tissue_wanted
+from EmbeddingSimilarity.request import Request
 
 
 class FlakyMemory(torch.nn.Module):
@@ -64,16 +66,12 @@ def test_other_errors_are_not_swallowed():
 
 def test_preprocessing_normalises_and_resizes_on_the_device():
     spec = get_spec('efficientnet-lite0')
-    engine = EmbeddingEngine(build_embedder(get_spec('Test')), torch.device('cpu'))
-    engine.spec = spec
-    engine.mean = torch.tensor(spec.mean).view(1, 3, 1, 1) * 255
-    engine.std = torch.tensor(spec.std).view(1, 3, 1, 1) * 255
     tiles = torch.from_numpy(_tiles(2, 112))
-    x = engine.preprocess(tiles)
+    x = preprocess(tiles, spec)
     assert x.shape == (2, 3, 224, 224) and x.dtype == torch.float32
     # mean = std = 0.5: pixel 0 -> -1, 255 -> +1
     assert x.min() >= -1.0001 and x.max() <= 1.0001
-    flat = engine.preprocess(torch.full((1, 224, 224, 3), 255, dtype=torch.uint8))
+    flat = preprocess(torch.full((1, 224, 224, 3), 255, dtype=torch.uint8), spec)
     assert torch.allclose(flat, torch.ones_like(flat))
 
 

@@ -52,7 +52,7 @@ def test_catalog_has_the_pathology_models_with_facts():
 
 def test_docs_table_is_generated_from_the_registry():
     with open(os.path.join(REPO, 'docs', 'models.rst')) as handle:
-        assert handle.read() == models_rst(), 'regenerate: python -m EmbeddingSimilarity.models'
+        assert handle.read() == models_rst(), 'regenerate: python tools/make_models_rst.py'
 
 
 def test_xml_and_list_models_show_the_registry(cli):
@@ -66,11 +66,9 @@ def test_xml_and_list_models_show_the_registry(cli):
 
 
 def test_pooling_override_changes_the_size():
-    from EmbeddingSimilarity.pipeline import Request, model_spec
-
-    spec = model_spec(Request(image='x', model='Virchow2', pooling='cls'))
+    spec = get_spec('Virchow2', pooling='cls')
     assert spec.pooling == 'cls' and spec.embed_dim == 1280
-    spec = model_spec(Request(image='x', model='UNI', pooling='cls+mean'))
+    spec = get_spec('UNI', pooling='cls+mean')
     assert spec.embed_dim == 2048
 
 

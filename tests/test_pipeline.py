@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from EmbeddingSimilarity import store
-from EmbeddingSimilarity.pipeline import Request, run
+from EmbeddingSimilarity.pipeline import run
+from EmbeddingSimilarity.request import Request
 
 KEYPOINT = (1000.0, 1500.0)  # stroma in the middle of the sample's tissue
 

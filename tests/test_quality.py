@@ -20,11 +20,13 @@ from EmbeddingSimilarity.embedding import EmbeddingEngine
 from EmbeddingSimilarity.models import get_spec
 from EmbeddingSimilarity.models.builtin import efficientnet_lite0, efficientnet_lite0_weights_path
 from EmbeddingSimilarity.models.loaders import wrap_backbone
-from EmbeddingSimilarity.pipeline import Request, compute_embeddings, tissue_fractions
+from EmbeddingSimilarity.pipeline import compute_embeddings
 from EmbeddingSimilarity.reader import iter_batches
+from EmbeddingSimilarity.request import Request
 from EmbeddingSimilarity.similarity import cosine_map, query_vector
 from EmbeddingSimilarity.slide import open_slide, thumbnail
 from EmbeddingSimilarity.tiling import plan_grid
+from EmbeddingSimilarity.tissue import tissue_fractions
 
 
 def roc_auc(positive: np.ndarray, negative: np.ndarray) -> float:

@@ -52,7 +52,7 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(
         name=BUNDLED_MODEL, source='factory',
         repo_id='EmbeddingSimilarity.models.builtin:efficientnet_lite0',
-        architecture='tf_efficientnet_lite0', embed_dim=1280, input_size=224, resize='resize',
+        architecture='tf_efficientnet_lite0', embed_dim=1280, input_size=224,
         # TF EfficientNet-Lite checkpoints take inputs in [-1, 1] (timm tf_efficientnet_lite0)
         mean=HALF_MEAN, std=HALF_STD, pooling='model', num_prefix_tokens=0, mpp=0.5,
         magnification=20.0, precision='fp32', license='Apache-2.0',
@@ -212,7 +212,7 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         notes='Natural-image baseline; it has no native pathology scale (0.5 µm/px used).'),
     ModelSpec(
         name=TEST_MODEL, source='factory', repo_id='EmbeddingSimilarity.models.builtin:test_model',
-        embed_dim=51, input_size=224, resize='resize', mean=(0.0, 0.0, 0.0),
+        embed_dim=51, input_size=224, mean=(0.0, 0.0, 0.0),
         std=(1.0, 1.0, 1.0), pooling='model', num_prefix_tokens=0, mpp=0.5, magnification=20.0,
         license='Apache-2.0', reference='EmbeddingSimilarity/models/builtin.py',
         notes='Deterministic colour-layout features without weights, for tests and dry runs.'),

@@ -60,7 +60,7 @@ def _timm_spec(name: str, source: str, repo_id: str, config: dict) -> ModelSpec:
                                     'timm model config' % (name, repo_id))
     return ModelSpec(name=name, source=source, repo_id=repo_id,
                      architecture=config.get('architecture'), embed_dim=int(dim),
-                     input_size=int(input_size[-1]), resize='resize',
+                     input_size=int(input_size[-1]),
                      mean=tuple(cfg.get('mean') or IMAGENET_MEAN),
                      std=tuple(cfg.get('std') or IMAGENET_STD), pooling='model',
                      num_prefix_tokens=0, license=str(cfg.get('license') or 'see model card'),
@@ -76,7 +76,7 @@ def _transformers_spec(name: str, repo_id: str, config: dict, processor: dict) -
     if isinstance(size, dict):
         size = size.get('height') or size.get('shortest_edge') or 224
     return ModelSpec(name=name, source='transformers', repo_id=repo_id, embed_dim=int(dim),
-                     input_size=int(size), resize='resize',
+                     input_size=int(size),
                      mean=tuple(processor.get('image_mean') or IMAGENET_MEAN),
                      std=tuple(processor.get('image_std') or IMAGENET_STD), pooling='cls',
                      num_prefix_tokens=1, license='see model card', reference=repo_id,

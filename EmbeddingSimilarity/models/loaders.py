@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ModelUnavailableError
+from ..errors import ModelUnavailableError, first_line
 from .spec import ModelSpec
 
 
@@ -87,7 +87,7 @@ def _hub_hint(spec: ModelSpec) -> str:
 
 def _explain_load_failure(spec: ModelSpec, exc: Exception) -> ModelUnavailableError:
     """Turn a hub/loader exception into one line naming the model, the repo and what to do."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = first_line(exc) or type(exc).__name__
     name = type(exc).__name__
     repo = spec.repo_id or spec.architecture or spec.name
     if 'Gated' in name or '401' in text or '403' in text or 'gated' in text.lower():

@@ -48,9 +48,18 @@ def list_specs(include_plugins: bool = True) -> list[ModelSpec]:
     return specs
 
 
-def get_spec(name: str) -> ModelSpec:
+def get_spec(name: str, pooling: str | None = None, trust_remote_code: bool = False) -> ModelSpec:
     """The spec called ``name``: a catalog or plugin model, or a generic ``timm:``, ``hf:`` or
-    ``local:`` one."""
+    ``local:`` one; with the user's pooling rule and remote-code consent applied."""
+    spec = _find_spec(name)
+    if pooling:
+        spec = spec.with_pooling(pooling)
+    if trust_remote_code:
+        spec = spec.with_overrides(trust_remote_code=True)
+    return spec
+
+
+def _find_spec(name: str) -> ModelSpec:
     if is_generic(name):
         return generic_spec(name)
     for spec in list_specs():

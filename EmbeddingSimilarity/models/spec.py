@@ -59,9 +59,6 @@ class ModelSpec:
     without the hub."""
     input_size: int = 224
     """Side of the square input in pixels at the model's scale."""
-    resize: Literal['none', 'resize'] = 'none'
-    """``none``: tiles are cut at ``input_size`` pixels at the model's scale; ``resize``: tiles
-    of another size are resized to ``input_size`` on the device."""
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     pooling: Pooling = 'cls'
@@ -87,6 +84,30 @@ class ModelSpec:
     def with_overrides(self, **changes: Any) -> ModelSpec:
         """A copy with some fields replaced (e.g. the user's choice of pooling)."""
         return dataclasses.replace(self, **changes)
+
+    def with_pooling(self, pooling: str) -> ModelSpec:
+        """A copy that pools by ``pooling``, with the embedding size that rule gives."""
+        if pooling == self.pooling:
+            return self
+        return self.with_overrides(pooling=pooling, embed_dim=self.pooled_dim(pooling))
+
+    def pooled_dim(self, pooling: str) -> int:
+        """The embedding size under another pooling rule (the width doubles for cls+mean)."""
+        from ..errors import InputError
+
+        if pooling not in POOLING_RULES:
+            raise InputError('unknown pooling %r; use one of %s'
+                             % (pooling, ', '.join(POOLING_RULES)))
+        if self.pooling in ('model', 'gap'):
+            if pooling not in ('model', 'gap'):
+                raise InputError('model %s gives one pooled vector; --pooling %s does not apply'
+                                 % (self.name, pooling))
+            return self.embed_dim
+        if pooling in ('model', 'gap'):
+            raise InputError('model %s has token features; use --pooling cls, mean, cls+mean or '
+                             'pooler' % self.name)
+        width = self.embed_dim // 2 if self.pooling == 'cls+mean' else self.embed_dim
+        return 2 * width if pooling == 'cls+mean' else width
 
     @property
     def scale_text(self) -> str:

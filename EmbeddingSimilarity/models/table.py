@@ -48,7 +48,7 @@ def models_rst() -> str:
 
     out = ['Models', '======', '',
            'Generated from ``EmbeddingSimilarity/models/catalog.py`` by '
-           '``python -m EmbeddingSimilarity.models``; do not edit by hand.', '',
+           '``python tools/make_models_rst.py``; do not edit by hand.', '',
            'Tiles are cut at the input size, in pixels at the model\'s scale. Any other model '
            'runs through ``--custom-model`` as ``timm:hf_hub:ORG/NAME``, ``hf:ORG/NAME``, '
            '``local:/path`` or a plugin\'s name.', '', rule, line(header), rule]

@@ -1,0 +1,157 @@
+"""The request record of a run: its fields (defaults = the XML's), validation, output names, and
+the parsing of Slicer region values.
+
+Every CLI fills one :class:`Request`; the checks here run before any slide or model is touched,
+so a bad parameter costs nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+
+from .annotation import parse_colour
+from .errors import InputError, OutputError
+from .models import BUNDLED_MODEL
+from .models.engine import DEFAULT_BATCH_SIZE
+from .models.spec import POOLING_RULES
+from .provenance import safe_name
+from .similarity import check_options
+
+CHECKPOINT_SECONDS = 60.0
+
+
+@dataclasses.dataclass
+class Request:
+    """Everything one run needs; defaults match the XML's (a test checks each one)."""
+
+    image: str
+    model: str = BUNDLED_MODEL
+    keypoints: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    negative_keypoints: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    image_id: str = ''
+    tile_size: int = 0
+    stride: int = 0
+    mpp: float = 0.0
+    magnification: float = 0.0
+    pooling: str = ''
+    trust_remote_code: bool = False
+    batch_size: int = DEFAULT_BATCH_SIZE
+    tissue_threshold: float = 0.1
+    aggregation: int = 1
+    threshold: float = 0.0
+    scaling: str = 'quantile'
+    colour: str = '#ffff00'
+    annotation_name: str = 'Embedding similarity'
+    input_embeddings: str = ''
+    output_embeddings: str = ''
+    output_annotation: str = ''
+    output_overlay: str = ''
+    annotation_id: str = ''
+    api_url: str = ''
+    token: str = dataclasses.field(default='', repr=False)
+    device: str = 'auto'
+    precision: str = 'auto'
+    reader_threads: int = 2
+    scheduler: str = ''
+    """Dask: '' = in-process, 'local' = a local cluster, else a scheduler address."""
+    num_workers: int = -1
+    threads_per_worker: int = 1
+    checkpoint_seconds: float = CHECKPOINT_SECONDS
+
+    @property
+    def outputs(self) -> list[str]:
+        return [path for path in (self.output_embeddings, self.output_annotation,
+                                  self.output_overlay) if path]
+
+
+def validate(request: Request) -> tuple[int, int, int]:
+    """Check the plain parameters before any slide or model is touched; RGB of the colour."""
+    if request.batch_size < 1 or request.batch_size > 4096:
+        raise InputError('batch size %d is out of range; use 1 to 4096 (32 suits a CPU, 128+ a '
+                         'GPU)' % request.batch_size)
+    if request.tile_size < 0 or request.stride < 0:
+        raise InputError('tile size and stride must be positive pixel counts (0 = the model\'s '
+                         'default); got %d and %d' % (request.tile_size, request.stride))
+    for name, value in (('µm per pixel', request.mpp), ('magnification', request.magnification)):
+        if value < 0 or not np.isfinite(value) or value > 1000:
+            raise InputError('%s %g is invalid; use a positive value or 0 for the model\'s own'
+                             % (name, value))
+    if not 0.0 <= request.tissue_threshold <= 1.0:
+        raise InputError('tissue threshold %g is outside [0, 1]; it is the share of a cell that '
+                         'must be tissue (0 embeds every cell)' % request.tissue_threshold)
+    check_options(request.threshold, request.aggregation, request.scaling)
+    if request.pooling and request.pooling not in POOLING_RULES:
+        raise InputError('unknown pooling %r; use one of %s' % (request.pooling,
+                                                               ', '.join(POOLING_RULES)))
+    if request.reader_threads < 1 or request.reader_threads > 64:
+        raise InputError('reader threads %d must be between 1 and 64' % request.reader_threads)
+    if bool(request.api_url) != bool(request.token):
+        raise InputError('posting to Girder needs both --api-url and --girder-token')
+    for path in request.outputs:
+        check_output_path(path)
+    if request.checkpoint_seconds < 0:
+        raise InputError('checkpoint interval %g s must be 0 or more' % request.checkpoint_seconds)
+    if request.input_embeddings and not os.path.isfile(request.input_embeddings):
+        raise InputError('embedding file %s does not exist' % request.input_embeddings)
+    return parse_colour(request.colour)
+
+
+def check_output_path(path: str) -> None:
+    """An output can be written at ``path``: its folder exists and is writable, it is no folder."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise OutputError('output folder %s does not exist; create it or choose another path'
+                          % folder)
+    if not os.access(folder, os.W_OK):
+        raise OutputError('output folder %s is not writable; choose another folder' % folder)
+    if os.path.isdir(path):
+        raise OutputError('output %s is a folder; give a file name' % path)
+
+
+def default_output_names(image: str, model: str) -> dict[str, str]:
+    """File names for a run's outputs: ``<image>.<model>.npz``, ``<image>.anot``, ``.png``."""
+    stem = os.path.splitext(os.path.basename(os.path.normpath(image)))[0]
+    return {'embeddings': '%s.%s.npz' % (stem, safe_name(model)),
+            'annotation': stem + '.anot', 'overlay': stem + '.png'}
+
+
+def parse_points(values: list[float] | None, name: str = 'key points') -> list[tuple[float, float]]:
+    """Points from a Slicer ``region`` value: ``x,y`` pairs, shapes separated by ``-1,-1``.
+
+    ``-1,-1`` alone (the default) means no point.
+    """
+    if not values:
+        return []
+    values = [float(v) for v in values]
+    if len(values) % 2:
+        raise InputError('%s must be x,y pairs (got %d numbers); e.g. --keypoints 1200,3400 or '
+                         '1200,3400,-1,-1,5000,800 for two points' % (name, len(values)))
+    pairs = list(zip(values[0::2], values[1::2], strict=True))
+    shapes: list[list[tuple[float, float]]] = [[]]
+    for pair in pairs:
+        if pair == (-1.0, -1.0):
+            shapes.append([])
+        else:
+            shapes[-1].append(pair)
+    points = []
+    for shape in shapes:
+        if not shape:
+            continue
+        if len(shape) != 1:
+            raise InputError('%s must be single points; got a shape of %d vertices %s; separate '
+                             'points with -1,-1' % (name, len(shape), shape))
+        points.append(shape[0])
+    return points
+
+
+def check_points_inside(points: list[tuple[float, float]], width: int, height: int,
+                        name: str = 'key point') -> None:
+    for x, y in points:
+        if not (np.isfinite(x) and np.isfinite(y)) or not (0 <= x < width and 0 <= y < height):
+            raise InputError('%s (%g, %g) is outside the image (0..%d, 0..%d base pixels); '
+                             'click on the slide' % (name, x, y, width - 1, height - 1))
+
+

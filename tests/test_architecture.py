@@ -1,0 +1,147 @@
+"""The shape of the package: no import cycles, modules and functions of a readable size, each
+module saying what it owns, and one source of truth for parameter defaults."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import os
+
+import pytest
+from conftest import REPO
+
+PACKAGE = os.path.join(REPO, 'EmbeddingSimilarity')
+MAX_MODULE_LINES = 330
+MAX_FUNCTION_LINES = 60
+
+
+def _modules() -> dict[str, str]:
+    """Dotted module name -> path, for every module of the package."""
+    found = {}
+    for folder, _, files in os.walk(PACKAGE):
+        for name in files:
+            if not name.endswith('.py'):
+                continue
+            path = os.path.join(folder, name)
+            parts = os.path.relpath(path, REPO)[:-3].split(os.sep)
+            if parts[-1] == '__init__':
+                parts = parts[:-1]
+            found['.'.join(parts)] = path
+    return found
+
+
+def _imports(module: str, path: str, known: set[str]) -> set[str]:
+    """The package modules ``module`` imports anywhere (function-level imports included)."""
+    package = module if path.endswith('__init__.py') else module.rpartition('.')[0]
+    out = set()
+    with open(path) as handle:
+        tree = ast.parse(handle.read())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ''
+            if node.level:
+                anchor = package.split('.')
+                anchor = anchor[:len(anchor) - node.level + 1]
+                base = '.'.join(anchor + ([base] if base else []))
+            candidates = [base] + ['%s.%s' % (base, alias.name) for alias in node.names]
+        elif isinstance(node, ast.Import):
+            candidates = [alias.name for alias in node.names]
+        else:
+            continue
+        out.update(name for name in candidates if name in known and name != module)
+    return out
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    known = set(modules)
+    return {name: _imports(name, path, known) for name, path in modules.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of ``graph`` (``[a, b, ..., a]``), or None."""
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [node, nxt] if nxt in path else [node, nxt]
+            if nxt not in state:
+                found = visit(nxt, path + [node])
+                if found:
+                    return found
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node, [])
+            if found:
+                return found
+    return None
+
+
+def test_there_is_no_import_cycle():
+    cycle = find_cycle(_graph())
+    assert cycle is None, 'import cycle: %s' % ' -> '.join(cycle)
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert find_cycle({'a': {'b'}, 'b': {'c'}, 'c': {'a'}}) == ['a', 'b', 'c', 'a']
+    assert find_cycle({'a': {'b'}, 'b': set(), 'c': {'a', 'b'}}) is None
+    # the package's old cycle: distributed imported pipeline, which imports distributed
+    assert find_cycle({'p': {'d'}, 'd': {'p'}}) == ['d', 'p', 'd']
+
+
+def test_new_clis_can_plan_and_query_without_the_pipeline():
+    graph = _graph()
+
+    def reach(start: str) -> set[str]:
+        todo, seen = [start], set()
+        while todo:
+            for nxt in graph[todo.pop()]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+    for room in ('plan', 'cache', 'query', 'request', 'store', 'girder'):
+        assert 'EmbeddingSimilarity.pipeline' not in reach('EmbeddingSimilarity.' + room), room
+
+
+@pytest.mark.parametrize('module', sorted(_modules()))
+def test_each_module_is_readable(module):
+    path = _modules()[module]
+    with open(path) as handle:
+        source = handle.read()
+    tree = ast.parse(source)
+    assert ast.get_docstring(tree), '%s has no opening docstring saying what it owns' % module
+    assert len(source.splitlines()) <= MAX_MODULE_LINES, '%s is too long' % module
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            length = node.end_lineno - node.lineno + 1
+            assert length <= MAX_FUNCTION_LINES, '%s.%s has %d lines' % (module, node.name,
+                                                                        length)
+
+
+def test_xml_defaults_are_the_request_defaults(sample_slide):
+    """Parsing no optional argument gives exactly ``Request``'s defaults, field by field."""
+    from EmbeddingSimilarity.cli import build_parser, to_request
+    from EmbeddingSimilarity.request import Request
+
+    from_xml = to_request(build_parser().parse_args([sample_slide]))
+    defaults = Request(image=sample_slide)
+    for field in dataclasses.fields(Request):
+        assert getattr(from_xml, field.name) == getattr(defaults, field.name), field.name
+
+
+def test_library_defaults_agree_with_the_xml():
+    from EmbeddingSimilarity.cli import build_parser
+    from EmbeddingSimilarity.embedding import EmbeddingEngine
+    from EmbeddingSimilarity.similarity import compute
+
+    args = build_parser().parse_args(['x'])
+    assert inspect.signature(compute).parameters['scaling'].default == args.scaling
+    assert inspect.signature(compute).parameters['aggregation'].default == args.aggregation
+    assert inspect.signature(EmbeddingEngine).parameters['batch_size'].default == args.batchSize
