@@ -9,14 +9,19 @@ import dataclasses
 import os
 
 from .errors import InputError, UserError
+from .paths import check_paths
 from .pipeline import run
 from .request import Request, default_output_names
 
+OUTPUT_SUFFIXES = ('.npz', '.partial', '.anot', '.csv', '.tmp')
+"""Files this tool writes, which a folder of slides may hold from an earlier run."""
+
 
 def slide_paths(folder: str) -> list[str]:
-    """The files of a folder, in name order (hidden files skipped)."""
+    """The slides of a folder, in name order (hidden files and this tool's outputs skipped)."""
     return sorted(os.path.join(folder, name) for name in os.listdir(folder)
-                  if not name.startswith('.') and os.path.isfile(os.path.join(folder, name)))
+                  if not name.startswith('.') and not name.endswith(OUTPUT_SUFFIXES)
+                  and os.path.isfile(os.path.join(folder, name)))
 
 
 def run_summary(request: Request) -> dict:
@@ -34,11 +39,14 @@ def slide_requests(request: Request, output_dir: str) -> list[Request]:
     paths = slide_paths(request.image)
     if not paths:
         raise InputError('folder %s holds no files to embed' % request.image)
-    return [dataclasses.replace(
+    requests = [dataclasses.replace(
         request, image=path, output_annotation='', output_overlay='', image_id='',
         annotation_id='', api_url='', token='', scheduler='',
         output_embeddings=os.path.join(output_dir, default_output_names(
             path, request.model)['embeddings'])) for path in paths]
+    check_paths('', paths, {'output for %s' % os.path.basename(r.image): r.output_embeddings
+                            for r in requests})
+    return requests
 
 
 def run_folder(request: Request, output_dir: str) -> list[tuple[str, dict | None,

@@ -113,6 +113,16 @@ class Checkpointer:
         if self.path and time.monotonic() - self.last_save >= self.interval:
             self.flush()
 
+    def interrupted(self) -> str:
+        """Save the checkpoint after an interruption; say exactly what was kept and where."""
+        done = int(self.data.embedded.sum())
+        if not self.path:
+            return ('%d embedded cells were not saved (no --output-embeddings); the next run '
+                    'starts over' % done)
+        self.flush()
+        return ('%d embedded cells are kept in %s; rerun the same command to resume from them'
+                % (done, self.path))
+
     def flush(self) -> None:
         """Save what is embedded so far as an incomplete cache (nothing without an output)."""
         if not self.path:

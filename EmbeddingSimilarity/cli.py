@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -63,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.error = _one_line_error
     extra = parser.add_argument_group('terminal use (not part of the Slicer CLI)')
     extra.add_argument('--output-dir', dest='outputDir', default='',
-                       help='write <image>.<model>.npz, <image>.anot and <image>.png here for '
+                       help='write <stem>.<model>.npz, <stem>.similarity.anot and '
+                            '<stem>.similarity.png here (<stem>: the image name without its '
+                            'extension; never the image itself) for '
                             'any output not given explicitly')
     extra.add_argument('--list-models', action=_ListModelsAction,
                        help='list the models: name, source, embedding size, scale, gated, licence')
@@ -76,7 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fill_outputs(args: argparse.Namespace) -> None:
-    """Default output paths under --output-dir (or the current folder when nothing else is set)."""
+    """Default output paths under --output-dir (or the current folder when nothing else is set).
+
+    The image is checked first, so a mistyped path creates no output folder.
+    """
+    from .paths import check_image
+
+    check_image(args.inputImageFile)
     girder = bool(args.girderApiUrl and args.girderToken)
     outputs = ('outputEmbeddingFile', 'outputAnnotationFile', 'outputOverlayFile')
     folder = args.outputDir
@@ -192,6 +201,31 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def join_negative_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``--keypoints -1,-1`` as ``--keypoints=-1,-1``.
+
+    argparse takes a value that starts with ``-`` (and is not a plain negative number) for an
+    option, yet Slicer CLI Web passes every value as a separate argument, and ``-1,-1`` is a
+    region's "nothing". Only options that take a value are joined.
+    """
+    out: list[str] = []
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        action = parser._option_string_actions.get(arg)
+        if (action is not None and action.nargs != 0 and index + 1 < len(argv)
+                and _NEGATIVE_VALUE.match(argv[index + 1])):
+            out.append('%s=%s' % (arg, argv[index + 1]))
+            index += 2
+            continue
+        out.append(arg)
+        index += 1
+    return out
+
+
+_NEGATIVE_VALUE = re.compile(r'^-[\d.]')
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = '--debug' in argv
@@ -200,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parser.parse_args(join_negative_values(parser, argv))
         logger.debug('parameters: %s', describe_args(args))
         if os.path.isdir(args.inputImageFile):
             return _run_folder(args)
@@ -214,9 +248,9 @@ def main(argv: list[str] | None = None) -> int:
             logger.exception('error')
         print('%s: error: %s' % (PROG, exc), file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print('%s: interrupted; embeddings finished so far are kept in <output>.partial and '
-              'the next run resumes from them' % PROG, file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        kept = getattr(exc, 'kept', '') or 'stopped before any embedding was computed'
+        print('%s: interrupted; %s' % (PROG, kept), file=sys.stderr)
         return 130
     except Exception as exc:  # a bug: say so in one line unless debugging
         if debug:

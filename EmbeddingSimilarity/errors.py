@@ -44,6 +44,14 @@ class OutputError(UserError):
     exit_code = 6
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a run, with what was kept (for the one line the CLI prints)."""
+
+    def __init__(self, kept: str) -> None:
+        super().__init__(kept)
+        self.kept = kept
+
+
 def first_line(text: object, limit: int = 0) -> str:
     """The first non-empty line of ``text`` (an exception's message, a server's answer)."""
     for line in str(text).strip().splitlines():

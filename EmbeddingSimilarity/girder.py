@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -110,17 +111,23 @@ class GirderSession:
             return found
         raise GirderError('no Girder item or file has id %s; pass the image item id' % girder_id)
 
-    def find_annotation(self, item_id: str, model: str) -> dict | None:
-        """This tool's newest similarity annotation for ``model`` on the item, if any."""
+    def my_annotations(self, item_id: str, model: str) -> list[dict]:
+        """This tool's annotations for ``model`` on the item, oldest first."""
         found = self._call('list annotations of item %s' % item_id, 'get', 'annotation',
-                           parameters={'itemId': item_id, 'limit': 0, 'sort': 'updated',
-                                       'sortdir': -1})
-        for doc in found or []:
-            attrs = (doc.get('annotation') or {}).get('attributes') or {}
-            mine = attrs.get(TOOL_ATTRIBUTE)
-            if isinstance(mine, dict) and mine.get('model') == model:
-                return doc
-        return None
+                           parameters={'itemId': item_id, 'limit': 0, 'sort': '_id',
+                                       'sortdir': 1})
+        return [doc for doc in found or [] if _made_for(doc, model)]
+
+    def find_annotation(self, item_id: str, model: str) -> dict | None:
+        """The annotation this tool updates in place for ``model`` on the item: the oldest."""
+        mine = self.my_annotations(item_id, model)
+        return mine[0] if mine else None
+
+    def delete_annotation(self, annotation_id: str) -> None:
+        """Delete an annotation; one already gone is fine."""
+        with contextlib.suppress(NotFound), self._errors(
+                'delete annotation %s' % annotation_id, missing='gone'):
+            self.client.delete('annotation/%s' % annotation_id)
 
     def create_annotation(self, item_id: str, annotation: dict) -> str:
         doc = self._call('create an annotation on item %s' % item_id, 'post', 'annotation',
@@ -149,10 +156,17 @@ class GirderSession:
             return found[0]
         if not create:
             return None
-        return self._call('create the embedding cache folder', 'post', 'folder', parameters={
-            'parentType': 'folder', 'parentId': private[0]['_id'], 'name': CACHE_FOLDER,
-            'description': 'Embedding grids cached by EmbeddingSimilarity; safe to delete.',
-            'reuseExisting': True})
+        try:
+            return self._call('create the embedding cache folder', 'post', 'folder', parameters={
+                'parentType': 'folder', 'parentId': private[0]['_id'], 'name': CACHE_FOLDER,
+                'description': 'Embedding grids cached by EmbeddingSimilarity; safe to delete.',
+                'reuseExisting': True})
+        except GirderError:
+            # another run created it a moment ago (Girder refuses a second folder of that name)
+            found = self._cache_folder(create=False)
+            if found is None:
+                raise
+            return found
 
     def find_cached_embeddings(self, name: str) -> dict | None:
         """The file of the cached embedding item called ``name``, if there is one."""
@@ -172,17 +186,43 @@ class GirderSession:
             self.client.downloadFile(file_id, path)
 
     def store_cached_embeddings(self, path: str, name: str, metadata: dict) -> str:
-        """Upload ``path`` as the cache item ``name`` (replacing an older one); its file id."""
+        """Upload ``path`` as the cache item ``name``, replacing older ones; its file id.
+
+        Runs that upload the same cache at once each create an item (Girder renames clashes
+        ``name (1)``...). Each then keeps the newest item, deletes the others and gives the
+        kept one the plain name, so the folder ends with one item whoever finishes last.
+        """
         folder = self._cache_folder(create=True)
-        old = self._call('list the embedding cache', 'get', 'item', parameters={
-            'folderId': folder['_id'], 'name': name})
         with self._errors('upload the embedding cache'):
             uploaded = self.client.uploadFileToFolder(folder['_id'], path, filename=name)
         self._call('describe the cached embeddings', 'put',
                    'item/%s/metadata' % uploaded['itemId'], json={TOOL_ATTRIBUTE: metadata})
-        for item in old or []:
-            self._call('replace the old cached embeddings', 'delete', 'item/%s' % item['_id'])
+        items = self._call('list the embedding cache', 'get', 'item', parameters={
+            'folderId': folder['_id'], 'limit': 0, 'sort': '_id', 'sortdir': 1})
+        copies = [item for item in items or [] if _same_name(item['name'], name)]
+        if copies:
+            for item in copies[:-1]:
+                with contextlib.suppress(NotFound), self._errors(
+                        'replace the old cached embeddings', missing='gone'):
+                    self.client.delete('item/%s' % item['_id'])
+            kept = copies[-1]
+            if kept['name'] != name:
+                with contextlib.suppress(NotFound), self._errors(
+                        'rename the cached embeddings', missing='gone'):
+                    self.client.put('item/%s' % kept['_id'], parameters={'name': name})
         return str(uploaded['_id'])
+
+
+def _same_name(found: str, name: str) -> bool:
+    """``found`` is ``name`` or Girder's rename of a clash with it (``name (2)``)."""
+    return found == name or re.fullmatch(re.escape(name) + r' \(\d+\)', found) is not None
+
+
+def _made_for(doc: dict, model: str) -> bool:
+    """``doc`` is this tool's annotation for ``model``."""
+    attrs = (doc.get('annotation') or {}).get('attributes') or {}
+    mine = attrs.get(TOOL_ATTRIBUTE)
+    return isinstance(mine, dict) and mine.get('model') == model
 
 
 @dataclasses.dataclass
@@ -229,6 +269,23 @@ def publish_annotation(session: GirderSession, annotation: dict, image_id: str =
         found = session.update_annotation(str(previous['_id']), annotation)
         logger.info('updated annotation %s on item %s', found, item['_id'])
         return found
-    found = session.create_annotation(item['_id'], annotation)
-    logger.info('created annotation %s on item %s', found, item['_id'])
-    return found
+    created = session.create_annotation(item['_id'], annotation)
+    kept = _keep_one(session, item['_id'], model, created, annotation)
+    logger.info('%s annotation %s on item %s', 'created' if kept == created else 'updated',
+                kept, item['_id'])
+    return kept
+
+
+def _keep_one(session: GirderSession, item_id: str, model: str, created: str,
+              annotation: dict) -> str:
+    """Runs that post a first heatmap at once each create one: keep the oldest, delete the
+    rest, and make sure the kept one holds this run's heatmap."""
+    mine = session.my_annotations(item_id, model)
+    if not mine:
+        return created
+    kept = str(mine[0]['_id'])
+    for doc in mine[1:]:
+        session.delete_annotation(str(doc['_id']))
+    if kept != created:
+        session.update_annotation(kept, annotation)
+    return kept

@@ -19,7 +19,7 @@ from typing import Any
 from . import __version__, cache, store
 from .annotation import build_annotation, overlay_image, overlay_size, to_json, write_png
 from .atomic import write_bytes
-from .errors import GirderError
+from .errors import GirderError, Interrupted
 from .girder import GirderLink, publish_annotation
 from .plan import Plan, make_plan
 from .progress import NullProgress, Progress
@@ -101,9 +101,8 @@ def embed_missing(request: Request, plan: Plan, data: store.EmbeddingGrid, todo,
             ran = _embed_on_dask(request, plan, todo, checkpoint.keep, progress)
         else:
             ran = _embed_in_process(request, plan, todo, checkpoint.keep, progress)
-    except KeyboardInterrupt:
-        checkpoint.flush()
-        raise
+    except KeyboardInterrupt as exc:
+        raise Interrupted(checkpoint.interrupted()) from exc
     progress.end()
     data.norms = store.embedding_norms(data.embeddings)  # once, for the save and the query
     model = data.provenance.model
@@ -168,8 +167,11 @@ def _save(request: Request, outcome: Outcome, girder: GirderLink | None, scratch
         if not request.output_embeddings:
             store.save(path, data)
         progress.start('cache', comment='caching the embeddings in Girder')
-        file_id = cache.upload_to_girder(girder.session, data, path)
-        logger.info('cached the embeddings in Girder (file %s)', file_id)
+        try:
+            file_id = cache.upload_to_girder(girder.session, data, path)
+            logger.info('cached the embeddings in Girder (file %s)', file_id)
+        except GirderError as exc:  # a cache is a shortcut: the run goes on without it
+            logger.warning('the embeddings were not cached in Girder: %s', exc)
         progress.end()
     elif embedded_now and not request.output_embeddings:
         logger.info('%d new cells were embedded but no output embedding file was given; they are '

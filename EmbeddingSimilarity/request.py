@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import urllib.parse
 
 import numpy as np
 
 from .annotation import parse_colour
+from .distributed import check_scheduler
 from .errors import InputError, OutputError
 from .models import BUNDLED_MODEL
 from .models.engine import DEFAULT_BATCH_SIZE
 from .models.spec import POOLING_RULES
+from .paths import check_image, check_paths, check_readable_file
 from .provenance import safe_name
 from .similarity import check_options
 
 CHECKPOINT_SECONDS = 60.0
+MPP_RANGE = (0.02, 100.0)
+"""Accepted --mpp values (besides 0): a 40x scan's pixel to a 100 µm overview."""
+MAGNIFICATION_RANGE = (0.1, 500.0)
+"""Accepted --magnification values (besides 0), the same range as objective powers."""
 
 
 @dataclasses.dataclass
@@ -75,10 +82,12 @@ def validate(request: Request) -> tuple[int, int, int]:
     if request.tile_size < 0 or request.stride < 0:
         raise InputError('tile size and stride must be positive pixel counts (0 = the model\'s '
                          'default); got %d and %d' % (request.tile_size, request.stride))
-    for name, value in (('µm per pixel', request.mpp), ('magnification', request.magnification)):
-        if value < 0 or not np.isfinite(value) or value > 1000:
-            raise InputError('%s %g is invalid; use a positive value or 0 for the model\'s own'
-                             % (name, value))
+    for name, value, (low, high), unit in (
+            ('µm per pixel', request.mpp, MPP_RANGE, ' µm/px'),
+            ('magnification', request.magnification, MAGNIFICATION_RANGE, 'x')):
+        if not np.isfinite(value) or (value and not low <= value <= high) or value < 0:
+            raise InputError('%s %g is outside %g%s to %g%s; use a value in that range, or 0 '
+                             'for the model\'s own scale' % (name, value, low, unit, high, unit))
     if not 0.0 <= request.tissue_threshold <= 1.0:
         raise InputError('tissue threshold %g is outside [0, 1]; it is the share of a cell that '
                          'must be tissue (0 embeds every cell)' % request.tissue_threshold)
@@ -90,13 +99,35 @@ def validate(request: Request) -> tuple[int, int, int]:
         raise InputError('reader threads %d must be between 1 and 64' % request.reader_threads)
     if bool(request.api_url) != bool(request.token):
         raise InputError('posting to Girder needs both --api-url and --girder-token')
-    for path in request.outputs:
-        check_output_path(path)
+    check_api_url(request.api_url)
+    check_scheduler(request.scheduler)
     if request.checkpoint_seconds < 0:
         raise InputError('checkpoint interval %g s must be 0 or more' % request.checkpoint_seconds)
-    if request.input_embeddings and not os.path.isfile(request.input_embeddings):
-        raise InputError('embedding file %s does not exist' % request.input_embeddings)
+    check_files(request)
     return parse_colour(request.colour)
+
+
+def check_files(request: Request) -> None:
+    """The inputs are readable files and no output would replace an input or another output."""
+    check_image(request.image)
+    if request.input_embeddings:
+        check_readable_file(request.input_embeddings, 'embedding file')
+    for path in request.outputs:
+        check_output_path(path)
+    check_paths(request.image, [request.input_embeddings], {
+        '--output-embeddings': request.output_embeddings,
+        '--output-annotation': request.output_annotation,
+        '--output-overlay': request.output_overlay})
+
+
+def check_api_url(url: str) -> None:
+    """A Girder API URL has an http(s) scheme and a host (checked before minutes of work)."""
+    if not url:
+        return
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ('http', 'https') or not parts.hostname:
+        raise InputError('Girder API URL %r is not an http(s) URL with a host; use e.g. '
+                         'http://localhost:8080/api/v1' % url)
 
 
 def check_output_path(path: str) -> None:
@@ -111,11 +142,17 @@ def check_output_path(path: str) -> None:
         raise OutputError('output %s is a folder; give a file name' % path)
 
 
-def default_output_names(image: str, model: str) -> dict[str, str]:
-    """File names for a run's outputs: ``<image>.<model>.npz``, ``<image>.anot``, ``.png``."""
+def default_output_names(image: str, model: str, task: str = 'similarity') -> dict[str, str]:
+    """File names for a run's outputs: ``<stem>.<model>.npz``, ``<stem>.<task>.anot`` and
+    ``<stem>.<task>.png`` (``<stem>``: the image's name without its extension).
+
+    Each adds a suffix to the stem, so none can be the image itself (``photo.png`` gives
+    ``photo.similarity.png``) and they never equal each other.
+    """
     stem = os.path.splitext(os.path.basename(os.path.normpath(image)))[0]
     return {'embeddings': '%s.%s.npz' % (stem, safe_name(model)),
-            'annotation': stem + '.anot', 'overlay': stem + '.png'}
+            'annotation': '%s.%s.anot' % (stem, task), 'overlay': '%s.%s.png' % (stem, task),
+            'table': '%s.%s.csv' % (stem, task)}
 
 
 def parse_points(values: list[float] | None, name: str = 'key points') -> list[tuple[float, float]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -50,6 +51,10 @@ def cases(tmp_path_factory, sample_slide):
     with open(folder / 'future.npz', 'wb') as handle:
         np.savez(handle, **arrays)
     (folder / 'a_file').write_text('x')
+    (folder / 'sub').mkdir()
+    shutil.copyfile(sample_slide, folder / 'slide.svs')
+    os.symlink(folder / 'slide.svs', folder / 'link.svs')
+    os.mkfifo(folder / 'fifo.svs')
     return folder
 
 
@@ -86,6 +91,26 @@ ROWS = [
     ('output folder', ['{slide}', '--output-embeddings', '/proc/1/e.npz'], 6, 'not writable'),
     ('girder half configured', ['{slide}', '--api-url', 'http://127.0.0.1:9/api/v1'], 2,
      '--girder-token'),
+    ('output is an input', ['{folder}/slide.svs', '--output-overlay', '{folder}/slide.svs'], 2,
+     'is one of the inputs'),
+    ('output is an input', ['{folder}/slide.svs', '--output-embeddings', '{folder}/slide.svs'],
+     2, 'is one of the inputs'),
+    ('output is an input', ['{folder}/slide.svs', '--output-annotation',
+                            '{folder}/sub/../link.svs'], 2, 'is one of the inputs'),
+    ('output is an input', ['{slide}', '--input-embeddings', '{folder}/good.npz',
+                            '--output-annotation', '{folder}/good.npz'], 2,
+     'is one of the inputs'),
+    ('outputs collide', ['{slide}', '--output-annotation', '{folder}/x.out', '--output-overlay',
+                         '{folder}/sub/../x.out'], 2, 'are the same file'),
+    ('image is not a file', ['{folder}/fifo.svs'], 2, 'not a regular file'),
+    ('image is not a file', ['/dev/zero'], 2, 'not a regular file'),
+    ('cache is a folder', ['{slide}', '--input-embeddings', '{folder}/sub'], 2,
+     'is a folder'),
+    ('scheduler', ['{slide}', '--scheduler', 'garbage'], 2, 'tcp://HOST:PORT'),
+    ('girder url', ['{slide}', '--api-url', 'localhost:8080/api/v1', '--girder-token', 't'], 2,
+     'not an http(s) URL'),
+    ('scale out of range', ['{slide}', '--mpp', '10000'], 2, 'outside 0.02 µm/px to 100 µm/px'),
+    ('scale out of range', ['{slide}', '--magnification', '1000'], 2, 'outside 0.1x to 500x'),
 ]
 
 
@@ -157,6 +182,8 @@ def _kill_when_checkpointed(command: list[str], checkpoint: str) -> int:
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert 'interrupted' in stderr, stderr
+    # the one line says what was kept, and where
+    assert 'kept in %s' % checkpoint in stderr and '<output>' not in stderr, stderr
     return proc.returncode
 
 
@@ -187,3 +214,55 @@ def test_interrupted_run_resumes_to_the_same_grid(sample_slide, tmp_path):
     assert a.complete and (a.embedded == b.embedded).all()
     assert np.array_equal(a.embeddings, b.embeddings)
     assert not [name for name in os.listdir(tmp_path) if name.endswith('.tmp')]
+
+
+def test_values_that_start_with_a_minus_are_values(cli, sample_slide, tmp_path):
+    """The XML's own "no point" value ``-1,-1`` (and any negative value) parses."""
+    result = cli(sample_slide, '--model', 'Test', '--keypoints', '-1,-1', '--negative-keypoints',
+                 '-1,-1', '--threshold', '-0.5', '--output-embeddings', str(tmp_path / 'e.npz'))
+    assert result.returncode == 0, result.stderr
+    assert 'no key point given' in result.stderr
+
+
+def test_a_missing_image_creates_no_output_folder(cli, tmp_path):
+    result = cli(str(tmp_path / 'nowhere.svs'), '--output-dir', str(tmp_path / 'new'))
+    assert result.returncode == 2 and 'does not exist' in result.stderr
+    assert not (tmp_path / 'new').exists()
+
+
+def test_default_names_never_replace_the_image(cli, sample_slide, tmp_path):
+    """``photo.png`` run in its own folder keeps the photo and writes beside it."""
+    from PIL import Image
+
+    from EmbeddingSimilarity.slide import open_slide, thumbnail
+
+    photo = tmp_path / 'photo.png'
+    Image.fromarray(thumbnail(open_slide(sample_slide), 555, 742)).save(photo)
+    before = photo.read_bytes()
+    result = cli(str(photo), '--model', 'Test', '--keypoints', '250,370', '--mpp', '2',
+                 cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert photo.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ['photo.Test.npz', 'photo.png',
+                                            'photo.similarity.anot', 'photo.similarity.png']
+
+
+def test_interrupt_without_an_output_says_nothing_was_kept(sample_slide, tmp_path):
+    command = [sys.executable, '-m', 'EmbeddingSimilarity', sample_slide, '--model', 'Test',
+               '--stride', '24', '--batch-size', '8', '--keypoints', KEYPOINT,
+               '--output-annotation', str(tmp_path / 'h.anot')]
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    seen = []
+    for line in proc.stderr:  # wait for the embedding stage to begin
+        seen.append(line)
+        if 'embedding' in line and 'cells with Test' in line:
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    stderr = ''.join(seen) + proc.stderr.read()
+    proc.wait(timeout=60)
+    assert proc.returncode == 130, stderr
+    line, = [text for text in stderr.splitlines() if 'interrupted' in text]
+    assert 'embedded cells were not saved (no --output-embeddings)' in line, line
+    assert os.listdir(tmp_path) == []

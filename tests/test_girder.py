@@ -188,3 +188,40 @@ def test_without_an_image_id_the_anot_output_carries_the_heatmap(cli, girder_ser
     written = json.loads(anot.read_text())
     assert written['elements'][0]['type'] == 'griddata'
     assert _annotations(gc, slide_item['_id']) == []
+
+
+def test_eight_runs_at_once_leave_one_heatmap_and_one_cache(girder_server, gc, slide_item,
+                                                            sample_slide, tmp_path):
+    """Eight first clicks on the same item at once (a user clicking fast, or several users):
+    no run fails, one heatmap annotation and one valid cache item remain."""
+    from conftest import REPO
+
+    points = ['%d,%d' % (900 + 40 * i, 1400 + 60 * i) for i in range(8)]
+    procs = [subprocess.Popen(
+        [sys.executable, '-m', 'EmbeddingSimilarity', sample_slide, '--model', 'Test',
+         '--keypoints', point, '--api-url', girder_server['apiUrl'], '--girder-token', gc.token,
+         '--image-id', slide_item['fileId']], cwd=REPO, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True) for point in points]
+    errors = [proc.communicate(timeout=600)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * 8, errors
+    mine = [a for a in _annotations(gc, slide_item['_id'])
+            if 'EmbeddingSimilarity' in a['annotation'].get('attributes', {})]
+    assert len(mine) == 1, [a['_id'] for a in mine]
+    kept = gc.get('annotation/%s' % mine[0]['_id'])
+    assert kept['annotation']['attributes']['EmbeddingSimilarity']['keypoints'][0] in [
+        [float(v) for v in p.split(',')] for p in points]
+    me = gc.get('user/me')
+    private = gc.get('folder', parameters={'parentType': 'user', 'parentId': me['_id'],
+                                           'name': 'Private'})[0]
+    folders = gc.get('folder', parameters={'parentType': 'folder', 'parentId': private['_id'],
+                                           'name': 'EmbeddingSimilarity cache'})
+    assert len(folders) == 1
+    items = gc.get('item', parameters={'folderId': folders[0]['_id'], 'limit': 0})
+    assert len(items) == 1, [item['name'] for item in items]
+    assert items[0]['name'].endswith('.npz') and '(' not in items[0]['name']
+    files = gc.get('item/%s/files' % items[0]['_id'])
+    assert len(files) == 1
+    path = str(tmp_path / 'cache.npz')
+    gc.downloadFile(files[0]['_id'], path)
+    data = store.load(path)
+    assert data.complete and data.embedded.sum() > 0

@@ -42,6 +42,6 @@ def test_readme_main_job_writes_the_three_outputs(cli, tmp_path):
     result = cli(*args)
     assert result.returncode == 0, result.stderr
     written = sorted(os.listdir(tmp_path / 'sample-output'))
-    assert written == ['cmu_small_region.anot', 'cmu_small_region.efficientnet-lite0.npz',
-                       'cmu_small_region.png']
+    assert written == ['cmu_small_region.efficientnet-lite0.npz',
+                       'cmu_small_region.similarity.anot', 'cmu_small_region.similarity.png']
     assert 'wrote' in result.stderr
