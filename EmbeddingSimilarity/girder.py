@@ -145,28 +145,40 @@ class GirderSession:
     # --- embedding cache in the user's Private folder -------------------------------------
 
     def _cache_folder(self, create: bool) -> dict | None:
-        """``Private/EmbeddingSimilarity cache`` of the token's user."""
+        """``Private/EmbeddingSimilarity cache`` of the token's user.
+
+        Runs that create it at once can each make one (Girder checks names before saving);
+        every run uses the oldest and deletes its own extra one, so uploads meet in one folder.
+        """
         private = self._call('find your Private folder', 'get', 'folder', parameters={
             'parentType': 'user', 'parentId': self.user['_id'], 'name': 'Private'})
         if not private:
             return None
-        found = self._call('list your Private folder', 'get', 'folder', parameters={
-            'parentType': 'folder', 'parentId': private[0]['_id'], 'name': CACHE_FOLDER})
-        if found:
-            return found[0]
-        if not create:
-            return None
+        found = self._cache_folders(private[0]['_id'])
+        if found or not create:
+            return found[0] if found else None
         try:
-            return self._call('create the embedding cache folder', 'post', 'folder', parameters={
+            mine = self._call('create the embedding cache folder', 'post', 'folder', parameters={
                 'parentType': 'folder', 'parentId': private[0]['_id'], 'name': CACHE_FOLDER,
                 'description': 'Embedding grids cached by EmbeddingSimilarity; safe to delete.',
                 'reuseExisting': True})
-        except GirderError:
-            # another run created it a moment ago (Girder refuses a second folder of that name)
-            found = self._cache_folder(create=False)
-            if found is None:
-                raise
-            return found
+        except GirderError:  # another run created it a moment ago
+            mine = None
+        found = self._cache_folders(private[0]['_id'])
+        if not found:
+            raise GirderError('could not create the folder Private/%s for the embedding cache'
+                              % CACHE_FOLDER)
+        if mine is not None and mine['_id'] != found[0]['_id']:
+            with contextlib.suppress(NotFound), self._errors(
+                    'remove a second embedding cache folder', missing='gone'):
+                self.client.delete('folder/%s' % mine['_id'])
+        return found[0]
+
+    def _cache_folders(self, private_id: str) -> list[dict]:
+        """The cache folders in Private, oldest first (normally one)."""
+        return self._call('list your Private folder', 'get', 'folder', parameters={
+            'parentType': 'folder', 'parentId': private_id, 'name': CACHE_FOLDER,
+            'sort': '_id', 'sortdir': 1, 'limit': 0}) or []
 
     def find_cached_embeddings(self, name: str) -> dict | None:
         """The file of the cached embedding item called ``name``, if there is one."""
