@@ -20,6 +20,7 @@ from .tiling import TileGrid
 OVERLAY_MAX_SIDE = 1024
 OVERLAY_MAX_ALPHA = 0.7
 CLUSTER_ALPHA = 0.55
+MIN_BAR_PIXELS = 20
 DISPLAYS = ('heatmap', 'choropleth', 'contour')
 _NICE_LENGTHS_UM = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000)
 _BACKGROUND = (255, 255, 255)
@@ -195,9 +196,12 @@ def _wrap(draw, text: str, font, width: float) -> list[str]:
 
 
 def scale_bar_length(um_per_pixel: float, max_pixels: float) -> float | None:
-    """The longest round length in µm whose bar fits in ``max_pixels``."""
+    """The longest round length in µm whose bar fits in ``max_pixels`` (None when that bar
+    would be shorter than :data:`MIN_BAR_PIXELS`)."""
     fitting = [n for n in _NICE_LENGTHS_UM if n / um_per_pixel <= max_pixels]
-    return float(fitting[-1]) if fitting else None
+    if not fitting or fitting[-1] / um_per_pixel < MIN_BAR_PIXELS:
+        return None
+    return float(fitting[-1])
 
 
 def _draw_scale_bar(image, slide_mpp: float | None, image_width: int, font) -> None:

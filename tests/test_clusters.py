@@ -1,0 +1,167 @@
+"""Cluster maps of the real sample slide: k-means on real EfficientNet-Lite0 embeddings."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from EmbeddingSimilarity import clusters
+from EmbeddingSimilarity.annotation import (
+    CLUSTER_TOOL_ATTRIBUTE,
+    build_cluster_annotation,
+    merged_rectangles,
+)
+from EmbeddingSimilarity.colours import CLUSTER_PALETTE, cluster_colours, parse_colour
+from EmbeddingSimilarity.errors import InputError
+from EmbeddingSimilarity.overlay import CLUSTER_ALPHA, cluster_picture, overlay_size
+from EmbeddingSimilarity.pipeline import Request, compute_embeddings
+from EmbeddingSimilarity.slide import open_slide, thumbnail
+
+
+@pytest.fixture(scope='module')
+def grid_data(sample_slide, tmp_path_factory):
+    """The sample slide embedded at tissue threshold 0: every cell, glass included."""
+    out = tmp_path_factory.mktemp('clusters') / 'sample.npz'
+    outcome = compute_embeddings(Request(image=sample_slide, model='efficientnet-lite0',
+                                         tissue_threshold=0, output_embeddings=str(out)))
+    return outcome.data
+
+
+def _map(data, k, seed=0, valid=None):
+    valid = data.embedded if valid is None else valid
+    return clusters.cluster_grid(data.embeddings, valid, k, seed=seed, norms=data.norms)
+
+
+def test_two_clusters_separate_tissue_from_glass(grid_data):
+    fraction = grid_data.tissue_fraction
+    assert (fraction == 0).sum() > 10 and (fraction >= 0.5).sum() > 10  # both are present
+    result = _map(grid_data, 2)
+    glass_cluster = int(np.bincount(result.labels[fraction == 0]).argmax())
+    glass = result.labels == glass_cluster
+    assert glass[fraction == 0].all(), 'every all-glass cell falls in one cluster'
+    assert not glass[fraction >= 0.5].any(), 'no cell that is mostly tissue joins the glass'
+    assert fraction[glass].max() < 0.1
+
+
+def test_the_same_seed_gives_the_same_map(grid_data):
+    first, second = _map(grid_data, 4, seed=7), _map(grid_data, 4, seed=7)
+    np.testing.assert_array_equal(first.labels, second.labels)
+    np.testing.assert_array_equal(first.distance, second.distance)
+    # clusters are numbered by decreasing size
+    assert list(first.sizes) == sorted(first.sizes, reverse=True)
+    assert first.sizes.sum() == grid_data.embedded.sum()
+
+
+def test_clusters_zero_chooses_k_by_silhouette(grid_data):
+    result = _map(grid_data, 0)
+    again = _map(grid_data, 0)
+    assert result.chosen_by == 'silhouette'
+    assert set(result.silhouettes) <= set(clusters.AUTO_K) and len(result.silhouettes) >= 5
+    assert result.k == max(result.silhouettes, key=result.silhouettes.get)
+    assert again.k == result.k
+    np.testing.assert_array_equal(again.labels, result.labels)
+
+
+def test_cells_that_are_not_tissue_get_minus_one(grid_data):
+    valid = grid_data.embedded & (grid_data.tissue_fraction >= 0.1)
+    result = _map(grid_data, 3, valid=valid)
+    assert (result.labels[~valid] == -1).all() and (result.labels[valid] >= 0).all()
+    assert np.isnan(result.distance[~valid]).all()
+    distance = result.distance[valid]
+    assert np.isfinite(distance).all() and (distance >= 0).all() and (distance <= 2).all()
+
+
+def test_the_table_round_trips_to_cells(grid_data, tmp_path):
+    grid = grid_data.grid
+    valid = grid_data.embedded & (grid_data.tissue_fraction >= 0.1)
+    result = _map(grid_data, 3, valid=valid)
+    path = tmp_path / 'clusters.csv'
+    clusters.write_table(str(path), grid, result, grid_data.tissue_fraction)
+    with open(path, newline='') as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == list(clusters.TABLE_COLUMNS)
+    assert len(rows) == grid.rows * grid.cols
+    for row in rows:
+        cell = grid.cell_of_point(float(row['x']), float(row['y']))
+        assert cell == (int(row['row']), int(row['col']))
+        assert int(row['cluster']) == result.labels[cell]
+        assert (row['distance'] == '') == (int(row['cluster']) == -1)
+    table = {(int(r['row']), int(r['col'])): r for r in rows}
+    assert sum(int(r['cluster']) >= 0 for r in rows) == valid.sum()
+    r, c = np.argwhere(valid)[0]
+    assert float(table[(r, c)]['distance']) == pytest.approx(result.distance[r, c], abs=1e-5)
+
+
+@pytest.mark.parametrize('k, message', [(1, 'out of range'), (51, 'out of range'),
+                                        (-3, 'out of range')])
+def test_k_out_of_range_is_refused(grid_data, k, message):
+    with pytest.raises(InputError, match=message):
+        _map(grid_data, k)
+
+
+def test_more_clusters_than_tissue_cells_is_refused(grid_data):
+    valid = np.zeros(grid_data.embedded.shape, dtype=bool)
+    valid[0, :3] = True
+    with pytest.raises(InputError, match='more than the 3 tissue cells'):
+        _map(grid_data, 4, valid=valid)
+
+
+def test_stats_give_share_and_area(grid_data):
+    grid = grid_data.grid
+    result = _map(grid_data, 3)
+    stats = clusters.cluster_stats(result, grid, 0.499)
+    assert sum(s.share for s in stats) == pytest.approx(1.0)
+    cell_mm2 = (grid.stride_base * 0.499 / 1000) ** 2
+    for stat, size in zip(stats, result.sizes, strict=True):
+        assert stat.cells == size and stat.area_mm2 == pytest.approx(size * cell_mm2)
+    assert all(s.area_mm2 is None for s in clusters.cluster_stats(result, grid, None))
+
+
+def test_merged_rectangles_cover_each_cluster_exactly(grid_data):
+    result = _map(grid_data, 4, valid=grid_data.embedded & (grid_data.tissue_fraction >= 0.1))
+    painted = np.full(result.labels.shape, -1)
+    for label, row0, row1, col0, col1 in merged_rectangles(result.labels):
+        assert (painted[row0:row1, col0:col1] == -1).all(), 'rectangles do not overlap'
+        painted[row0:row1, col0:col1] = label
+    np.testing.assert_array_equal(painted, result.labels)
+
+
+def test_cluster_annotation_has_a_choropleth_and_a_group_per_cluster(grid_data):
+    grid = grid_data.grid
+    result = _map(grid_data, 3, valid=grid_data.embedded & (grid_data.tissue_fraction >= 0.1))
+    colours = cluster_colours(result.k)
+    doc = build_cluster_annotation(grid, result.labels, colours, 'map', {'model': 'm', 'k': 3})
+    choropleth, *rectangles = doc['elements']
+    assert choropleth['interpretation'] == 'choropleth'
+    assert choropleth['values'] == [float(v) for v in result.labels.ravel()]
+    assert len(choropleth['colorRange']) == len(choropleth['rangeValues']) == result.k + 1
+    assert {e['group'] for e in rectangles} == {'Cluster %d' % i for i in range(result.k)}
+    assert doc['attributes'][CLUSTER_TOOL_ATTRIBUTE]['colours'] == list(CLUSTER_PALETTE[:3])
+    for i in range(result.k):  # the group's rectangles add up to its cells (edges clipped)
+        area = sum(e['width'] * e['height'] for e in rectangles if e['group'] == 'Cluster %d' % i)
+        assert 0 < area <= result.sizes[i] * grid.stride_base ** 2 + 1e-6
+
+
+def test_palette_starts_colour_blind_safe_and_stays_distinct():
+    colours = cluster_colours(50)
+    assert colours[:8] == [parse_colour(c) for c in CLUSTER_PALETTE[:8]]
+    assert len(set(colours)) == 50
+
+
+def test_cluster_picture_has_a_legend_swatch_per_cluster(grid_data, sample_slide):
+    grid = grid_data.grid
+    result = _map(grid_data, 3, valid=grid_data.embedded & (grid_data.tissue_fraction >= 0.1))
+    colours = cluster_colours(result.k)
+    stats = clusters.cluster_stats(result, grid, 0.499)
+    width, height = overlay_size(grid, 400)
+    thumb = thumbnail(open_slide(sample_slide), width, height)
+    entries = ['%d  %.1f%%  %.2f mm²' % (s.cluster, 100 * s.share, s.area_mm2) for s in stats]
+    picture = cluster_picture(thumb, grid, result.labels, colours, entries, title='clusters',
+                              slide_mpp=0.499, caption='Model efficientnet-lite0')
+    assert picture.shape[1] > thumb.shape[1] + 100  # the legend panel
+    panel = picture[:, thumb.shape[1]:].reshape(-1, 3).astype(int)
+    for colour in colours:
+        swatch = np.rint(np.array(colour) * CLUSTER_ALPHA + 255 * (1 - CLUSTER_ALPHA))
+        assert (np.abs(panel - swatch).max(axis=1) <= 1).sum() > 20, colour
