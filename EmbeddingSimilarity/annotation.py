@@ -40,6 +40,7 @@ CLUSTER_FILL_ALPHA = 0.5
 MIN_CONTOUR_CELLS = 9
 """Contours need a grid of at least 3 x 3 cells and this many cells with a value."""
 CONTOUR_QUANTILES = (0.9, 0.99)
+CHOROPLETH_BANDS = 10
 
 
 def check_display(display: str, grid: TileGrid, valid: np.ndarray) -> None:
@@ -174,7 +175,9 @@ def build_annotation(grid: TileGrid, result: SimilarityMap, colour: RGB,
         'display': {'visible': True},
         'attributes': attrs,
         'elements': [griddata_element(grid, result.values, colour, colormap=colormap,
-                                      display=display, levels=levels)],
+                                      display=display, levels=levels),
+                     *(value_bands(grid, result.values, colormap)
+                       if display == 'choropleth' else [])],
     }
 
 
@@ -205,6 +208,47 @@ def merged_rectangles(labels: np.ndarray) -> list[tuple[int, int, int, int, int]
     return sorted(done, key=lambda r: (r[0], r[1], r[3]))
 
 
+def region_rectangles(grid: TileGrid, labels: np.ndarray, colours: list[RGB],
+                      alphas: list[float], names: list[str]) -> list[dict]:
+    """Filled rectangles covering the cells of each label >= 0 (merged where they touch),
+    grouped by label so HistomicsUI's annotation panel lists and toggles each group."""
+    ox, oy = grid.origin
+    step = float(grid.stride_base)
+    elements = []
+    for label, row0, row1, col0, col1 in merged_rectangles(labels):
+        left = max(0.0, ox + (col0 - 0.5) * step)
+        top = max(0.0, oy + (row0 - 0.5) * step)
+        right = min(float(grid.image_width), ox + (col1 - 0.5) * step)
+        bottom = min(float(grid.image_height), oy + (row1 - 0.5) * step)
+        elements.append({
+            'type': 'rectangle',
+            'center': [(left + right) / 2, (top + bottom) / 2, 0],
+            'width': right - left,
+            'height': bottom - top,
+            'rotation': 0,
+            'group': names[label],
+            'label': {'value': names[label]},
+            'lineColor': rgba_text(colours[label], 0),
+            'lineWidth': 0,
+            'fillColor': rgba_text(colours[label], alphas[label]),
+        })
+    return elements
+
+
+def value_bands(grid: TileGrid, values: np.ndarray, colormap: Colormap) -> list[dict]:
+    """A choropleth the HistomicsUI of large_image 1.35 draws: its web client ignores griddata
+    ``choropleth`` (it draws heatmap and contour only), so the cells are also sent as
+    rectangles in :data:`CHOROPLETH_BANDS` value bands, each band a group. Value 0 stays clear."""
+    bands = np.minimum((values * CHOROPLETH_BANDS).astype(int), CHOROPLETH_BANDS - 1)
+    bands = np.where(values > 0, bands, -1)
+    middles = (np.arange(CHOROPLETH_BANDS) + 0.5) / CHOROPLETH_BANDS
+    colours = [tuple(int(c) for c in np.rint(rgb)) for rgb in colormap.rgb(middles)]
+    alphas = [float(a) for a in colormap.alpha(middles, HEATMAP_MAX_ALPHA)]
+    names = ['Band %.1f-%.1f' % (i / CHOROPLETH_BANDS, (i + 1) / CHOROPLETH_BANDS)
+             for i in range(CHOROPLETH_BANDS)]
+    return region_rectangles(grid, bands, colours, alphas, names)
+
+
 def cluster_elements(grid: TileGrid, labels: np.ndarray, colours: list[RGB]) -> list[dict]:
     """The categorical choropleth, then each cluster's rectangles in a group of its own."""
     k = len(colours)
@@ -224,25 +268,8 @@ def cluster_elements(grid: TileGrid, labels: np.ndarray, colours: list[RGB]) -> 
         'colorRange': [rgba_text((0, 0, 0), 0)] + [rgba_text(c, CLUSTER_FILL_ALPHA)
                                                     for c in colours],
     }
-    elements = [choropleth]
-    for label, row0, row1, col0, col1 in merged_rectangles(labels):
-        left = max(0.0, ox + (col0 - 0.5) * step)
-        top = max(0.0, oy + (row0 - 0.5) * step)
-        right = min(float(grid.image_width), ox + (col1 - 0.5) * step)
-        bottom = min(float(grid.image_height), oy + (row1 - 0.5) * step)
-        elements.append({
-            'type': 'rectangle',
-            'center': [(left + right) / 2, (top + bottom) / 2, 0],
-            'width': right - left,
-            'height': bottom - top,
-            'rotation': 0,
-            'group': cluster_name(label),
-            'label': {'value': cluster_name(label)},
-            'lineColor': rgba_text(colours[label], 0),
-            'lineWidth': 0,
-            'fillColor': rgba_text(colours[label], CLUSTER_FILL_ALPHA),
-        })
-    return elements
+    return [choropleth, *region_rectangles(grid, labels, colours, [CLUSTER_FILL_ALPHA] * k,
+                                            [cluster_name(i) for i in range(k)])]
 
 
 def build_cluster_annotation(grid: TileGrid, labels: np.ndarray, colours: list[RGB],

@@ -97,14 +97,16 @@ class GirderSession:
             return found
         raise GirderError('no Girder item or file has id %s; pass the image item id' % girder_id)
 
-    def find_annotation(self, item_id: str, model: str) -> dict | None:
-        """This tool's newest similarity annotation for ``model`` on the item, if any."""
+    def find_annotation(self, item_id: str, model: str,
+                        tool: str = TOOL_ATTRIBUTE) -> dict | None:
+        """This tool's newest annotation for ``model`` on the item, if any: a similarity map,
+        or with ``tool='EmbeddingClusters'`` a cluster map."""
         found = self._call('list annotations of item %s' % item_id, 'get', 'annotation',
                            parameters={'itemId': item_id, 'limit': 0, 'sort': 'updated',
                                        'sortdir': -1})
         for doc in found or []:
             attrs = (doc.get('annotation') or {}).get('attributes') or {}
-            mine = attrs.get(TOOL_ATTRIBUTE)
+            mine = attrs.get(tool)
             if isinstance(mine, dict) and mine.get('model') == model:
                 return doc
         return None

@@ -165,3 +165,40 @@ def test_cluster_picture_has_a_legend_swatch_per_cluster(grid_data, sample_slide
     for colour in colours:
         swatch = np.rint(np.array(colour) * CLUSTER_ALPHA + 255 * (1 - CLUSTER_ALPHA))
         assert (np.abs(panel - swatch).max(axis=1) <= 1).sum() > 20, colour
+
+
+def test_girder_accepts_the_cluster_map_and_updates_it_in_place(grid_data, gc, slide_item):
+    """The real Girder server stores the map; a second run for the model replaces it."""
+    from EmbeddingSimilarity.annotation import build_annotation
+    from EmbeddingSimilarity.colours import parse_colormap
+    from EmbeddingSimilarity.girder import GirderSession
+    from EmbeddingSimilarity.similarity import compute
+
+    grid = grid_data.grid
+    valid = grid_data.embedded & (grid_data.tissue_fraction >= 0.1)
+    session = GirderSession(gc.urlBase, gc.token)
+    similarity = compute(grid_data.embeddings, valid, grid, [(1000, 1500)],
+                         norms=grid_data.norms, scaling='quantile')
+    heatmap = build_annotation(grid, similarity, (255, 255, 0), 'similarity',
+                               {'model': 'efficientnet-lite0'},
+                               colormap=parse_colormap('viridis'), display='choropleth')
+    session.create_annotation(slide_item['_id'], heatmap)
+    ids = []
+    for k in (3, 5):
+        result = _map(grid_data, k, valid=valid)
+        doc = build_cluster_annotation(grid, result.labels, cluster_colours(k), 'clusters',
+                                       {'model': 'efficientnet-lite0', 'k': k})
+        previous = session.find_annotation(slide_item['_id'], 'efficientnet-lite0',
+                                           tool=CLUSTER_TOOL_ATTRIBUTE)
+        ids.append(session.update_annotation(str(previous['_id']), doc) if previous
+                   else session.create_annotation(slide_item['_id'], doc))
+    assert ids[0] == ids[1], 'the second map replaced the first'
+    stored = gc.get('annotation/%s' % ids[1])
+    elements = stored['annotation']['elements']
+    assert stored['annotation']['attributes'][CLUSTER_TOOL_ATTRIBUTE]['k'] == 5
+    assert elements[0]['interpretation'] == 'choropleth'
+    assert {e.get('group') for e in elements[1:]} == {'Cluster %d' % i for i in range(5)}
+    listed = gc.get('annotation', parameters={'itemId': slide_item['_id']})
+    assert len(listed) == 2  # the similarity map is a separate annotation, untouched
+    found = session.find_annotation(slide_item['_id'], 'efficientnet-lite0')
+    assert found['_id'] != ids[1]

@@ -147,6 +147,26 @@ def test_build_annotation_records_colour_map_and_display():
     assert default['elements'][0]['colorRange'][-1] == 'rgba(255, 255, 0, 0.7)'
 
 
+def test_choropleth_is_also_sent_as_value_bands_histomicsui_draws():
+    grid, values = _grid_and_values()
+    values[0, 0] = 0.0
+    doc = build_annotation(grid, _result(values, 'linear'), (255, 255, 0), 'x', {},
+                           colormap=parse_colormap('viridis'), display='choropleth')
+    griddata, *bands = doc['elements']
+    assert griddata['interpretation'] == 'choropleth'
+    painted = np.full(values.shape, -1.0)
+    for band in bands:
+        low, high = (float(v) for v in band['group'].split()[1].split('-'))
+        col0 = int(round((band['center'][0] - band['width'] / 2) / 100))
+        row0 = int(round((band['center'][1] - band['height'] / 2) / 100))
+        cols, rows = int(round(band['width'] / 100)), int(round(band['height'] / 100))
+        painted[row0:row0 + rows, col0:col0 + cols] = low
+        cell = _result(values, 'linear').values[row0:row0 + rows, col0:col0 + cols]
+        assert ((cell >= low - 1e-6) & (cell <= high + 1e-6)).all()
+    shown = _result(values, 'linear').values > 0
+    assert ((painted >= 0) == shown).all()
+
+
 def test_scale_bar_length_is_round_and_fits():
     assert scale_bar_length(1.0, 250) == 200
     assert scale_bar_length(10.0, 250) == 2000
