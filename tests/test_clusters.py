@@ -202,3 +202,37 @@ def test_girder_accepts_the_cluster_map_and_updates_it_in_place(grid_data, gc, s
     assert len(listed) == 2  # the similarity map is a separate annotation, untouched
     found = session.find_annotation(slide_item['_id'], 'efficientnet-lite0')
     assert found['_id'] != ids[1]
+
+
+def test_the_readme_example_writes_table_annotation_and_pictures(sample_slide, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    from PIL import Image
+
+    script = [sys.executable, 'examples/cluster_map.py', sample_slide, '--model', 'Test',
+              '--embeddings', str(tmp_path / 'grid.npz')]
+    outputs = ['--output-table', str(tmp_path / 'c.csv'), '--output-annotation',
+               str(tmp_path / 'c.anot'), '--output-overlay', str(tmp_path / 'c.png'),
+               '--keypoint', '1000,1500', '--colormap', 'magma', '--display', 'contour',
+               '--heatmap-overlay', str(tmp_path / 'h.png'), '--png-colours', '64']
+    result = subprocess.run([*script, '--clusters', '0', *outputs], cwd=REPO,
+                            capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr
+    assert 'K = ' in result.stdout and '(silhouette)' in result.stdout
+    doc = json.loads((tmp_path / 'c.anot').read_text())
+    assert doc['elements'][0]['interpretation'] == 'choropleth'
+    for name in ('c.png', 'h.png'):
+        with Image.open(tmp_path / name) as image:
+            assert image.mode == 'P' and image.width > 400
+    bad = subprocess.run([*script, '--clusters', '1'], cwd=REPO, capture_output=True,
+                         text=True, timeout=600, check=False)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines()[-1].startswith('cluster_map: error: --clusters 1 is')
+    bad = subprocess.run([*script, '--colormap', 'jet', '--keypoint', '1000,1500',
+                          '--heatmap-overlay', str(tmp_path / 'x.png')], cwd=REPO,
+                         capture_output=True, text=True, timeout=600, check=False)
+    assert bad.returncode == 2 and 'unknown colormap' in bad.stderr
+    assert not (tmp_path / 'x.png').exists()
