@@ -26,6 +26,8 @@ MIN_CLUSTERS = 2
 MAX_CLUSTERS = 50
 AUTO_K = range(2, 13)
 SILHOUETTE_SAMPLE = 4000
+CHOICE_STARTS = 2
+"""k-means starts per K while choosing K (the chosen K is then fitted with 4)."""
 MINIBATCH_ABOVE = 20_000
 """Cells above which MiniBatchKMeans replaces KMeans (same result quality, bounded memory)."""
 TABLE_COLUMNS = ('x', 'y', 'row', 'col', 'cluster', 'distance', 'tissue_fraction')
@@ -94,14 +96,16 @@ def unit_vectors(embeddings: np.ndarray, valid: np.ndarray,
     return vectors / np.maximum(length, 1e-12)[:, None]
 
 
-def _fit(unit: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and centres of a seeded k-means fit."""
+def _fit(unit: np.ndarray, k: int, seed: int,
+         n_init: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and centres of a seeded k-means fit (best of ``n_init`` starts)."""
     from sklearn.cluster import KMeans, MiniBatchKMeans
 
     if len(unit) > MINIBATCH_ABOVE:
-        model = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096)
+        model = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=min(n_init, 3),
+                                batch_size=4096)
     else:
-        model = KMeans(n_clusters=k, random_state=seed, n_init=4)
+        model = KMeans(n_clusters=k, random_state=seed, n_init=n_init)
     labels = model.fit_predict(unit)
     return labels.astype(np.int32), model.cluster_centers_.astype(np.float32)
 
@@ -119,7 +123,7 @@ def choose_k(unit: np.ndarray, seed: int = 0) -> tuple[int, dict[int, float]]:
     for k in AUTO_K:
         if k >= min(len(sample), distinct):
             break
-        labels, _ = _fit(sample, k, seed)
+        labels, _ = _fit(sample, k, seed, n_init=CHOICE_STARTS)
         if len(np.unique(labels)) < 2:
             continue
         scores[k] = float(silhouette_score(sample, labels))
