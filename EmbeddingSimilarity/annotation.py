@@ -29,6 +29,7 @@ from .tiling import TileGrid
 # from here keep working
 __all__ = ['CLUSTER_TOOL_ATTRIBUTE', 'TOOL_ATTRIBUTE', 'build_annotation',
            'build_cluster_annotation', 'check_display', 'cluster_elements', 'contour_levels',
+           'contour_lines',
            'griddata_element', 'overlay_image', 'overlay_size', 'parse_colour', 'scale_legend',
            'to_json', 'write_png']
 
@@ -145,6 +146,40 @@ def griddata_element(grid: TileGrid, values: np.ndarray, colour: RGB | None = No
     return element
 
 
+def contour_lines(grid: TileGrid, values: np.ndarray, levels: list[tuple[float, str]],
+                  colormap: Colormap) -> list[dict]:
+    """Iso-lines of the display values at each level, as polylines through the cell centres,
+    one group per level. HistomicsUI draws these; its griddata contour is a filled gradient."""
+    if grid.rows < 2 or grid.cols < 2 or not levels:
+        return []
+    import contourpy
+
+    ox, oy = grid.origin
+    step = float(grid.stride_base)
+    generator = contourpy.contour_generator(
+        x=ox + np.arange(grid.cols) * step, y=oy + np.arange(grid.rows) * step,
+        z=np.nan_to_num(values.astype(np.float64)), line_type='Separate')
+    elements = []
+    for value, label in levels:
+        colour = tuple(int(c) for c in np.rint(colormap.rgb(np.array([value]))[0]))
+        for line in generator.lines(value):
+            closed = len(line) > 3 and bool(np.allclose(line[0], line[-1]))
+            points = np.round(line[:-1] if closed else line, 1)
+            if len(points) < 2:
+                continue
+            elements.append({
+                'type': 'polyline',
+                'points': [[float(x), float(y), 0] for x, y in points],
+                'closed': closed,
+                'lineColor': rgba_text(colour, 1),
+                'lineWidth': 2,
+                'fillColor': rgba_text(colour, 0),
+                'group': 'Contour %s' % label,
+                'label': {'value': '%s %.2f' % (label, value)},
+            })
+    return elements
+
+
 def build_annotation(grid: TileGrid, result: SimilarityMap, colour: RGB,
                      name: str, attributes: dict[str, Any], *,
                      colormap: Colormap | None = None, display: str = 'heatmap',
@@ -177,7 +212,9 @@ def build_annotation(grid: TileGrid, result: SimilarityMap, colour: RGB,
         'elements': [griddata_element(grid, result.values, colour, colormap=colormap,
                                       display=display, levels=levels),
                      *(value_bands(grid, result.values, colormap)
-                       if display == 'choropleth' else [])],
+                       if display == 'choropleth' else []),
+                     *(contour_lines(grid, result.values, levels or [], colormap)
+                       if display == 'contour' else [])],
     }
 
 

@@ -102,6 +102,27 @@ def test_contour_levels_and_stepped_element():
     assert len(element['colorRange']) == len(element['rangeValues']) - 1
 
 
+def test_contour_annotation_carries_iso_lines_per_level():
+    grid, _ = _grid_and_values(8, 8)
+    yy, xx = np.mgrid[:8, :8]
+    values = np.clip(1 - np.hypot(yy - 3.5, xx - 3.5) / 5, 0, 1).astype(np.float32)  # a cone
+    doc = build_annotation(grid, _result(values, 'linear'), (255, 255, 0), 'x', {},
+                           colormap=parse_colormap('viridis'), display='contour')
+    griddata, *lines = doc['elements']
+    levels = doc['attributes']['EmbeddingSimilarity']['contourLevels']
+    assert griddata['interpretation'] == 'contour' and lines
+    assert {e['group'] for e in lines} == {'Contour %s' % level['label'] for level in levels}
+    centre = np.array([grid.origin[0] + 3.5 * 100, grid.origin[1] + 3.5 * 100])
+    for line in lines:  # rings around the peak: inner rings for higher levels
+        assert line['closed'] and line['type'] == 'polyline'
+        radius = np.hypot(*(np.array(line['points'])[:, :2] - centre).T)
+        assert radius.max() - radius.min() < 60  # round, to within the grid's resolution
+    radii = {e['group']: np.hypot(*(np.array(e['points'])[:, :2] - centre).T).mean()
+             for e in lines}
+    ordered = [radii['Contour %s' % level['label']] for level in levels]
+    assert ordered == sorted(ordered, reverse=True)
+
+
 def test_suggested_cutoff_splits_two_groups():
     values = np.r_[np.full(50, 0.2), np.full(10, 0.8)].astype(np.float32)
     assert 0.2 < suggested_cutoff(values) <= 0.8
