@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import os
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+from conftest import REPO
 
 from EmbeddingSimilarity import clusters
 from EmbeddingSimilarity.annotation import (
@@ -209,7 +212,6 @@ def test_the_readme_example_writes_table_annotation_and_pictures(sample_slide, t
     import subprocess
     import sys
 
-    from conftest import REPO
     from PIL import Image
 
     script = [sys.executable, 'examples/cluster_map.py', sample_slide, '--model', 'Test',
@@ -236,3 +238,46 @@ def test_the_readme_example_writes_table_annotation_and_pictures(sample_slide, t
                          capture_output=True, text=True, timeout=600, check=False)
     assert bad.returncode == 2 and 'unknown colormap' in bad.stderr
     assert not (tmp_path / 'x.png').exists()
+
+
+CLUSTERS_XML = os.path.join(REPO, 'EmbeddingSimilarity', 'EmbeddingClusters.xml')
+SIMILARITY_XML = os.path.join(REPO, 'EmbeddingSimilarity', 'EmbeddingSimilarity.xml')
+
+
+def _groups(path: str) -> dict[str, ET.Element]:
+    return {group.findtext('label'): group for group in ET.parse(path).getroot()
+            .findall('parameters')}
+
+
+def test_clusters_xml_shares_the_model_tiling_and_girder_options():
+    ours, theirs = _groups(CLUSTERS_XML), _groups(SIMILARITY_XML)
+    for label in ('Model and Tiling', 'Compute', 'Dask'):
+        assert ET.tostring(ours[label]) == ET.tostring(theirs[label]), label
+    assert ([p.findtext('longflag') for p in ours['Girder']]
+            == [p.findtext('longflag') for p in theirs['Girder']])
+    params = {p.findtext('name'): p for group in ours.values() for p in group
+              if p.find('name') is not None}
+    clusters_param = params['clusters']
+    assert clusters_param.tag == 'integer' and clusters_param.findtext('default') == '0'
+    assert clusters_param.find('constraints').findtext('maximum') == '50'
+    table = params['outputTableFile']
+    assert table.get('fileExtensions') == '.csv' and table.findtext('channel') == 'output'
+    annotation = [p for name, p in params.items() if name.endswith('AnnotationFile')]
+    assert len(annotation) == 1 and annotation[0].get('fileExtensions') == '.anot'
+    assert 'keypoints' not in params
+
+
+def test_clusters_xml_parses_with_slicer_cli_web(tmp_path):
+    from slicer_cli_web import CLIArgumentParser
+    from slicer_cli_web.ctk_cli_adjustment import CLIModule
+
+    module = CLIModule(CLUSTERS_XML)
+    index_params, optional, _ = module.classifyParameters()
+    assert [p.name for p in index_params] == ['inputImageFile']
+    assert {'clusters', 'seed', 'outputTableFile', 'outputOverlayFile'} <= {
+        p.name for p in optional}
+    args = CLIArgumentParser(CLUSTERS_XML).parse_args(
+        ['slide.svs', '--clusters', '7', '--output-table', str(tmp_path / 't.csv'),
+         '--model', 'Test', '--tissue-threshold', '0'])
+    assert args.clusters == 7 and args.outputTableFile.endswith('t.csv')
+    assert args.model == 'Test' and args.tissueThreshold == 0

@@ -260,3 +260,23 @@ def test_colours_still_parse_through_annotation():
     from EmbeddingSimilarity.annotation import parse_colour as from_annotation
 
     assert from_annotation is parse_colour
+
+
+def test_similarity_xml_offers_colormap_and_display():
+    import xml.etree.ElementTree as ET
+
+    from EmbeddingSimilarity.cli import XML_PATH
+    from EmbeddingSimilarity.overlay import DISPLAYS
+
+    params = {p.findtext('name'): p for group in ET.parse(XML_PATH).getroot()
+              .findall('parameters') for p in group if p.find('name') is not None}
+    colormap, display = params['colormap'], params['display']
+    # a free string: a list of colours is allowed; the names are in the description
+    assert colormap.tag == 'string' and colormap.findtext('default') == 'single'
+    assert all(name in colormap.findtext('description')
+               for name in ('viridis', 'magma', 'turbo', 'coolwarm'))
+    assert display.tag == 'string-enumeration'
+    assert [e.text for e in display.findall('element')] == list(DISPLAYS)
+    assert display.findtext('default') == 'heatmap'
+    assert colormap.findtext('longflag') == 'colormap'
+    assert display.findtext('longflag') == 'display'
