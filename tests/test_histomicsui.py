@@ -156,3 +156,14 @@ def test_histomicsui_draws_the_cluster_map_and_a_viridis_choropleth(histomicsui_
     assert changed.sum() > 20000, 'the choropleth did not appear (%d pixels)' % changed.sum()
     # viridis: blue-violet low, green-yellow high; both ends are on the slide
     assert hues['blue'] > 0.1 and hues['green'] > 0.1, hues
+    client.delete('annotation/%s' % posted['_id'])
+
+    contour_doc = build_annotation(grid, similarity, (255, 255, 0), 'magma contour',
+                                   {'model': data.meta['model']['name']},
+                                   colormap=parse_colormap('magma'), display='contour')
+    posted = client.post('annotation', parameters={'itemId': item['_id']}, json=contour_doc)
+    after = os.path.join(shots, 'histomicsui_contour.png')
+    seen = _screenshot(url, after)
+    assert any(posted['_id'] in request for request in seen['annotationRequests']), seen
+    assert not [e for e in seen['errors'] if 'annotation' in e.lower()], seen['errors']
+    assert _changed_pixels(before, after).sum() > 5000, 'the contour lines did not appear'
