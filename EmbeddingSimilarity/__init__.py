@@ -5,3 +5,5 @@ __version__ = '0.1.0'
 
 TOOL_ATTRIBUTE = 'EmbeddingSimilarity'
 """Key of this tool's attributes in an annotation and of its metadata on a Girder item."""
+CLUSTER_TOOL_ATTRIBUTE = 'EmbeddingClusters'
+"""The same for the cluster maps of ``EmbeddingClusters``."""

@@ -111,16 +111,19 @@ class GirderSession:
             return found
         raise GirderError('no Girder item or file has id %s; pass the image item id' % girder_id)
 
-    def my_annotations(self, item_id: str, model: str) -> list[dict]:
-        """This tool's annotations for ``model`` on the item, oldest first."""
+    def my_annotations(self, item_id: str, model: str,
+                       tool: str = TOOL_ATTRIBUTE) -> list[dict]:
+        """This tool's annotations for ``model`` on the item, oldest first: similarity maps, or
+        with ``tool='EmbeddingClusters'`` cluster maps."""
         found = self._call('list annotations of item %s' % item_id, 'get', 'annotation',
                            parameters={'itemId': item_id, 'limit': 0, 'sort': '_id',
                                        'sortdir': 1})
-        return [doc for doc in found or [] if _made_for(doc, model)]
+        return [doc for doc in found or [] if _made_for(doc, model, tool)]
 
-    def find_annotation(self, item_id: str, model: str) -> dict | None:
+    def find_annotation(self, item_id: str, model: str,
+                        tool: str = TOOL_ATTRIBUTE) -> dict | None:
         """The annotation this tool updates in place for ``model`` on the item: the oldest."""
-        mine = self.my_annotations(item_id, model)
+        mine = self.my_annotations(item_id, model, tool)
         return mine[0] if mine else None
 
     def delete_annotation(self, annotation_id: str) -> None:
@@ -230,10 +233,10 @@ def _same_name(found: str, name: str) -> bool:
     return found == name or re.fullmatch(re.escape(name) + r' \(\d+\)', found) is not None
 
 
-def _made_for(doc: dict, model: str) -> bool:
-    """``doc`` is this tool's annotation for ``model``."""
+def _made_for(doc: dict, model: str, tool: str = TOOL_ATTRIBUTE) -> bool:
+    """``doc`` is ``tool``'s annotation for ``model``."""
     attrs = (doc.get('annotation') or {}).get('attributes') or {}
-    mine = attrs.get(TOOL_ATTRIBUTE)
+    mine = attrs.get(tool)
     return isinstance(mine, dict) and mine.get('model') == model
 
 
@@ -267,32 +270,32 @@ class GirderLink:
 
 
 def publish_annotation(session: GirderSession, annotation: dict, image_id: str = '',
-                       annotation_id: str = '') -> str:
-    """Update ``annotation_id``, else this tool's previous annotation for the model on the
+                       annotation_id: str = '', tool: str = TOOL_ATTRIBUTE) -> str:
+    """Update ``annotation_id``, else ``tool``'s previous annotation for the model on the
     image's item, else create one there; the annotation's id."""
-    model = annotation['attributes'][TOOL_ATTRIBUTE]['model']
+    model = annotation['attributes'][tool]['model']
     if annotation_id:
         found = session.update_annotation(annotation_id, annotation)
         logger.info('updated annotation %s', found)
         return found
     item = session.resolve_item(image_id)
-    previous = session.find_annotation(item['_id'], model)
+    previous = session.find_annotation(item['_id'], model, tool)
     if previous is not None:
         found = session.update_annotation(str(previous['_id']), annotation)
         logger.info('updated annotation %s on item %s', found, item['_id'])
         return found
     created = session.create_annotation(item['_id'], annotation)
-    kept = _keep_one(session, item['_id'], model, created, annotation)
+    kept = _keep_one(session, item['_id'], model, tool, created, annotation)
     logger.info('%s annotation %s on item %s', 'created' if kept == created else 'updated',
                 kept, item['_id'])
     return kept
 
 
-def _keep_one(session: GirderSession, item_id: str, model: str, created: str,
+def _keep_one(session: GirderSession, item_id: str, model: str, tool: str, created: str,
               annotation: dict) -> str:
     """Runs that post a first heatmap at once each create one: keep the oldest, delete the
     rest, and make sure the kept one holds this run's heatmap."""
-    mine = session.my_annotations(item_id, model)
+    mine = session.my_annotations(item_id, model, tool)
     if not mine:
         return created
     kept = str(mine[0]['_id'])

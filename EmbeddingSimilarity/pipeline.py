@@ -17,10 +17,11 @@ import tempfile
 from typing import Any
 
 from . import __version__, cache, store
-from .annotation import build_annotation, overlay_image, overlay_size, to_json, write_png
+from .annotation import build_annotation, to_json
 from .atomic import write_bytes
 from .errors import GirderError, Interrupted
 from .girder import GirderLink, publish_annotation
+from .overlay import overlay_image, overlay_size, write_png
 from .plan import Plan, make_plan
 from .progress import NullProgress, Progress
 from .provenance import software_versions

@@ -13,7 +13,7 @@ import urllib.parse
 
 import numpy as np
 
-from .annotation import parse_colour
+from .colours import parse_colour
 from .distributed import check_scheduler
 from .errors import InputError, OutputError
 from .models import BUNDLED_MODEL

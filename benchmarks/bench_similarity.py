@@ -81,7 +81,8 @@ def main() -> None:
     import torch  # noqa: F401 (every run pays this once; timed apart from the query)
 
     from EmbeddingSimilarity import store
-    from EmbeddingSimilarity.annotation import build_annotation, parse_colour, to_json
+    from EmbeddingSimilarity.annotation import build_annotation, to_json
+    from EmbeddingSimilarity.colours import parse_colour
     from EmbeddingSimilarity.similarity import compute
 
     import_seconds = time.perf_counter() - started

@@ -9,7 +9,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from EmbeddingSimilarity.annotation import build_annotation, parse_colour, to_json
+from EmbeddingSimilarity.annotation import build_annotation, to_json
+from EmbeddingSimilarity.colours import parse_colour
 from EmbeddingSimilarity.errors import InputError
 from EmbeddingSimilarity.similarity import SimilarityMap
 from EmbeddingSimilarity.tiling import plan_grid
@@ -40,8 +41,36 @@ def test_written_annotations_pass_the_large_image_schema(girder_env_python, tmp_
     assert result.returncode == 0, result.stderr
     empty = tmp_path / 'empty.anot'  # every cell glass: values all 0, still valid
     empty.write_text(to_json(_annotation(np.zeros((4, 5)), 'rgb(0, 128, 255)')))
-    reports = _validate(girder_env_python, str(out / 'cmu_small_region.anot'), str(empty))
+    reports = _validate(girder_env_python, str(out / 'cmu_small_region.similarity.anot'), str(empty))
     assert [r['valid'] for r in reports] == [True, True], reports
+
+
+def test_every_display_colour_map_and_cluster_map_pass_the_schema(girder_env_python,
+                                                                  tmp_path):
+    from EmbeddingSimilarity.annotation import build_cluster_annotation
+    from EmbeddingSimilarity.colours import cluster_colours, parse_colormap
+
+    rng = np.random.default_rng(0)
+    values = rng.random((6, 7)).astype(np.float32)
+    values[0, :3] = 0
+    grid = plan_grid(700, 600, 100, 100, 1.0)
+    result = SimilarityMap(values.copy(), values, [(1, 1)], [], 0.0, 'quantile', 1)
+    paths = []
+    for display, colormap in (('heatmap', 'viridis'), ('choropleth', 'viridis'),
+                              ('contour', 'magma'), ('heatmap', '#2166ac,#f7f7f7,#b2182b'),
+                              ('choropleth', 'single')):
+        doc = build_annotation(grid, result, (255, 255, 0), display, {'model': 'Test'},
+                               colormap=parse_colormap(colormap, (255, 255, 0)),
+                               display=display)
+        paths.append(tmp_path / ('%s-%d.anot' % (display, len(paths))))
+        paths[-1].write_text(to_json(doc))
+    labels = rng.integers(-1, 12, size=(6, 7))
+    clusters = build_cluster_annotation(grid, labels, cluster_colours(12), 'clusters',
+                                        {'model': 'Test', 'k': 12})
+    paths.append(tmp_path / 'clusters.anot')
+    paths[-1].write_text(to_json(clusters))
+    reports = _validate(girder_env_python, *map(str, paths))
+    assert [r['valid'] for r in reports] == [True] * len(paths), reports
 
 
 def test_the_schema_check_catches_a_broken_annotation(girder_env_python, tmp_path):

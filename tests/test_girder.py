@@ -158,7 +158,8 @@ def test_folder_script_embeds_every_image(girder_server, gc, sample_slide, slide
 
 def test_an_all_glass_heatmap_is_accepted(girder_server, gc, slide_item):
     """Nothing similar (every value 0) still makes a valid annotation, not a server error."""
-    from EmbeddingSimilarity.annotation import build_annotation, parse_colour
+    from EmbeddingSimilarity.annotation import build_annotation
+    from EmbeddingSimilarity.colours import parse_colour
     from EmbeddingSimilarity.girder import GirderSession
     from EmbeddingSimilarity.similarity import SimilarityMap
     from EmbeddingSimilarity.tiling import plan_grid

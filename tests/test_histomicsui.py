@@ -79,3 +79,92 @@ def test_histomicsui_draws_the_posted_heatmap(histomicsui_server, sample_slide, 
     assert not [e for e in seen['errors'] if 'annotation' in e.lower()], seen['errors']
     gained = _yellow_pixels(after) - _yellow_pixels(before)
     assert gained > 2000, 'the heatmap colour did not appear (%d pixels)' % gained
+
+
+def _changed_pixels(before: str, after: str) -> np.ndarray:
+    """Pixels whose colour changed by more than 40 (sum over RGB) between two screenshots."""
+    a = np.asarray(Image.open(before).convert('RGB')).astype(int)
+    b = np.asarray(Image.open(after).convert('RGB')).astype(int)
+    return np.abs(a - b).sum(axis=2) > 40
+
+
+def _hue_share(path: str, mask: np.ndarray) -> dict[str, float]:
+    """Share of the changed pixels that lean blue, green or orange/yellow."""
+    rgb = np.asarray(Image.open(path).convert('RGB')).astype(int)[mask]
+    r, g, b = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+    total = max(len(rgb), 1)
+    return {'blue': float(((b > r + 30) & (b > g - 10)).sum() / total),
+            'green': float(((g > r + 20) & (g > b)).sum() / total),
+            'warm': float(((r > b + 60) & (g > b + 20)).sum() / total)}
+
+
+def test_histomicsui_draws_the_cluster_map_and_a_viridis_choropleth(histomicsui_server,
+                                                                   sample_slide, tmp_path):
+    """Both annotations are posted as the new CLI will post them; HistomicsUI must draw them."""
+    import girder_client
+
+    from EmbeddingSimilarity.annotation import build_annotation, build_cluster_annotation
+    from EmbeddingSimilarity.clusters import cluster_grid
+    from EmbeddingSimilarity.colours import cluster_colours, parse_colormap
+    from EmbeddingSimilarity.pipeline import compute_embeddings
+    from EmbeddingSimilarity.request import Request
+    from EmbeddingSimilarity.similarity import compute
+
+    api = histomicsui_server['apiUrl']
+    login = 'mapper%s' % os.urandom(3).hex()
+    girder_client.GirderClient(apiUrl=api).post('user', parameters={
+        'login': login, 'email': login + '@example.org', 'firstName': 'A', 'lastName': 'B',
+        'password': 'password1'})
+    client = girder_client.GirderClient(apiUrl=api)
+    client.authenticate(login, 'password1')
+    item = upload_slide(client, sample_slide)
+    url = api.replace('/api/v1', '') + '/histomics#?image=%s' % item['_id']
+    shots = os.environ.get('UI_SCREENSHOT_DIR') or str(tmp_path)
+    os.makedirs(shots, exist_ok=True)
+    before = os.path.join(shots, 'histomicsui_before_maps.png')
+    _screenshot(url, before)
+
+    data = compute_embeddings(Request(image=sample_slide, model='efficientnet-lite0')).data
+    grid = data.grid
+    valid = data.embedded & (data.tissue_fraction >= 0.1)
+    clusters = cluster_grid(data.embeddings, valid, 4, seed=0, norms=data.norms)
+    cluster_doc = build_cluster_annotation(grid, clusters.labels, cluster_colours(4),
+                                           'Embedding clusters', {'model': data.meta['model']
+                                                                  ['name'], 'k': 4})
+    posted = client.post('annotation', parameters={'itemId': item['_id']}, json=cluster_doc)
+    after = os.path.join(shots, 'histomicsui_clusters.png')
+    seen = _screenshot(url, after)
+    assert any(posted['_id'] in request for request in seen['annotationRequests']), seen
+    assert not [e for e in seen['errors'] if 'annotation' in e.lower()], seen['errors']
+    changed = _changed_pixels(before, after)
+    hues = _hue_share(after, changed)
+    assert changed.sum() > 20000, 'the cluster map did not appear (%d pixels)' % changed.sum()
+    # orange (cluster 0) and sky blue (cluster 1), the two largest clusters, are both visible
+    assert hues['warm'] > 0.1 and hues['blue'] > 0.1, hues
+    client.delete('annotation/%s' % posted['_id'])
+
+    similarity = compute(data.embeddings, valid, grid, [tuple(map(float, KEYPOINT.split(',')))],
+                         norms=data.norms, scaling='quantile')
+    heat_doc = build_annotation(grid, similarity, (255, 255, 0), 'viridis choropleth',
+                                {'model': data.meta['model']['name']},
+                                colormap=parse_colormap('viridis'), display='choropleth')
+    posted = client.post('annotation', parameters={'itemId': item['_id']}, json=heat_doc)
+    after = os.path.join(shots, 'histomicsui_viridis_choropleth.png')
+    seen = _screenshot(url, after)
+    assert any(posted['_id'] in request for request in seen['annotationRequests']), seen
+    changed = _changed_pixels(before, after)
+    hues = _hue_share(after, changed)
+    assert changed.sum() > 20000, 'the choropleth did not appear (%d pixels)' % changed.sum()
+    # viridis: blue-violet low, green-yellow high; both ends are on the slide
+    assert hues['blue'] > 0.1 and hues['green'] > 0.1, hues
+    client.delete('annotation/%s' % posted['_id'])
+
+    contour_doc = build_annotation(grid, similarity, (255, 255, 0), 'magma contour',
+                                   {'model': data.meta['model']['name']},
+                                   colormap=parse_colormap('magma'), display='contour')
+    posted = client.post('annotation', parameters={'itemId': item['_id']}, json=contour_doc)
+    after = os.path.join(shots, 'histomicsui_contour.png')
+    seen = _screenshot(url, after)
+    assert any(posted['_id'] in request for request in seen['annotationRequests']), seen
+    assert not [e for e in seen['errors'] if 'annotation' in e.lower()], seen['errors']
+    assert _changed_pixels(before, after).sum() > 5000, 'the contour lines did not appear'
