@@ -5,11 +5,17 @@ Arrays:
 * ``embeddings``: ``(rows, cols, D)`` float16; zeros where a cell was not embedded;
 * ``embedded``: ``(rows, cols)`` bool, the cells that hold an embedding;
 * ``tissue_fraction``: ``(rows, cols)`` float16, the share of each cell that is tissue;
-* ``norms``: ``(rows, cols)`` float32, each embedding's L2 norm (optional on load);
+* ``norms``: ``(rows, cols)`` float32, each embedding's L2 norm (optional on load; checked
+  against the embeddings by every pass that streams them);
 * ``meta``: a 0-d unicode array holding JSON provenance (format version, model, geometry,
   scale, image fingerprint, software version, timings).
 
 Nothing in the file is a Python object, so it always loads with ``allow_pickle=False``.
+
+Integrity: ``np.load`` checks the zip CRC-32 of the small arrays as it reads them. The
+``embeddings`` member is memory-mapped, which reads no bytes at load, so its CRC is checked by
+the pass that streams it (:class:`GridCheck`, used by the similarity pass and by :func:`save`):
+a cache damaged after it was written is a :class:`CacheError`, never a wrong heatmap.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import dataclasses
 import json
 import os
 import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
@@ -56,8 +63,10 @@ def save(path: str, data: EmbeddingGrid) -> None:
 
     An interrupted run leaves either the old file or the new one, never a truncated file.
     ``data.norms`` is written as given (callers reset it to None when embeddings change) and
-    computed when it is None.
+    computed when it is None. A grid still mapped from a cache file is checked first.
     """
+    if getattr(data.embeddings, 'integrity', None) is not None:
+        verify(data.embeddings, data.norms)  # never copy a damaged cache under a fresh CRC
     meta = dict(data.meta, format=FORMAT_NAME, format_version=FORMAT_VERSION)
     embeddings = np.asarray(data.embeddings, dtype=np.float16)
     norms = data.norms
@@ -108,43 +117,152 @@ def _map_member(path: str, name: str) -> np.ndarray:
     """An archive member memory-mapped copy-on-write when stored uncompressed, else read.
 
     A grid can be several GB; mapping it makes loading instant and lets the similarity pass
-    stream it from the page cache. Object dtypes are refused as ``np.load`` would.
+    stream it from the page cache. A mapped member carries the zip's CRC-32 so that pass can
+    check the bytes it streams (:class:`GridCheck`); a member read through ``zipfile`` has its
+    CRC checked as it is read. Object dtypes are refused as ``np.load`` would.
     """
     with zipfile.ZipFile(path) as archive:
         info = archive.getinfo(name + '.npy')
-        if info.compress_type != zipfile.ZIP_STORED:
-            with archive.open(info) as member:
-                return np.lib.format.read_array(member, allow_pickle=False)
         with open(path, 'rb') as handle:
             handle.seek(info.header_offset)
             local = handle.read(30)
             if local[:4] != b'PK\x03\x04':
                 raise zipfile.BadZipFile('bad local header for %s' % name)
             name_length, extra_length = np.frombuffer(local[26:30], dtype='<u2')
-            handle.seek(info.header_offset + 30 + int(name_length) + int(extra_length))
-            version = np.lib.format.read_magic(handle)
-            header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                      else np.lib.format.read_array_header_2_0)
-            shape, fortran, dtype = header(handle)
-            if dtype.hasobject:
-                raise ValueError('Object arrays cannot be loaded when allow_pickle=False')
-            offset = handle.tell()
-    if offset + int(np.prod(shape)) * dtype.itemsize > os.path.getsize(path):
+            start = info.header_offset + 30 + int(name_length) + int(extra_length)
+            handle.seek(start)
+            if info.compress_type == zipfile.ZIP_STORED:
+                version = np.lib.format.read_magic(handle)
+                header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                          else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = header(handle)
+                if dtype.hasobject:
+                    raise ValueError('Object arrays cannot be loaded when allow_pickle=False')
+                offset = handle.tell()
+                handle.seek(start)
+                header_crc = zlib.crc32(handle.read(offset - start))
+        if info.compress_type != zipfile.ZIP_STORED or fortran:
+            with archive.open(info) as member:
+                array = np.lib.format.read_array(member, allow_pickle=False)
+                member.read()  # to the end, where zipfile checks the CRC
+            return array
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    if offset + nbytes > os.path.getsize(path) or offset - start + nbytes != info.file_size:
         raise EOFError('%s is shorter than its header says' % name)
-    return np.memmap(path, dtype=dtype, mode='c', offset=offset, shape=shape,
-                     order='F' if fortran else 'C')
+    array = MappedMember(path, dtype=dtype, mode='c', offset=offset, shape=shape)
+    array.integrity = MemberIntegrity(path, name, info.CRC, header_crc)
+    return array
+
+
+@dataclasses.dataclass(frozen=True)
+class MemberIntegrity:
+    """What a mapped member's bytes must hash to: the zip's CRC-32 of the whole member."""
+
+    path: str
+    member: str
+    expected_crc: int
+    header_crc: int
+    """CRC-32 of the member's ``.npy`` header (the bytes before the array)."""
+
+
+class MappedMember(np.memmap):
+    """A memory-mapped archive member that still carries the CRC its file promises.
+
+    ``integrity`` is None on views and once anything is assigned into the array (a resumed run
+    embeds new cells into the mapped grid), so the check only ever applies to the file's bytes.
+    In-place ufuncs (``out=``) bypass this; call :func:`forget_integrity` after them.
+    """
+
+    integrity: MemberIntegrity | None = None
+
+    def __array_finalize__(self, obj: Any) -> None:
+        super().__array_finalize__(obj)
+        self.integrity = None
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        forget_integrity(self)
+        super().__setitem__(key, value)
+
+
+def forget_integrity(array: np.ndarray) -> None:
+    """Drop the CRC check of ``array`` and the mapped arrays it views (its bytes changed)."""
+    while isinstance(array, MappedMember):
+        array.integrity = None
+        array = array.base
+
+
+class GridCheck:
+    """Checks a grid as a pass streams it, in order, one block of cells at a time.
+
+    * the bytes of a freshly mapped ``embeddings`` member against the zip's CRC-32 (a cache
+      damaged after it was written);
+    * ``stored_norms`` against the norms the pass recomputes (norms that do not belong to the
+      embeddings, e.g. a file rewritten by another tool).
+
+    Call :meth:`update` with consecutive ``(cells, D)`` blocks of the C-ordered grid, then
+    :meth:`finish`; both raise :class:`CacheError`.
+    """
+
+    NORM_RTOL = 1e-3
+
+    def __init__(self, embeddings: np.ndarray, stored_norms: np.ndarray | None) -> None:
+        integrity = getattr(embeddings, 'integrity', None)
+        self.integrity = integrity if embeddings.flags.c_contiguous else None
+        self.crc = integrity.header_crc if self.integrity else 0
+        self.norms = (None if stored_norms is None or stored_norms.shape != embeddings.shape[:2]
+                      else np.asarray(stored_norms, dtype=np.float32).reshape(-1))
+        self.path = integrity.path if integrity else 'the embedding grid'
+        self.position = 0
+
+    def update(self, block: np.ndarray, norms: np.ndarray) -> None:
+        """``block``: the next cells as stored (float16); ``norms``: their recomputed norms."""
+        if self.integrity is not None:
+            self.crc = zlib.crc32(memoryview(np.ascontiguousarray(block)).cast('B'), self.crc)
+        if self.norms is not None:
+            stored = self.norms[self.position:self.position + len(block)]
+            if not np.allclose(stored, norms, rtol=self.NORM_RTOL, atol=1e-6, equal_nan=True):
+                cell = self.position + int(np.argmax(~np.isclose(
+                    stored, norms, rtol=self.NORM_RTOL, atol=1e-6, equal_nan=True)))
+                raise CacheError('embedding file %s is corrupt: the stored norm of cell %d does '
+                                 'not match its embedding; delete it or recompute'
+                                 % (self.path, cell))
+        self.position += len(block)
+
+    def finish(self) -> None:
+        if self.integrity is not None and self.crc != self.integrity.expected_crc:
+            raise CacheError('embedding file %s is corrupt: its %s fail the zip CRC check (the '
+                             'file changed after it was written); delete it or recompute'
+                             % (self.path, self.integrity.member))
+
+
+def verify(embeddings: np.ndarray, stored_norms: np.ndarray | None) -> None:
+    """A full pass of :class:`GridCheck` (for callers that do not stream the grid themselves)."""
+    check = GridCheck(embeddings, stored_norms)
+    if check.integrity is None and check.norms is None:
+        return
+    flat = embeddings.reshape(-1, embeddings.shape[-1])
+    for start in range(0, len(flat), _CHECK_CELLS):
+        block = flat[start:start + _CHECK_CELLS]
+        check.update(block, _row_norms(block) if check.norms is not None else check.norms)
+    check.finish()
 
 
 def embedding_norms(embeddings: np.ndarray, rows: int = 64) -> np.ndarray:
-    """Float32 L2 norm of every cell's embedding, in row chunks."""
-    import torch
-
+    """Float32 L2 norm of every cell's embedding, in row chunks (NaN or inf stay non-finite)."""
     out = np.empty(embeddings.shape[:2], dtype=np.float32)
     for start in range(0, embeddings.shape[0], rows):
-        block = torch.from_numpy(np.ascontiguousarray(embeddings[start:start + rows]))
-        out[start:start + rows] = torch.linalg.vector_norm(block, dim=-1,
-                                                           dtype=torch.float32).numpy()
+        block = embeddings[start:start + rows]
+        out[start:start + rows] = _row_norms(block.reshape(-1, block.shape[-1])).reshape(
+            block.shape[:2])
     return out
+
+
+_CHECK_CELLS = 4096
+
+
+def _row_norms(block: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(block, dtype=np.float32)
+    return np.sqrt(np.einsum('ij,ij->i', vectors, vectors))
 
 
 def _validate(path: str, arrays: dict[str, np.ndarray]) -> EmbeddingGrid:
