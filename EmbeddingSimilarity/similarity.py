@@ -149,7 +149,7 @@ def cosine_map(embeddings: np.ndarray, valid: np.ndarray, query: np.ndarray,
     check.finish()
     dots, lengths = dots.reshape(rows, cols), lengths.reshape(rows, cols)
     with np.errstate(invalid='ignore'):
-        ok = valid & (lengths > 0)
+        ok = valid & (lengths > 0) & np.isfinite(lengths)
     return np.where(ok, dots / np.where(ok, lengths, 1.0), np.nan).astype(np.float32)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import tokenize
 import zipfile
 import zlib
 from typing import Any
@@ -36,6 +37,11 @@ from .tiling import TileGrid
 FORMAT_NAME = 'EmbeddingSimilarity.embedding-grid'
 FORMAT_VERSION = 1
 ARRAYS = ('embeddings', 'embedded', 'tissue_fraction', 'meta')
+# what zipfile and numpy raise on damaged bytes (found by the property tests): a bad CRC or
+# header, a compression method or encryption flag flipped on, an .npy header that no longer
+# parses
+_DAMAGE_ERRORS = (OSError, zipfile.BadZipFile, EOFError, KeyError, NotImplementedError,
+                  RuntimeError, zlib.error, tokenize.TokenError, SyntaxError)
 
 
 @dataclasses.dataclass
@@ -107,7 +113,7 @@ def load(path: str) -> EmbeddingGrid:
                              'can run code); recompute the embeddings' % path) from exc
         raise CacheError('embedding file %s is corrupt (%s); delete it or recompute' % (
             path, exc)) from exc
-    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+    except _DAMAGE_ERRORS as exc:
         raise CacheError('embedding file %s is unreadable or truncated (%s); delete it or '
                          'recompute' % (path, type(exc).__name__)) from exc
     return _validate(path, arrays)
@@ -212,6 +218,7 @@ class GridCheck:
         self.norms = (None if stored_norms is None or stored_norms.shape != embeddings.shape[:2]
                       else np.asarray(stored_norms, dtype=np.float32).reshape(-1))
         self.path = integrity.path if integrity else 'the embedding grid'
+        self.flat = embeddings.reshape(-1, embeddings.shape[-1]) if self.integrity else None
         self.position = 0
 
     def update(self, block: np.ndarray, norms: np.ndarray) -> None:
@@ -223,6 +230,12 @@ class GridCheck:
             if not np.allclose(stored, norms, rtol=self.NORM_RTOL, atol=1e-6, equal_nan=True):
                 cell = self.position + int(np.argmax(~np.isclose(
                     stored, norms, rtol=self.NORM_RTOL, atol=1e-6, equal_nan=True)))
+                if self.integrity is not None:  # damaged bytes say so more precisely
+                    rest = self.flat[self.position + len(block):]
+                    for start in range(0, len(rest), _CHECK_CELLS):
+                        self.crc = zlib.crc32(
+                            memoryview(rest[start:start + _CHECK_CELLS]).cast('B'), self.crc)
+                    self.finish()
                 raise CacheError('embedding file %s is corrupt: the stored norm of cell %d does '
                                  'not match its embedding; delete it or recompute'
                                  % (self.path, cell))
