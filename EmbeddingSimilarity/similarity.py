@@ -9,18 +9,20 @@ query. Cells without an embedding (glass) get no value: NaN in the map, 0 once s
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import os
 
 import numpy as np
 
 from .errors import InputError
+from .float16 import BLOCK_BYTES, exact_norms, row_norms, to_float32
 from .store import GridCheck
 from .tiling import TileGrid
 
 SCALINGS = ('linear', 'quantile')
-BLOCK_BYTES = 1 << 20
-"""float32 bytes per block of cells the similarity pass converts: small enough to stay in cache."""
-FLOAT16_MAX = 65504.0
+PARALLEL_VALUES = 1 << 24
+"""A grid with more numbers than this is scored in several threads."""
 
 
 @dataclasses.dataclass
@@ -96,61 +98,66 @@ def query_vector(embeddings: np.ndarray, cells: list[tuple[int, int]],
     return query / norm
 
 
-def float16_to_float32(block: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``block`` (float16) converted into ``out`` (float32, same shape), exactly for finite values.
-
-    numpy's own cast runs at ~0.6 G values/s here; moving the bits runs at ~3.5 G values/s: the
-    sign-extended half shifted left by 13 puts the sign, exponent and mantissa in place (the
-    mask clears the sign copies), and multiplying by 2**112 rebiases the exponent (subnormals
-    included). Infinity and NaN come out finite, above :data:`FLOAT16_MAX`.
-    """
-    bits = out.view(np.int32)
-    np.left_shift(block.view(np.int16), 13, out=bits, dtype=np.int32)
-    np.bitwise_and(bits, np.int32(-0x70000001), out=bits)  # 0x8fffffff
-    np.multiply(out, np.float32(2.0 ** 112), out=out)
-    return out
-
-
 def cosine_map(embeddings: np.ndarray, valid: np.ndarray, query: np.ndarray,
                norms: np.ndarray | None = None) -> np.ndarray:
     """Cosine similarity of each valid cell to the unit ``query``; NaN elsewhere.
 
     Streams the grid (memory-mapped or not) in blocks of cells, each converted to float32 for
-    one BLAS matrix-vector product. The norms are recomputed from the same block, so they cannot
-    disagree with the dot products; the stored ``norms`` and, for a grid mapped from a cache, the
-    file's CRC are checked on the way (:class:`~EmbeddingSimilarity.store.GridCheck`): a damaged
+    one BLAS matrix-vector product, in a few threads (numpy, BLAS and zlib release the GIL).
+    The norms are recomputed from the same blocks, so they cannot disagree with the dot
+    products; the stored ``norms`` and, for a grid mapped from a cache, the file's CRC (in a
+    thread of its own) are checked (:class:`~EmbeddingSimilarity.store.GridCheck`): a damaged
     cache raises CacheError instead of giving a map. Cells holding NaN or infinity get NaN.
     """
     rows, cols, dim = embeddings.shape
     flat = embeddings.reshape(rows * cols, dim)
     query = np.ascontiguousarray(query, dtype=np.float32)
-    check = GridCheck(embeddings, norms)
-    step = max(1, BLOCK_BYTES // (4 * dim))
-    buffer = np.empty((step, dim), dtype=np.float32)
     dots = np.empty(rows * cols, dtype=np.float32)
     lengths = np.empty(rows * cols, dtype=np.float32)
-    half = embeddings.dtype == np.float16
-    for start in range(0, rows * cols, step):
-        block = flat[start:start + step]
-        stop = start + len(block)
-        if half:
-            vectors = float16_to_float32(block, buffer[:len(block)])
-        else:
-            vectors = np.asarray(block, dtype=np.float32)
-        np.matmul(vectors, query, out=dots[start:stop])
-        np.sqrt(np.einsum('ij,ij->i', vectors, vectors), out=lengths[start:stop])
-        if half and lengths[start:stop].max(initial=0.0) > FLOAT16_MAX:
-            # a component may be an infinity or NaN in disguise: these cells' norms, exactly
-            suspect = np.flatnonzero(lengths[start:stop] > FLOAT16_MAX)
-            exact = np.asarray(block[suspect], dtype=np.float32)
-            with np.errstate(invalid='ignore', over='ignore'):
-                lengths[start + suspect] = np.sqrt(np.einsum('ij,ij->i', exact, exact))
-        check.update(block, lengths[start:stop])
-    check.finish()
+    check = GridCheck(embeddings, norms)
+    workers = _threads(flat.size)
+    if workers == 1:
+        _score_cells(flat, 0, len(flat), query, dots, lengths)
+    else:
+        bounds = np.linspace(0, len(flat), workers + 1).astype(int)
+        with concurrent.futures.ThreadPoolExecutor(workers + 1) as pool:
+            jobs = [pool.submit(check.stream_crc)] + [
+                pool.submit(_score_cells, flat, start, stop, query, dots, lengths)
+                for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+            for job in jobs:
+                job.result()
+    if embeddings.dtype == np.float16:
+        exact_norms(flat, lengths)
+    check.finish(lengths)
     dots, lengths = dots.reshape(rows, cols), lengths.reshape(rows, cols)
     with np.errstate(invalid='ignore'):
         ok = valid & (lengths > 0) & np.isfinite(lengths)
     return np.where(ok, dots / np.where(ok, lengths, 1.0), np.nan).astype(np.float32)
+
+
+def _threads(values: int) -> int:
+    """Threads for a pass over ``values`` numbers: one for a small grid, else the CPUs we have."""
+    if values < PARALLEL_VALUES:
+        return 1
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
+                      else os.cpu_count() or 1))
+
+
+def _score_cells(flat: np.ndarray, start: int, stop: int, query: np.ndarray, dots: np.ndarray,
+                 lengths: np.ndarray) -> None:
+    """Dot products with ``query`` and norms of the cells ``start:stop``, written in place."""
+    dim = flat.shape[1]
+    step = max(1, BLOCK_BYTES // (4 * dim))
+    buffer = np.empty((step, dim), dtype=np.float32)
+    for first in range(start, stop, step):
+        block = flat[first:min(first + step, stop)]
+        last = first + len(block)
+        if block.dtype == np.float16:
+            vectors = to_float32(block, buffer[:len(block)])
+        else:
+            vectors = np.asarray(block, dtype=np.float32)
+        np.matmul(vectors, query, out=dots[first:last])
+        lengths[first:last] = row_norms(vectors)
 
 
 def box_mean(values: np.ndarray, window: int) -> np.ndarray:

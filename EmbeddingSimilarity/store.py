@@ -30,8 +30,14 @@ from typing import Any
 
 import numpy as np
 
+try:  # the zip CRC-32 with carry-less multiplication, ~7x zlib's speed
+    from isal.isal_zlib import crc32
+except ImportError:  # pragma: no cover - isal is a dependency; zlib gives the same value
+    from zlib import crc32
+
 from .atomic import atomic_write
 from .errors import CacheError
+from .float16 import norms_of, row_norms
 from .tiling import TileGrid
 
 FORMAT_NAME = 'EmbeddingSimilarity.embedding-grid'
@@ -146,7 +152,7 @@ def _map_member(path: str, name: str) -> np.ndarray:
                     raise ValueError('Object arrays cannot be loaded when allow_pickle=False')
                 offset = handle.tell()
                 handle.seek(start)
-                header_crc = zlib.crc32(handle.read(offset - start))
+                header_crc = crc32(handle.read(offset - start))
         if info.compress_type != zipfile.ZIP_STORED or fortran:
             with archive.open(info) as member:
                 array = np.lib.format.read_array(member, allow_pickle=False)
@@ -198,15 +204,15 @@ def forget_integrity(array: np.ndarray) -> None:
 
 
 class GridCheck:
-    """Checks a grid as a pass streams it, in order, one block of cells at a time.
+    """Checks a grid alongside a pass that reads all of it (the similarity pass, :func:`save`).
 
     * the bytes of a freshly mapped ``embeddings`` member against the zip's CRC-32 (a cache
-      damaged after it was written);
+      damaged after it was written): :meth:`stream_crc` reads them in order, and can run in a
+      thread beside the pass;
     * ``stored_norms`` against the norms the pass recomputes (norms that do not belong to the
       embeddings, e.g. a file rewritten by another tool).
 
-    Call :meth:`update` with consecutive ``(cells, D)`` blocks of the C-ordered grid, then
-    :meth:`finish`; both raise :class:`CacheError`.
+    :meth:`finish` raises :class:`CacheError` for either.
     """
 
     NORM_RTOL = 1e-3
@@ -214,68 +220,56 @@ class GridCheck:
     def __init__(self, embeddings: np.ndarray, stored_norms: np.ndarray | None) -> None:
         integrity = getattr(embeddings, 'integrity', None)
         self.integrity = integrity if embeddings.flags.c_contiguous else None
-        self.crc = integrity.header_crc if self.integrity else 0
+        self.embeddings = embeddings
+        self.crc: int | None = None
         self.norms = (None if stored_norms is None or stored_norms.shape != embeddings.shape[:2]
-                      else np.asarray(stored_norms, dtype=np.float32).reshape(-1))
+                      else np.asarray(stored_norms, dtype=np.float32))
         self.path = integrity.path if integrity else 'the embedding grid'
-        self.flat = embeddings.reshape(-1, embeddings.shape[-1]) if self.integrity else None
-        self.position = 0
 
-    def update(self, block: np.ndarray, norms: np.ndarray) -> None:
-        """``block``: the next cells as stored (float16); ``norms``: their recomputed norms."""
+    def stream_crc(self) -> None:
+        """CRC-32 of the member's bytes, header included (a no-op without a mapped member)."""
+        if self.integrity is None:
+            return
+        crc = self.integrity.header_crc
+        flat = self.embeddings.reshape(-1, self.embeddings.shape[-1])
+        for start in range(0, len(flat), _CHECK_CELLS):
+            crc = crc32(memoryview(flat[start:start + _CHECK_CELLS]).cast('B'), crc)
+        self.crc = crc
+
+    def finish(self, norms: np.ndarray | None) -> None:
+        """Raise if the CRC (after :meth:`stream_crc`) or ``norms`` (recomputed) disagree."""
         if self.integrity is not None:
-            self.crc = zlib.crc32(memoryview(np.ascontiguousarray(block)).cast('B'), self.crc)
-        if self.norms is not None:
-            stored = self.norms[self.position:self.position + len(block)]
-            if not np.allclose(stored, norms, rtol=self.NORM_RTOL, atol=1e-6, equal_nan=True):
-                cell = self.position + int(np.argmax(~np.isclose(
-                    stored, norms, rtol=self.NORM_RTOL, atol=1e-6, equal_nan=True)))
-                if self.integrity is not None:  # damaged bytes say so more precisely
-                    rest = self.flat[self.position + len(block):]
-                    for start in range(0, len(rest), _CHECK_CELLS):
-                        self.crc = zlib.crc32(
-                            memoryview(rest[start:start + _CHECK_CELLS]).cast('B'), self.crc)
-                    self.finish()
-                raise CacheError('embedding file %s is corrupt: the stored norm of cell %d does '
-                                 'not match its embedding; delete it or recompute'
-                                 % (self.path, cell))
-        self.position += len(block)
-
-    def finish(self) -> None:
-        if self.integrity is not None and self.crc != self.integrity.expected_crc:
-            raise CacheError('embedding file %s is corrupt: its %s fail the zip CRC check (the '
-                             'file changed after it was written); delete it or recompute'
-                             % (self.path, self.integrity.member))
+            if self.crc is None:
+                self.stream_crc()
+            if self.crc != self.integrity.expected_crc:
+                raise CacheError('embedding file %s is corrupt: its %s fail the zip CRC check '
+                                 '(the file changed after it was written); delete it or '
+                                 'recompute' % (self.path, self.integrity.member))
+        if self.norms is not None and norms is not None:
+            wrong = ~np.isclose(self.norms, norms.reshape(self.norms.shape), rtol=self.NORM_RTOL,
+                                atol=1e-6, equal_nan=True)
+            if wrong.any():
+                row, col = np.argwhere(wrong)[0]
+                raise CacheError('embedding file %s is corrupt: the stored norm of cell (%d, %d) '
+                                 'does not match its embedding; delete it or recompute'
+                                 % (self.path, row, col))
 
 
 def verify(embeddings: np.ndarray, stored_norms: np.ndarray | None) -> None:
-    """A full pass of :class:`GridCheck` (for callers that do not stream the grid themselves)."""
+    """A full :class:`GridCheck` pass (for callers that do not read the grid themselves)."""
     check = GridCheck(embeddings, stored_norms)
-    if check.integrity is None and check.norms is None:
-        return
+    check.finish(embedding_norms(embeddings) if check.norms is not None else None)
+
+
+def embedding_norms(embeddings: np.ndarray) -> np.ndarray:
+    """Float32 L2 norm of every cell's embedding (NaN or inf stay non-finite)."""
     flat = embeddings.reshape(-1, embeddings.shape[-1])
-    for start in range(0, len(flat), _CHECK_CELLS):
-        block = flat[start:start + _CHECK_CELLS]
-        check.update(block, _row_norms(block) if check.norms is not None else check.norms)
-    check.finish()
-
-
-def embedding_norms(embeddings: np.ndarray, rows: int = 64) -> np.ndarray:
-    """Float32 L2 norm of every cell's embedding, in row chunks (NaN or inf stay non-finite)."""
-    out = np.empty(embeddings.shape[:2], dtype=np.float32)
-    for start in range(0, embeddings.shape[0], rows):
-        block = embeddings[start:start + rows]
-        out[start:start + rows] = _row_norms(block.reshape(-1, block.shape[-1])).reshape(
-            block.shape[:2])
-    return out
+    if flat.dtype == np.float16:
+        return norms_of(flat).reshape(embeddings.shape[:2])
+    return row_norms(np.asarray(flat, dtype=np.float32)).reshape(embeddings.shape[:2])
 
 
 _CHECK_CELLS = 4096
-
-
-def _row_norms(block: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(block, dtype=np.float32)
-    return np.sqrt(np.einsum('ij,ij->i', vectors, vectors))
 
 
 def _validate(path: str, arrays: dict[str, np.ndarray]) -> EmbeddingGrid:

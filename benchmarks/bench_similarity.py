@@ -94,35 +94,44 @@ def torch_cosine_map(embeddings: np.ndarray, valid: np.ndarray, query: np.ndarra
     return out
 
 
-def run_seconds(command: list[str], repeats: int) -> list[float]:
-    """Wall-clock seconds of each of ``repeats`` runs of ``command`` (it must succeed)."""
+def run_seconds(command: list[str]) -> float:
+    """Wall-clock seconds of one run of ``command`` (it must succeed)."""
     env = dict(os.environ, HF_HUB_OFFLINE='1',
                PYTHONPATH=os.pathsep.join([os.path.dirname(HERE), os.environ.get('PYTHONPATH',
                                                                                   '')]))
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        seconds.append(time.perf_counter() - started)
-    return seconds
+    started = time.perf_counter()
+    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
 
 
 def cached_click(folder: str, repeats: int) -> dict:
-    """Median seconds of a cached CLI click per model, of the import floor, and the ratios."""
+    """Median seconds of a cached CLI click per model, of the import floor, and the ratios.
+
+    The commands take turns (after one untimed round that warms the page cache), so a busy
+    machine slows them alike.
+    """
     slide = os.path.join(os.path.dirname(HERE), 'tests', 'data', 'cmu_small_region.svs')
     cli = [sys.executable, '-m', 'EmbeddingSimilarity', slide]
-    out = {'floor_command': 'python -c "import numpy, large_image"', 'repeats': repeats}
-    floor = run_seconds([sys.executable, '-c', 'import numpy, large_image'], repeats)
-    out['floor_seconds'] = statistics.median(floor)
+    commands = {'floor': [sys.executable, '-c', 'import numpy, large_image']}
     for model in ('Test', 'efficientnet-lite0'):
         cache = os.path.join(folder, model + '.npz')
-        run_seconds(cli + ['--model', model, '--output-embeddings', cache], 1)
-        click = run_seconds(cli + ['--model', model, '--input-embeddings', cache, '--keypoints',
-                                   '1000,1500', '--output-annotation',
-                                   os.path.join(folder, 'h.anot')], repeats)
-        out[model] = {'seconds': statistics.median(click),
-                      'ratio_to_floor': statistics.median(click) / out['floor_seconds']}
+        run_seconds(cli + ['--model', model, '--output-embeddings', cache])
+        commands[model] = cli + ['--model', model, '--input-embeddings', cache, '--keypoints',
+                                 '1000,1500', '--output-annotation',
+                                 os.path.join(folder, 'h.anot')]
+    seconds: dict[str, list[float]] = {name: [] for name in commands}
+    for round_ in range(repeats + 1):
+        for name, command in commands.items():
+            took = run_seconds(command)
+            if round_:
+                seconds[name].append(took)
+    floor = statistics.median(seconds['floor'])
+    out = {'floor_command': 'python -c "import numpy, large_image"', 'repeats': repeats,
+           'floor_seconds': floor}
+    for model in ('Test', 'efficientnet-lite0'):
+        out[model] = {'seconds': statistics.median(seconds[model]),
+                      'ratio_to_floor': statistics.median(seconds[model]) / floor}
     return out
 
 

@@ -9,9 +9,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from EmbeddingSimilarity import store
+from EmbeddingSimilarity import similarity, store
 from EmbeddingSimilarity.errors import CacheError, OutputError
-from EmbeddingSimilarity.similarity import FLOAT16_MAX, compute, cosine_map, float16_to_float32
+from EmbeddingSimilarity.float16 import FLOAT16_MAX, to_float32
+from EmbeddingSimilarity.similarity import compute, cosine_map
 from EmbeddingSimilarity.tiling import plan_grid
 
 
@@ -153,7 +154,16 @@ def _query(data: store.EmbeddingGrid) -> np.ndarray:
     return compute(data.embeddings, data.embedded, data.grid, [point], norms=data.norms).similarity
 
 
-def test_grid_bytes_changed_after_writing_are_a_cache_error(tmp_path):
+@pytest.fixture(params=['one thread', 'threads'])
+def pass_threads(request, monkeypatch):
+    """The similarity pass inline, and split over threads with the CRC in a thread of its own."""
+    if request.param == 'threads':
+        monkeypatch.setattr(similarity, 'PARALLEL_VALUES', 1)
+        monkeypatch.setattr(similarity, '_threads', lambda values: 3)
+    return request.param
+
+
+def test_grid_bytes_changed_after_writing_are_a_cache_error(tmp_path, pass_threads):
     path = str(tmp_path / 'e.npz')
     store.save(path, _grid_data())
     start, stop = _member_data(path, 'embeddings')
@@ -168,7 +178,7 @@ def test_grid_bytes_changed_after_writing_are_a_cache_error(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ['e.npz']
 
 
-def test_undamaged_grid_passes_the_checks(tmp_path):
+def test_undamaged_grid_passes_the_checks(tmp_path, pass_threads):
     path = str(tmp_path / 'e.npz')
     data = _grid_data()
     store.save(path, data)
@@ -217,14 +227,14 @@ def test_assigning_into_a_loaded_grid_drops_its_crc_check(tmp_path):
 
 def test_float16_conversion_is_exact_for_every_finite_half():
     halves = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
-    out = float16_to_float32(halves, np.empty(halves.shape, np.float32))
+    out = to_float32(halves, np.empty(halves.shape, np.float32))
     exact = halves.astype(np.float32)
     finite = np.isfinite(exact)
     assert np.array_equal(out[finite].view(np.uint32), exact[finite].view(np.uint32))
     assert (np.abs(out[~finite]) > FLOAT16_MAX).all()
 
 
-def test_cosine_map_matches_float64_and_keeps_nan_cells():
+def test_cosine_map_matches_float64_and_keeps_nan_cells(pass_threads):
     data = _grid_data(dim=40)
     row, col = np.argwhere(data.embedded)[1]
     data.embeddings[row, col, 5] = np.inf  # a damaged cell has no value, the others do
@@ -237,3 +247,16 @@ def test_cosine_map_matches_float64_and_keeps_nan_cells():
     expected[~data.embedded] = np.nan
     expected[row, col] = np.nan
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_embedding_norms_match_numpy_and_keep_non_finite_cells():
+    data = _grid_data(dim=300)
+    data.embeddings[0, 0, 7] = np.inf
+    data.embeddings[0, 1, 3] = np.nan
+    data.embeddings[0, 2] = np.float16(6e-8)  # subnormal halves
+    norms = store.embedding_norms(data.embeddings)
+    with np.errstate(invalid='ignore', over='ignore'):
+        expected = np.linalg.norm(data.embeddings.astype(np.float32), axis=-1)
+    assert np.isposinf(norms[0, 0]) and np.isnan(norms[0, 1])
+    np.testing.assert_allclose(norms[1:], expected[1:], rtol=1e-6)
+    np.testing.assert_allclose(norms[0, 2:], expected[0, 2:], rtol=1e-6)
