@@ -224,7 +224,7 @@ class GridCheck:
         self.crc: int | None = None
         self.norms = (None if stored_norms is None or stored_norms.shape != embeddings.shape[:2]
                       else np.asarray(stored_norms, dtype=np.float32))
-        self.path = integrity.path if integrity else 'the embedding grid'
+        self.source = 'embedding file %s' % integrity.path if integrity else 'the embedding grid'
 
     def stream_crc(self) -> None:
         """CRC-32 of the member's bytes, header included (a no-op without a mapped member)."""
@@ -242,17 +242,17 @@ class GridCheck:
             if self.crc is None:
                 self.stream_crc()
             if self.crc != self.integrity.expected_crc:
-                raise CacheError('embedding file %s is corrupt: its %s fail the zip CRC check '
-                                 '(the file changed after it was written); delete it or '
-                                 'recompute' % (self.path, self.integrity.member))
+                raise CacheError('%s is corrupt: its %s fail the zip CRC check (the file '
+                                 'changed after it was written); delete it or recompute'
+                                 % (self.source, self.integrity.member))
         if self.norms is not None and norms is not None:
             wrong = ~np.isclose(self.norms, norms.reshape(self.norms.shape), rtol=self.NORM_RTOL,
                                 atol=1e-6, equal_nan=True)
             if wrong.any():
                 row, col = np.argwhere(wrong)[0]
-                raise CacheError('embedding file %s is corrupt: the stored norm of cell (%d, %d) '
-                                 'does not match its embedding; delete it or recompute'
-                                 % (self.path, row, col))
+                raise CacheError('%s is corrupt: the stored norm of cell (%d, %d) does not '
+                                 'match its embedding; delete it or recompute'
+                                 % (self.source, row, col))
 
 
 def verify(embeddings: np.ndarray, stored_norms: np.ndarray | None) -> None:
