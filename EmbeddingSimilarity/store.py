@@ -5,11 +5,17 @@ Arrays:
 * ``embeddings``: ``(rows, cols, D)`` float16; zeros where a cell was not embedded;
 * ``embedded``: ``(rows, cols)`` bool, the cells that hold an embedding;
 * ``tissue_fraction``: ``(rows, cols)`` float16, the share of each cell that is tissue;
-* ``norms``: ``(rows, cols)`` float32, each embedding's L2 norm (optional on load);
+* ``norms``: ``(rows, cols)`` float32, each embedding's L2 norm (optional on load; checked
+  against the embeddings by every pass that streams them);
 * ``meta``: a 0-d unicode array holding the JSON of a :class:`~.provenance.Provenance` (model,
   geometry, scale, image fingerprint, software versions, timings) plus the format version.
 
 Nothing in the file is a Python object, so it always loads with ``allow_pickle=False``.
+
+Integrity: ``np.load`` checks the zip CRC-32 of the small arrays as it reads them. The
+``embeddings`` member is memory-mapped, which reads no bytes at load, so its CRC is checked by
+the pass that streams it (:class:`GridCheck`, used by the similarity pass and by :func:`save`):
+a cache damaged after it was written is a :class:`CacheError`, never a wrong heatmap.
 """
 
 from __future__ import annotations
@@ -17,19 +23,27 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import tokenize
 import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
 
 from .atomic import atomic_write
 from .errors import CacheError
+from .integrity import embedding_norms, map_member, verify
 from .provenance import Provenance
 from .tiling import TileGrid
 
 FORMAT_NAME = 'EmbeddingSimilarity.embedding-grid'
 FORMAT_VERSION = 1
 ARRAYS = ('embeddings', 'embedded', 'tissue_fraction', 'meta')
+# what zipfile and numpy raise on damaged bytes (found by the property tests): a bad CRC or
+# header, a compression method or encryption flag flipped on, an .npy header that no longer
+# parses
+_DAMAGE_ERRORS = (OSError, zipfile.BadZipFile, EOFError, KeyError, NotImplementedError,
+                  RuntimeError, zlib.error, tokenize.TokenError, SyntaxError)
 
 
 @dataclasses.dataclass
@@ -67,8 +81,10 @@ def save(path: str, data: EmbeddingGrid) -> None:
 
     An interrupted run leaves either the old file or the new one, never a truncated file.
     ``data.norms`` is written as given (callers reset it to None when embeddings change) and
-    computed when it is None.
+    computed when it is None. A grid still mapped from a cache file is checked first.
     """
+    if getattr(data.embeddings, 'integrity', None) is not None:
+        verify(data.embeddings, data.norms)  # never copy a damaged cache under a fresh CRC
     embeddings = np.asarray(data.embeddings, dtype=np.float16)
     norms = data.norms
     if norms is None or norms.shape != embeddings.shape[:2]:
@@ -99,7 +115,7 @@ def load(path: str) -> EmbeddingGrid:
             arrays = {name: archive[name] for name in ARRAYS if name != 'embeddings'}
             if 'norms' in archive.files:
                 arrays['norms'] = archive['norms']
-        arrays['embeddings'] = _map_member(path, 'embeddings')
+        arrays['embeddings'] = map_member(path, 'embeddings')
     except CacheError:
         raise
     except ValueError as exc:
@@ -108,53 +124,10 @@ def load(path: str) -> EmbeddingGrid:
                              'can run code); recompute the embeddings' % path) from exc
         raise CacheError('embedding file %s is corrupt (%s); delete it or recompute' % (
             path, exc)) from exc
-    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+    except _DAMAGE_ERRORS as exc:
         raise CacheError('embedding file %s is unreadable or truncated (%s); delete it or '
                          'recompute' % (path, type(exc).__name__)) from exc
     return _validate(path, arrays)
-
-
-def _map_member(path: str, name: str) -> np.ndarray:
-    """An archive member memory-mapped copy-on-write when stored uncompressed, else read.
-
-    A grid can be several GB; mapping it makes loading instant and lets the similarity pass
-    stream it from the page cache. Object dtypes are refused as ``np.load`` would.
-    """
-    with zipfile.ZipFile(path) as archive:
-        info = archive.getinfo(name + '.npy')
-        if info.compress_type != zipfile.ZIP_STORED:
-            with archive.open(info) as member:
-                return np.lib.format.read_array(member, allow_pickle=False)
-        with open(path, 'rb') as handle:
-            handle.seek(info.header_offset)
-            local = handle.read(30)
-            if local[:4] != b'PK\x03\x04':
-                raise zipfile.BadZipFile('bad local header for %s' % name)
-            name_length, extra_length = np.frombuffer(local[26:30], dtype='<u2')
-            handle.seek(info.header_offset + 30 + int(name_length) + int(extra_length))
-            version = np.lib.format.read_magic(handle)
-            header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                      else np.lib.format.read_array_header_2_0)
-            shape, fortran, dtype = header(handle)
-            if dtype.hasobject:
-                raise ValueError('Object arrays cannot be loaded when allow_pickle=False')
-            offset = handle.tell()
-    if offset + int(np.prod(shape)) * dtype.itemsize > os.path.getsize(path):
-        raise EOFError('%s is shorter than its header says' % name)
-    return np.memmap(path, dtype=dtype, mode='c', offset=offset, shape=shape,
-                     order='F' if fortran else 'C')
-
-
-def embedding_norms(embeddings: np.ndarray, rows: int = 64) -> np.ndarray:
-    """Float32 L2 norm of every cell's embedding, in row chunks."""
-    import torch
-
-    out = np.empty(embeddings.shape[:2], dtype=np.float32)
-    for start in range(0, embeddings.shape[0], rows):
-        block = torch.from_numpy(np.ascontiguousarray(embeddings[start:start + rows]))
-        out[start:start + rows] = torch.linalg.vector_norm(block, dim=-1,
-                                                           dtype=torch.float32).numpy()
-    return out
 
 
 def _validate(path: str, arrays: dict[str, np.ndarray]) -> EmbeddingGrid:

@@ -41,7 +41,8 @@ def test_written_annotations_pass_the_large_image_schema(girder_env_python, tmp_
     assert result.returncode == 0, result.stderr
     empty = tmp_path / 'empty.anot'  # every cell glass: values all 0, still valid
     empty.write_text(to_json(_annotation(np.zeros((4, 5)), 'rgb(0, 128, 255)')))
-    reports = _validate(girder_env_python, str(out / 'cmu_small_region.similarity.anot'), str(empty))
+    reports = _validate(girder_env_python, str(out / 'cmu_small_region.similarity.anot'),
+                        str(empty))
     assert [r['valid'] for r in reports] == [True, True], reports
 
 

@@ -1,15 +1,18 @@
-"""The .npz cache format: round trip, memory mapping, validation."""
+"""The .npz cache format: round trip, memory mapping, validation, integrity checks."""
 
 from __future__ import annotations
 
 import json
 import os
+import zipfile
 
 import numpy as np
 import pytest
 
-from EmbeddingSimilarity import store
+from EmbeddingSimilarity import similarity, store
 from EmbeddingSimilarity.errors import CacheError, OutputError
+from EmbeddingSimilarity.float16 import FLOAT16_MAX, to_float32
+from EmbeddingSimilarity.similarity import compute, cosine_map
 from EmbeddingSimilarity.tiling import plan_grid
 
 
@@ -122,3 +125,138 @@ def test_failed_write_leaves_the_old_file(tmp_path, monkeypatch):
     with open(path, 'rb') as handle:
         assert handle.read() == before
     assert os.listdir(tmp_path) == ['e.npz']
+
+
+def _member_data(path: str, name: str) -> tuple[int, int]:
+    """File offsets of the array bytes of member ``name`` (after the zip and .npy headers)."""
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(name + '.npy')
+        with archive.open(info) as member:
+            np.lib.format.read_magic(member)
+            np.lib.format.read_array_header_1_0(member)
+            header = member.tell()
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + header
+    return start, info.header_offset + 30 + len(info.filename.encode()) + len(
+        info.extra) + info.file_size
+
+
+def _xor(path: str, positions, mask: int = 0x5A) -> None:
+    with open(path, 'r+b') as handle:
+        for position in positions:
+            handle.seek(position)
+            byte = handle.read(1)[0]
+            handle.seek(position)
+            handle.write(bytes([byte ^ mask]))
+
+
+def _query(data: store.EmbeddingGrid) -> np.ndarray:
+    point = data.grid.cell_center(*np.argwhere(data.embedded)[0])
+    return compute(data.embeddings, data.embedded, data.grid, [point], norms=data.norms).similarity
+
+
+@pytest.fixture(params=['one thread', 'threads'])
+def pass_threads(request, monkeypatch):
+    """The similarity pass inline, and split over threads with the CRC in a thread of its own."""
+    if request.param == 'threads':
+        monkeypatch.setattr(similarity, 'PARALLEL_VALUES', 1)
+        monkeypatch.setattr(similarity, '_threads', lambda values: 3)
+    return request.param
+
+
+def test_grid_bytes_changed_after_writing_are_a_cache_error(tmp_path, pass_threads):
+    path = str(tmp_path / 'e.npz')
+    store.save(path, _grid_data())
+    start, stop = _member_data(path, 'embeddings')
+    _xor(path, range(stop - 7, stop))  # the last cells: caught at the end of the pass
+    data = store.load(path)  # mapping reads nothing yet
+    with pytest.raises(CacheError, match='CRC'):
+        _query(data)
+    with pytest.raises(CacheError, match='CRC'):
+        store.verify(data.embeddings, data.norms)
+    with pytest.raises(CacheError, match='CRC'):  # never copied under a fresh CRC
+        store.save(str(tmp_path / 'copy.npz'), data)
+    assert sorted(os.listdir(tmp_path)) == ['e.npz']
+
+
+def test_undamaged_grid_passes_the_checks(tmp_path, pass_threads):
+    path = str(tmp_path / 'e.npz')
+    data = _grid_data()
+    store.save(path, data)
+    loaded = store.load(path)
+    assert loaded.embeddings.integrity is not None
+    store.verify(loaded.embeddings, loaded.norms)
+    np.testing.assert_array_equal(_query(loaded), _query(data))
+    store.save(str(tmp_path / 'copy.npz'), loaded)
+    assert np.array_equal(store.load(str(tmp_path / 'copy.npz')).embeddings, data.embeddings)
+
+
+def test_stored_norms_must_belong_to_the_embeddings(tmp_path):
+    path = str(tmp_path / 'e.npz')
+    store.save(path, _grid_data())
+    loaded = store.load(path)
+    _rewrite(path, norms=np.asarray(loaded.norms) * 1.5)  # valid CRCs, wrong norms
+    with pytest.raises(CacheError, match='norm of cell'):
+        _query(store.load(path))
+
+
+def test_small_members_are_crc_checked_on_load(tmp_path):
+    path = str(tmp_path / 'e.npz')
+    store.save(path, _grid_data())
+    start, stop = _member_data(path, 'norms')
+    _xor(path, [start + (stop - start) // 2])
+    with zipfile.ZipFile(path) as archive:
+        assert archive.testzip() == 'norms.npy'
+    with pytest.raises(CacheError, match='BadZipFile'):
+        store.load(path)
+
+
+def test_assigning_into_a_loaded_grid_drops_its_crc_check(tmp_path):
+    """A resumed run embeds new cells into the mapped grid; its bytes then differ on purpose."""
+    path = str(tmp_path / 'e.npz')
+    store.save(path, _grid_data())
+    data = store.load(path)
+    data.embeddings[np.array([0]), np.array([0])] = np.ones(8, np.float16)
+    assert data.embeddings.integrity is None
+    data.embedded[0, 0] = True
+    data.norms = store.embedding_norms(data.embeddings)
+    assert np.isfinite(_query(data)).any()
+    view = store.load(path).embeddings
+    view[0][0] = 2  # through a view: the base forgets too
+    assert view.integrity is None
+
+
+def test_float16_conversion_is_exact_for_every_finite_half():
+    halves = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    out = to_float32(halves, np.empty(halves.shape, np.float32))
+    exact = halves.astype(np.float32)
+    finite = np.isfinite(exact)
+    assert np.array_equal(out[finite].view(np.uint32), exact[finite].view(np.uint32))
+    assert (np.abs(out[~finite]) > FLOAT16_MAX).all()
+
+
+def test_cosine_map_matches_float64_and_keeps_nan_cells(pass_threads):
+    data = _grid_data(dim=40)
+    row, col = np.argwhere(data.embedded)[1]
+    data.embeddings[row, col, 5] = np.inf  # a damaged cell has no value, the others do
+    query = np.random.default_rng(3).standard_normal(40)
+    query /= np.linalg.norm(query)
+    got = cosine_map(data.embeddings, data.embedded, query)
+    wide = data.embeddings.astype(np.float64)
+    with np.errstate(invalid='ignore'):
+        expected = wide @ query / np.linalg.norm(wide, axis=-1)
+    expected[~data.embedded] = np.nan
+    expected[row, col] = np.nan
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_embedding_norms_match_numpy_and_keep_non_finite_cells():
+    data = _grid_data(dim=300)
+    data.embeddings[0, 0, 7] = np.inf
+    data.embeddings[0, 1, 3] = np.nan
+    data.embeddings[0, 2] = np.float16(6e-8)  # subnormal halves
+    norms = store.embedding_norms(data.embeddings)
+    with np.errstate(invalid='ignore', over='ignore'):
+        expected = np.linalg.norm(data.embeddings.astype(np.float32), axis=-1)
+    assert np.isposinf(norms[0, 0]) and np.isnan(norms[0, 1])
+    np.testing.assert_allclose(norms[1:], expected[1:], rtol=1e-6)
+    np.testing.assert_allclose(norms[0, 2:], expected[0, 2:], rtol=1e-6)

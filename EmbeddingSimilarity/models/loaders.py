@@ -3,6 +3,9 @@
 An Embedder maps a normalised ``(N, 3, H, W)`` float batch to ``(N, D)`` pooled embeddings. Each
 source (timm, transformers, a local folder, a Python factory) has one small builder here;
 the pooling rules are shared.
+
+torch is imported only by the functions that build a model (and by :mod:`.embedder`), so a
+cached query, which needs none, never pays for it.
 """
 
 from __future__ import annotations
@@ -10,56 +13,32 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelUnavailableError, first_line
 from .spec import ModelSpec
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
-def pool_features(features: torch.Tensor, pooling: str, num_prefix_tokens: int) -> torch.Tensor:
-    """Pool backbone features into one vector per tile.
-
-    ``features`` is ``(N, T, C)`` for transformers (prefix tokens first) or ``(N, C, H, W)`` for
-    CNNs. Register tokens sit between the class token and the patch tokens, so ``mean`` skips
-    ``num_prefix_tokens`` leading tokens.
-    """
-    if features.ndim == 4:
-        if pooling not in ('gap', 'model', 'mean'):
-            raise ValueError('pooling %r needs token features; this model gives a feature map'
-                             % pooling)
-        return features.mean(dim=(2, 3))
-    if features.ndim != 3:
-        raise ValueError('unexpected feature shape %s' % (tuple(features.shape),))
-    if pooling == 'cls':
-        return features[:, 0]
-    patch_mean = features[:, num_prefix_tokens:].mean(dim=1)
-    if pooling in ('mean', 'gap'):
-        return patch_mean
-    if pooling == 'cls+mean':
-        return torch.cat([features[:, 0], patch_mean], dim=1)
-    raise ValueError('unknown pooling %r' % pooling)
+    from .embedder import Embedder
 
 
-class Embedder(nn.Module):
-    """Backbone plus pooling: normalised batch in, ``(N, D)`` embeddings out."""
+def __getattr__(name: str) -> Any:
+    """``Embedder`` and ``pool_features`` live in :mod:`.embedder` (imported on first use)."""
+    if name in ('Embedder', 'pool_features'):
+        from . import embedder
 
-    def __init__(self, backbone: nn.Module, spec: ModelSpec,
-                 features: Callable[[nn.Module, torch.Tensor], torch.Tensor]) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.spec = spec
-        self._features = features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._features(self.backbone, x)
+        return getattr(embedder, name)
+    raise AttributeError('module %r has no attribute %r' % (__name__, name))
 
 
 def _timm_features(spec: ModelSpec) -> Callable[[nn.Module, torch.Tensor], torch.Tensor]:
     if spec.pooling == 'model':
         return lambda model, x: model(x)
+
+    from .embedder import pool_features
 
     def features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return pool_features(model.forward_features(x), spec.pooling, spec.num_prefix_tokens)
@@ -67,6 +46,8 @@ def _timm_features(spec: ModelSpec) -> Callable[[nn.Module, torch.Tensor], torch
 
 
 def _transformers_features(spec: ModelSpec) -> Callable[[nn.Module, torch.Tensor], torch.Tensor]:
+    from .embedder import pool_features
+
     def features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         out = model(pixel_values=x)
         if spec.pooling == 'pooler':
@@ -230,6 +211,8 @@ def build_embedder(spec: ModelSpec, pretrained: bool = True) -> Embedder:
 
 def wrap_backbone(spec: ModelSpec, backbone: nn.Module) -> Embedder:
     """The backbone with the spec's pooling rule, in eval mode."""
+    from .embedder import Embedder
+
     if spec.source == 'transformers':
         features = _transformers_features(spec)
     elif spec.source == 'factory':
