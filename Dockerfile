@@ -30,15 +30,19 @@ RUN printf 'deb [check-valid-until=no] https://snapshot.debian.org/archive/debia
     && apt-get update \
     && apt-get install -y --no-install-recommends \
         libtiff6=4.5.0-6+deb12u4 gcc=4:12.2.0-3 libc6-dev=2.36-9+deb12u14 \
+        fonts-dejavu-core=2.37-6 \
     && python -m pip install -c requirements.lock -r requirements.txt . \
     && apt-get purge -y gcc libc6-dev && apt-get autoremove -y \
     && rm -rf /var/lib/apt/lists/* /root/.cache
 COPY cli_list.json slicer_cli_list.json docker-entrypoint.sh ./
+COPY EmbeddingClusters ./EmbeddingClusters
 
 # Build-time smoke tests: what Slicer CLI Web asks of the image.
 RUN ./docker-entrypoint.sh --list_cli \
     && ./docker-entrypoint.sh EmbeddingSimilarity --xml > /dev/null \
     && ./docker-entrypoint.sh EmbeddingSimilarity --help > /dev/null \
-    && ./docker-entrypoint.sh EmbeddingSimilarity --list-models > /dev/null
+    && ./docker-entrypoint.sh EmbeddingSimilarity --list-models > /dev/null \
+    && ./docker-entrypoint.sh EmbeddingClusters --xml > /dev/null \
+    && ./docker-entrypoint.sh EmbeddingClusters --help > /dev/null
 
 ENTRYPOINT ["/opt/EmbeddingSimilarity/docker-entrypoint.sh"]

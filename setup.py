@@ -64,7 +64,8 @@ setup(
         ],
     },
     entry_points={
-        'console_scripts': ['EmbeddingSimilarity = EmbeddingSimilarity.cli:main'],
+        'console_scripts': ['EmbeddingSimilarity = EmbeddingSimilarity.cli:main',
+                            'EmbeddingClusters = EmbeddingSimilarity.cli:clusters_main'],
     },
     classifiers=[
         'Programming Language :: Python :: 3',

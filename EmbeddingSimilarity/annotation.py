@@ -171,7 +171,7 @@ def contour_lines(grid: TileGrid, values: np.ndarray, levels: list[tuple[float, 
     return elements
 
 
-def build_annotation(grid: TileGrid, result: SimilarityMap, colour: RGB,
+def build_annotation(grid: TileGrid, result: SimilarityMap, colour: RGB | None,
                      name: str, attributes: dict[str, Any], *,
                      colormap: Colormap | None = None, display: str = 'heatmap',
                      levels: list[tuple[float, str]] | None = None) -> dict:

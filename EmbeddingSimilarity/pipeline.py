@@ -17,18 +17,17 @@ import tempfile
 from typing import Any
 
 from . import __version__, cache, store
-from .annotation import build_annotation, to_json
-from .atomic import write_bytes
+from .annotation import build_annotation, check_display, contour_levels, scale_legend
 from .errors import GirderError, Interrupted
-from .girder import GirderLink, publish_annotation
-from .overlay import overlay_image, overlay_size, write_png
+from .girder import GirderLink
+from .picture import similarity_picture
 from .plan import Plan, make_plan
 from .progress import NullProgress, Progress
 from .provenance import software_versions
+from .publish import caption, publish
 from .query import cells_to_embed, query_attributes, score
 from .request import Request, validate
 from .similarity import SimilarityMap
-from .slide import thumbnail
 from .tissue import tissue_fractions
 
 logger = logging.getLogger(__name__)
@@ -47,6 +46,8 @@ class Outcome:
     files: list[str] = dataclasses.field(default_factory=list)
     source: Any = dataclasses.field(default=None, repr=False)
     """The open large_image tile source."""
+    clusters: Any = None
+    """EmbeddingClusters: the :class:`~.clusters.ClusterMap`."""
 
 
 def compute_embeddings(request: Request, progress: Progress | None = None,
@@ -182,7 +183,7 @@ def _save(request: Request, outcome: Outcome, girder: GirderLink | None, scratch
 def run(request: Request, progress: Progress | None = None) -> Outcome:
     """The whole job: embeddings, then (with key points) the heatmap and its outputs."""
     progress = progress or NullProgress()
-    colour = validate(request)
+    colormap = validate(request)
     girder = GirderLink.connect(request.api_url, request.token)
     outcome = compute_embeddings(request, progress, girder)
     if not request.keypoints:
@@ -191,52 +192,22 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
             raise girder.error
         return outcome
     progress.start('similarity', comment='comparing cells to the key points')
-    outcome.similarity = score(request, outcome.data)
+    data = outcome.data
+    result = outcome.similarity = score(request, data)
+    check_display(request.display, data.grid, result.valid)
+    levels = (contour_levels(result.values, result.valid) if request.display == 'contour'
+              else [])
     outcome.annotation = build_annotation(
-        outcome.data.grid, outcome.similarity, colour, request.annotation_name,
-        query_attributes(request, outcome.data, __version__))
-    girder_error = _publish(request, outcome, girder, progress)
-    _write_outputs(request, outcome, colour, progress)
-    progress.end()
-    if girder_error is not None:
-        raise girder_error
+        data.grid, result, None, request.annotation_name,
+        query_attributes(request, data, __version__), colormap=colormap,
+        display=request.display, levels=levels)
+    title, ticks = scale_legend(result)
+
+    def draw(thumb):
+        scale = data.provenance.scale
+        return similarity_picture(
+            thumb, data.grid, result.values, colormap, title=title, ticks=ticks,
+            display=request.display, levels=levels, points=request.keypoints,
+            slide_mpp=scale.slide_mpp if scale else None, caption=caption(data.provenance))
+    publish(request, outcome, girder, progress, draw)
     return outcome
-
-
-def _publish(request: Request, outcome: Outcome, girder: GirderLink | None,
-             progress: Progress) -> Exception | None:
-    """Post the heatmap to the image in Girder; the error to raise once the files are written."""
-    if girder is None:
-        return None
-    if girder.session is None:
-        return girder.error
-    if not (request.image_id or request.annotation_id):
-        logger.info('no image id (--image-id): the heatmap is written to the annotation output, '
-                    'which HistomicsUI ingests, instead of being posted')
-        return None
-    progress.start('publish', comment='posting the heatmap to Girder')
-    try:
-        outcome.annotation_id = publish_annotation(girder.session, outcome.annotation,
-                                                   request.image_id, request.annotation_id)
-    except GirderError as exc:  # raised once the files are written
-        return exc
-    return None
-
-
-def _write_outputs(request: Request, outcome: Outcome, colour: tuple[int, int, int],
-                   progress: Progress) -> None:
-    if request.output_annotation:
-        # A HistomicsUI server ingests an uploaded *AnnotationFile output as a new annotation;
-        # when this run has already posted (or updated) it, the file holds an empty list so the
-        # heatmap is not added twice.
-        body = '[]' if outcome.annotation_id else to_json(outcome.annotation)
-        write_bytes(request.output_annotation, body)
-        outcome.files.append(request.output_annotation)
-    if request.output_overlay:
-        progress.start('overlay', comment='drawing the PNG overlay')
-        grid = outcome.data.grid
-        width, height = overlay_size(grid)
-        pixels = overlay_image(thumbnail(outcome.source, width, height), grid,
-                               outcome.similarity.values, colour, request.keypoints)
-        write_png(request.output_overlay, pixels)
-        outcome.files.append(request.output_overlay)

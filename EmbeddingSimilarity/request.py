@@ -13,12 +13,14 @@ import urllib.parse
 
 import numpy as np
 
-from .colours import parse_colour
+from .clusters import MAX_CLUSTERS, MIN_CLUSTERS
+from .colours import Colormap, parse_colormap, parse_colour
 from .distributed import check_scheduler
 from .errors import InputError, OutputError
 from .models import BUNDLED_MODEL
 from .models.engine import DEFAULT_BATCH_SIZE
 from .models.spec import POOLING_RULES
+from .overlay import DISPLAYS
 from .paths import check_image, check_paths, check_readable_file
 from .provenance import safe_name
 from .similarity import check_options
@@ -51,11 +53,19 @@ class Request:
     threshold: float = 0.0
     scaling: str = 'quantile'
     colour: str = '#ffff00'
+    colormap: str = 'single'
+    display: str = 'heatmap'
     annotation_name: str = 'Embedding similarity'
+    clusters: int = 0
+    """EmbeddingClusters: K, or 0 to choose K by silhouette."""
+    seed: int = 0
     input_embeddings: str = ''
     output_embeddings: str = ''
     output_annotation: str = ''
     output_overlay: str = ''
+    output_table: str = ''
+    picture_size: int = 1024
+    """Longest side of the PNG picture's slide thumbnail, in pixels."""
     annotation_id: str = ''
     api_url: str = ''
     token: str = dataclasses.field(default='', repr=False)
@@ -70,12 +80,17 @@ class Request:
 
     @property
     def outputs(self) -> list[str]:
-        return [path for path in (self.output_embeddings, self.output_annotation,
-                                  self.output_overlay) if path]
+        return [path for path in self.output_options().values() if path]
+
+    def output_options(self) -> dict[str, str]:
+        """Each output's option name and path (empty when not asked for)."""
+        return {'--output-embeddings': self.output_embeddings,
+                '--output-annotation': self.output_annotation,
+                '--output-overlay': self.output_overlay, '--output-table': self.output_table}
 
 
-def validate(request: Request) -> tuple[int, int, int]:
-    """Check the plain parameters before any slide or model is touched; RGB of the colour."""
+def validate(request: Request) -> Colormap:
+    """Check the plain parameters before any slide or model is touched; the colour map."""
     if request.batch_size < 1 or request.batch_size > 4096:
         raise InputError('batch size %d is out of range; use 1 to 4096 (32 suits a CPU, 128+ a '
                          'GPU)' % request.batch_size)
@@ -95,6 +110,9 @@ def validate(request: Request) -> tuple[int, int, int]:
     if request.pooling and request.pooling not in POOLING_RULES:
         raise InputError('unknown pooling %r; use one of %s' % (request.pooling,
                                                                ', '.join(POOLING_RULES)))
+    if not 64 <= request.picture_size <= 8192:
+        raise InputError('picture size %d is out of range; use 64 to 8192 pixels'
+                         % request.picture_size)
     if request.reader_threads < 1 or request.reader_threads > 64:
         raise InputError('reader threads %d must be between 1 and 64' % request.reader_threads)
     if bool(request.api_url) != bool(request.token):
@@ -103,8 +121,14 @@ def validate(request: Request) -> tuple[int, int, int]:
     check_scheduler(request.scheduler)
     if request.checkpoint_seconds < 0:
         raise InputError('checkpoint interval %g s must be 0 or more' % request.checkpoint_seconds)
+    if request.display not in DISPLAYS:
+        raise InputError('unknown display %r; use one of %s' % (request.display,
+                                                               ', '.join(DISPLAYS)))
+    if request.clusters and not MIN_CLUSTERS <= request.clusters <= MAX_CLUSTERS:
+        raise InputError('--clusters %d is out of range; use %d to %d, or 0 to choose K by '
+                         'silhouette' % (request.clusters, MIN_CLUSTERS, MAX_CLUSTERS))
     check_files(request)
-    return parse_colour(request.colour)
+    return parse_colormap(request.colormap, parse_colour(request.colour))
 
 
 def check_files(request: Request) -> None:
@@ -114,10 +138,7 @@ def check_files(request: Request) -> None:
         check_readable_file(request.input_embeddings, 'embedding file')
     for path in request.outputs:
         check_output_path(path)
-    check_paths(request.image, [request.input_embeddings], {
-        '--output-embeddings': request.output_embeddings,
-        '--output-annotation': request.output_annotation,
-        '--output-overlay': request.output_overlay})
+    check_paths(request.image, [request.input_embeddings], request.output_options())
 
 
 def check_api_url(url: str) -> None:

@@ -125,13 +125,16 @@ def test_each_module_is_readable(module):
                                                                         length)
 
 
-def test_xml_defaults_are_the_request_defaults(sample_slide):
-    """Parsing no optional argument gives exactly ``Request``'s defaults, field by field."""
+@pytest.mark.parametrize('cli', ['EmbeddingSimilarity', 'EmbeddingClusters'])
+def test_xml_defaults_are_the_request_defaults(sample_slide, cli):
+    """Parsing no optional argument gives exactly ``Request``'s defaults, field by field (the
+    annotation name is each CLI's own)."""
+    from EmbeddingSimilarity.arguments import ANNOTATION_NAMES
     from EmbeddingSimilarity.cli import build_parser, to_request
     from EmbeddingSimilarity.request import Request
 
-    from_xml = to_request(build_parser().parse_args([sample_slide]))
-    defaults = Request(image=sample_slide)
+    from_xml = to_request(build_parser(cli).parse_args([sample_slide]), cli)
+    defaults = Request(image=sample_slide, annotation_name=ANNOTATION_NAMES[cli])
     for field in dataclasses.fields(Request):
         assert getattr(from_xml, field.name) == getattr(defaults, field.name), field.name
 

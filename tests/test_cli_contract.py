@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from conftest import REPO
 
+from EmbeddingSimilarity.arguments import xml_path
 from EmbeddingSimilarity.cli import XML_PATH
 from EmbeddingSimilarity.models import list_specs
 
@@ -36,26 +37,33 @@ def test_list_cli_prints_the_cli_list(entrypoint, tmp_path):
     cwd = str(tmp_path) if entrypoint[0].endswith('.sh') else REPO
     result = _run(entrypoint, '--list_cli', cwd=cwd)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {'EmbeddingSimilarity': {'type': 'python'}}
+    assert json.loads(result.stdout) == {'EmbeddingSimilarity': {'type': 'python'},
+                                         'EmbeddingClusters': {'type': 'python'}}
     with open(os.path.join(REPO, 'cli_list.json')) as handle:
         assert json.load(handle) == json.loads(result.stdout)
 
 
-def test_xml_is_printed_and_valid(entrypoint):
-    result = _run(entrypoint, 'EmbeddingSimilarity', '--xml')
+CLIS = {'EmbeddingSimilarity': ('Embedding Similarity', '--keypoints'),
+        'EmbeddingClusters': ('Embedding Clusters', '--clusters')}
+
+
+@pytest.mark.parametrize('cli', sorted(CLIS))
+def test_xml_is_printed_and_valid(entrypoint, cli):
+    result = _run(entrypoint, cli, '--xml')
     assert result.returncode == 0, result.stderr
     root = ET.fromstring(result.stdout)
     assert root.tag == 'executable'
     assert root.findtext('category') == 'HistomicsTK'
-    assert root.findtext('title') == 'Embedding Similarity'
-    with open(XML_PATH) as handle:
+    assert root.findtext('title') == CLIS[cli][0]
+    with open(xml_path(cli)) as handle:
         assert ET.fromstring(handle.read()).findtext('title') == root.findtext('title')
 
 
-def test_help_lists_the_parameters(entrypoint):
-    result = _run(entrypoint, 'EmbeddingSimilarity', '--help')
+@pytest.mark.parametrize('cli', sorted(CLIS))
+def test_help_lists_the_parameters(entrypoint, cli):
+    result = _run(entrypoint, cli, '--help')
     assert result.returncode == 0, result.stderr
-    for flag in ('--keypoints', '--model', '--output-embeddings', '--girder-token', '--stride'):
+    for flag in (CLIS[cli][1], '--model', '--output-embeddings', '--girder-token', '--stride'):
         assert flag in result.stdout
 
 
@@ -108,3 +116,18 @@ def test_xml_parses_with_slicer_cli_web():
     assert [p.name for p in index_params] == ['inputImageFile']
     names = {p.name for p in optional}
     assert {'keypoints', 'outputAnnotationFile', 'outputEmbeddingFile'} <= names
+
+
+def test_every_cli_has_a_console_script_and_a_script_folder():
+    import re
+
+    with open(os.path.join(REPO, 'cli_list.json')) as handle:
+        clis = json.load(handle)
+    with open(os.path.join(REPO, 'setup.py')) as handle:
+        setup = handle.read()
+    with open(os.path.join(REPO, 'Dockerfile')) as handle:
+        dockerfile = handle.read()
+    for cli in clis:
+        assert os.path.isfile(os.path.join(REPO, cli, cli + '.py')), cli
+        assert re.search(r"'%s = EmbeddingSimilarity.cli:\w+'" % cli, setup), cli
+        assert '%s --xml' % cli in dockerfile, cli

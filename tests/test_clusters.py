@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -208,37 +211,49 @@ def test_girder_accepts_the_cluster_map_and_updates_it_in_place(grid_data, gc, s
     assert found['_id'] != ids[1]
 
 
-def test_the_readme_example_writes_table_annotation_and_pictures(sample_slide, tmp_path):
-    import json
-    import subprocess
-    import sys
+def _clusters_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, 'EmbeddingClusters/EmbeddingClusters.py', *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
 
+
+def test_the_cli_writes_table_annotation_and_picture_and_reuses_the_cache(sample_slide,
+                                                                          tmp_path):
     from PIL import Image
 
-    script = [sys.executable, 'examples/cluster_map.py', sample_slide, '--model', 'Test',
-              '--embeddings', str(tmp_path / 'grid.npz')]
     outputs = ['--output-table', str(tmp_path / 'c.csv'), '--output-annotation',
                str(tmp_path / 'c.anot'), '--output-overlay', str(tmp_path / 'c.png'),
-               '--keypoint', '1000,1500', '--colormap', 'magma', '--display', 'contour',
-               '--heatmap-overlay', str(tmp_path / 'h.png'), '--png-colours', '64']
-    result = subprocess.run([*script, '--clusters', '0', *outputs], cwd=REPO,
-                            capture_output=True, text=True, timeout=600, check=False)
+               '--output-embeddings', str(tmp_path / 'grid.npz')]
+    result = _clusters_cli(sample_slide, '--model', 'Test', '--clusters', '0', *outputs)
     assert result.returncode == 0, result.stderr
-    assert 'K = ' in result.stdout and '(silhouette)' in result.stdout
+    assert 'chosen by silhouette' in result.stderr
     doc = json.loads((tmp_path / 'c.anot').read_text())
     assert doc['elements'][0]['interpretation'] == 'choropleth'
-    for name in ('c.png', 'h.png'):
-        with Image.open(tmp_path / name) as image:
-            assert image.mode == 'P' and image.width > 400
-    bad = subprocess.run([*script, '--clusters', '1'], cwd=REPO, capture_output=True,
-                         text=True, timeout=600, check=False)
-    assert bad.returncode == 2
-    assert bad.stderr.strip().splitlines()[-1].startswith('cluster_map: error: --clusters 1 is')
-    bad = subprocess.run([*script, '--colormap', 'jet', '--keypoint', '1000,1500',
-                          '--heatmap-overlay', str(tmp_path / 'x.png')], cwd=REPO,
-                         capture_output=True, text=True, timeout=600, check=False)
-    assert bad.returncode == 2 and 'unknown colormap' in bad.stderr
-    assert not (tmp_path / 'x.png').exists()
+    k = doc['attributes'][CLUSTER_TOOL_ATTRIBUTE]['k']
+    assert {e.get('group') for e in doc['elements'][1:]} == {'Cluster %d' % i for i in range(k)}
+    rows = (tmp_path / 'c.csv').read_text().splitlines()
+    assert rows[0] == 'x,y,row,col,cluster,distance,tissue_fraction' and len(rows) == 1 + 140
+    with Image.open(tmp_path / 'c.png') as image:
+        assert image.width > 400
+    again = _clusters_cli(sample_slide, '--model', 'Test', '--clusters', '3', *outputs)
+    assert again.returncode == 0, again.stderr
+    assert '0 embedded now' in again.stderr and '3 clusters' in again.stderr
+
+
+@pytest.mark.parametrize('args, words', [
+    (['--clusters', '1'], '--clusters 1 is out of range'),
+    (['--clusters', '51'], 'out of range'),
+    (['--tissue-threshold', '0.99', '--clusters', '50'], 'tissue cells'),
+])
+def test_bad_cluster_requests_are_one_line_and_lose_nothing(sample_slide, tmp_path, args, words):
+    (tmp_path / 'keep.csv').write_text('mine')
+    result = _clusters_cli(sample_slide, '--model', 'Test', '--output-table',
+                           str(tmp_path / 'keep.csv'), '--output-dir', str(tmp_path), *args)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if 'error:' in line]
+    assert len(errors) == 1 and errors[0].startswith('EmbeddingClusters: error: ')
+    assert words in errors[0], errors[0]
+    assert 'Traceback' not in result.stderr
+    assert (tmp_path / 'keep.csv').read_text() == 'mine'
 
 
 CLUSTERS_XML = os.path.join(REPO, 'EmbeddingSimilarity', 'EmbeddingClusters.xml')
