@@ -384,7 +384,7 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
     # --- listed, with what they need; they refuse to load until it is installed --------------
     ModelSpec(
         name='CONCH', source='factory', repo_id='EmbeddingSimilarity.models.external:conch_v1',
-        embed_dim=512, input_size=448, resize='resize', mean=CLIP_MEAN, std=CLIP_STD,
+        embed_dim=512, input_size=448, mean=CLIP_MEAN, std=CLIP_STD,
         pooling='model', num_prefix_tokens=0, mpp=0.5, magnification=20.0, precision='fp32',
         gated=True, license='CC-BY-NC-ND-4.0',
         requires={'conch': 'pip install git+https://github.com/Mahmoodlab/CONCH.git'},
@@ -395,7 +395,7 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(
         name='CONCH-v1.5', source='factory',
         repo_id='EmbeddingSimilarity.models.external:conch_v15',
-        embed_dim=768, input_size=448, resize='resize', mean=IMAGENET_MEAN, std=IMAGENET_STD,
+        embed_dim=768, input_size=448, mean=IMAGENET_MEAN, std=IMAGENET_STD,
         pooling='model', num_prefix_tokens=0, mpp=0.5, magnification=20.0, precision='fp16',
         gated=True, license='CC-BY-NC-ND-4.0', requires={'trident': TRIDENT_PIP},
         reference=TRIDENT + ' (Conchv15InferenceEncoder: hf_hub:MahmoodLab/conchv1_5, '
@@ -405,7 +405,7 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         notes='The image tower of TITAN\'s CONCH v1.5.'),
     ModelSpec(
         name='MUSK', source='factory', repo_id='EmbeddingSimilarity.models.external:musk',
-        embed_dim=1024, input_size=384, resize='resize', mean=HALF_MEAN, std=HALF_STD,
+        embed_dim=1024, input_size=384, mean=HALF_MEAN, std=HALF_STD,
         pooling='model', num_prefix_tokens=0, mpp=0.5, magnification=20.0, precision='fp16',
         gated=True, license='CC-BY-NC-ND-4.0',
         requires={'musk': 'pip install fairscale git+https://github.com/lilab-stanford/MUSK',
@@ -416,7 +416,7 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(
         name='CTransPath', source='factory',
         repo_id='EmbeddingSimilarity.models.external:ctranspath',
-        embed_dim=768, input_size=224, resize='resize', mean=IMAGENET_MEAN, std=IMAGENET_STD,
+        embed_dim=768, input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
         pooling='model', num_prefix_tokens=0, mpp=0.5, magnification=20.0, precision='fp32',
         gated=True, license='see https://github.com/Xiyue-Wang/TransPath',
         requires={'timm_ctp': 'pip install timm-ctp==0.5.4', 'trident': TRIDENT_PIP},
