@@ -233,3 +233,95 @@ def test_every_hub_row_is_documented():
     for name, *_ in HUB_ROWS:
         assert '%s  ' % name in text, name
     assert 'EMBEDDING_SIMILARITY_HUB_TIMEOUT' in text
+
+
+# --- the new kinds of record load through their real code paths, offline -------------------
+
+LOADERS_SCRIPT = '''
+import argparse, json, os, sys
+import torch, timm, open_clip
+from transformers import CLIPConfig, CLIPModel
+from EmbeddingSimilarity.errors import ModelUnavailableError
+from EmbeddingSimilarity.models import get_spec
+from EmbeddingSimilarity.models.loaders import build_embedder
+
+cache = os.environ['HF_HUB_CACHE']
+def snapshot(repo):
+    base = os.path.join(cache, 'models--' + repo.replace('/', '--'))
+    os.makedirs(os.path.join(base, 'refs'))
+    with open(os.path.join(base, 'refs', 'main'), 'w') as handle:
+        handle.write('d' * 40)
+    path = os.path.join(base, 'snapshots', 'd' * 40)
+    os.makedirs(path)
+    return path
+
+torch.manual_seed(0)
+x = torch.rand(2, 3, 224, 224)
+checks = {}
+# PLIP: the projected image embedding of a CLIP checkpoint (transformers)
+clip = CLIPModel(CLIPConfig(
+    vision_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                       num_attention_heads=2, patch_size=32, image_size=224),
+    text_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                     num_attention_heads=2), projection_dim=24)).eval()
+clip.save_pretrained(snapshot('testorg/tiny-plip'))
+spec = get_spec('PLIP').with_overrides(repo_id='testorg/tiny-plip', embed_dim=24)
+with torch.no_grad():
+    expected = clip.get_image_features(pixel_values=x)
+    expected = getattr(expected, 'pooler_output', expected)
+    checks['PLIP'] = (build_embedder(spec)(x), expected)
+# QuiltNet: open_clip's encode_image from an hf-hub folder
+cfg = {'embed_dim': 16, 'vision_cfg': {'image_size': 224, 'layers': 2, 'width': 64,
+                                       'patch_size': 32, 'head_width': 32},
+       'text_cfg': {'context_length': 77, 'vocab_size': 49408, 'width': 32, 'heads': 2,
+                    'layers': 1}}
+oc = open_clip.CLIP(**cfg).eval()
+folder = snapshot('testorg/tiny-quilt')
+with open(os.path.join(folder, 'open_clip_config.json'), 'w') as handle:
+    json.dump({'model_cfg': cfg, 'preprocess_cfg': {}}, handle)
+torch.save(oc.state_dict(), os.path.join(folder, 'open_clip_pytorch_model.bin'))
+spec = get_spec('QuiltNet-B-32').with_overrides(repo_id='testorg/tiny-quilt', embed_dim=16)
+with torch.no_grad():
+    checks['QuiltNet-B-32'] = (build_embedder(spec)(x), oc.encode_image(x))
+# GPFM: a plain state dict file into a timm architecture
+vit = timm.create_model('vit_tiny_patch16_224', num_classes=0).eval()
+folder = snapshot('testorg/plain-ckpt')
+torch.save(vit.state_dict(), os.path.join(folder, 'GPFM.pth'))
+gpfm = get_spec('GPFM').with_overrides(repo_id='testorg/plain-ckpt', embed_dim=192,
+                                       architecture='vit_tiny_patch16_224', model_kwargs={},
+                                       architecture_kwargs={})
+with torch.no_grad():
+    checks['GPFM'] = (build_embedder(gpfm)(x), vit.forward_features(x)[:, 0])
+# ResNet50-trunc: stage 3 of a timm CNN, average-pooled (resnet10t stands in: same stages)
+cnn = timm.create_model('resnet10t', num_classes=0).eval()
+timm.models.save_for_hf(cnn, snapshot('testorg/tiny-resnet'), safe_serialization=True)
+spec = get_spec('ResNet50-trunc').with_overrides(repo_id='testorg/tiny-resnet', embed_dim=256,
+                                                 architecture='resnet10t')
+with torch.no_grad():
+    stage3 = cnn.layer3(cnn.layer2(cnn.layer1(cnn.maxpool(cnn.act1(cnn.bn1(cnn.conv1(x)))))))
+    checks['ResNet50-trunc'] = (build_embedder(spec)(x), stage3.mean(dim=(2, 3)))
+for name, (out, expected) in checks.items():
+    assert out.shape == expected.shape, (name, out.shape, expected.shape)
+    assert torch.allclose(out, expected, atol=1e-5), (name, (out - expected).abs().max())
+# a checkpoint holding Python objects besides tensors is refused, in one line
+folder = snapshot('testorg/pickled-ckpt')
+torch.save({'state_dict': vit.state_dict(), 'args': argparse.Namespace(lr=1)},
+           os.path.join(folder, 'GPFM.pth'))
+try:
+    build_embedder(gpfm.with_overrides(repo_id='testorg/pickled-ckpt'))
+except ModelUnavailableError as exc:
+    refused = str(exc)
+assert 'holds Python objects' in refused and chr(10) not in refused, refused
+print('ok', ' '.join(sorted(checks)))
+'''
+
+
+def test_new_record_kinds_load_offline_through_the_real_code_paths(tmp_path):
+    """PLIP (CLIP image tower, projected), QuiltNet (open_clip), GPFM (plain state dict) and the
+    truncated ResNet, each against the same network run by hand."""
+    env = dict(os.environ, HF_HUB_OFFLINE='1', HF_HUB_CACHE=str(tmp_path / 'hub'),
+               PYTHONPATH=os.pathsep.join([REPO, os.environ.get('PYTHONPATH', '')]))
+    result = subprocess.run([sys.executable, '-c', LOADERS_SCRIPT], capture_output=True,
+                            text=True, cwd=REPO, env=env, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ['ok', 'GPFM', 'PLIP', 'QuiltNet-B-32', 'ResNet50-trunc']

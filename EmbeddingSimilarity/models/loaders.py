@@ -188,9 +188,19 @@ def _build_transformers(spec: ModelSpec, pretrained: bool) -> nn.Module:
         raise ModelUnavailableError(
             'model %s (%s) runs Python code from its hub repository; review it and pass '
             '--trust-remote-code true to allow it' % (spec.name, spec.repo_id))
+    repo = _hub_repo(spec)
+    kwargs = resolve_kwargs(spec.model_kwargs)
+    if spec.hf_class:
+        # the image tower of a vision-language checkpoint: its vision config, with the
+        # projection size the full model states (the tower's own default may differ)
+        full = AutoConfig.from_pretrained(repo, revision=spec.revision)
+        vision = getattr(full, 'vision_config', None)
+        if vision is not None:
+            if getattr(full, 'projection_dim', None):
+                vision.projection_dim = full.projection_dim
+            kwargs['config'] = vision
     return model_class.from_pretrained(
-        _hub_repo(spec), revision=spec.revision, trust_remote_code=spec.trust_remote_code,
-        **resolve_kwargs(spec.model_kwargs))
+        repo, revision=spec.revision, trust_remote_code=spec.trust_remote_code, **kwargs)
 
 
 def _build_open_clip(spec: ModelSpec, pretrained: bool) -> nn.Module:
