@@ -46,6 +46,9 @@ setup(
         'contourpy>=1.2',
         # the zip CRC-32 of a cached grid, checked on every query, at ~35 GB/s (zlib: ~5)
         'isal>=1.7',
+        # image towers of open_clip vision-language models (QuiltNet)
+        'open-clip-torch>=2.24',
+        'ftfy>=6.1',
     ],
     extras_require={
         # --scheduler: spread the embedding over a Dask cluster

@@ -23,9 +23,13 @@ from EmbeddingSimilarity.models.table import models_rst
 
 KEYPOINT = '1000,1500'
 COMMIT = 'a' * 40
+# models whose code is outside PyPI: listed, refusing to load until it is installed
+EXTERNAL = [s for s in BUILTIN_SPECS if s.source == 'factory' and s.requires]
+BUILDABLE = [s for s in BUILTIN_SPECS if s not in EXTERNAL]
+IMAGE_ENCODERS = [s for s in BUILTIN_SPECS if s.name != 'Test']
 
 
-@pytest.mark.parametrize('spec', BUILTIN_SPECS, ids=[s.name for s in BUILTIN_SPECS])
+@pytest.mark.parametrize('spec', BUILDABLE, ids=[s.name for s in BUILDABLE])
 def test_every_architecture_pools_to_the_recorded_size(spec):
     """Built without weights on the meta device, so a ViT-g costs no memory."""
     with torch.device('meta'):
@@ -41,8 +45,12 @@ def test_catalog_has_the_pathology_models_with_facts():
     for expected in ('UNI', 'UNI2-h', 'Prov-GigaPath', 'Virchow', 'Virchow2', 'H-optimus-0',
                      'H-optimus-1', 'H0-mini', 'Phikon', 'Phikon-v2', 'Hibou-B', 'Hibou-L',
                      'Midnight', 'kaiko-ViT-S16', 'kaiko-ViT-B16', 'Lunit-DINO-ViT-S16',
-                     'DINOv2-L', 'efficientnet-lite0', 'Test'):
+                     'DINOv2-L', 'efficientnet-lite0', 'Test', 'Virchow2-cls', 'kaiko-ViT-S8',
+                     'kaiko-ViT-B8', 'kaiko-ViT-L14', 'Lunit-DINO-ViT-S8', 'Digepath', 'GPFM',
+                     'OpenMidnight', 'ResNet50-trunc', 'PLIP', 'QuiltNet-B-32', 'CONCH',
+                     'CONCH-v1.5', 'MUSK', 'CTransPath'):
         assert expected in names
+    assert len(IMAGE_ENCODERS) >= 28 and len(names) == len(BUILTIN_SPECS)
     for spec in BUILTIN_SPECS:
         assert spec.reference and spec.license != 'unknown', spec.name
         assert spec.mpp and spec.precision in ('fp32', 'fp16', 'bf16')
@@ -50,9 +58,67 @@ def test_catalog_has_the_pathology_models_with_facts():
         assert len(spec.mean) == len(spec.std) == 3
 
 
+def _is_source(text: str) -> bool:
+    return text.startswith(('https://', 'github.com/', 'arXiv ', 'EmbeddingSimilarity/',
+                            'assumed', "timm's "))
+
+
+@pytest.mark.parametrize('spec', BUILTIN_SPECS, ids=[s.name for s in BUILTIN_SPECS])
+def test_every_record_sources_its_scale_and_normalisation(spec):
+    assert spec.scale_source and _is_source(spec.scale_source), spec.scale_source
+    assert spec.norm_source and _is_source(spec.norm_source), spec.norm_source
+    assert spec.reference
+
+
+def test_gates_follow_the_hub_pages():
+    """H-optimus-0's card carries no extra_gated fields (its files open without an agreement);
+    H-optimus-1, UNI, UNI2-h and Virchow2 ask for one."""
+    gated = {s.name: s.gated for s in BUILTIN_SPECS}
+    assert gated['H-optimus-0'] is False
+    assert all(gated[name] for name in ('H-optimus-1', 'UNI', 'UNI2-h', 'Virchow2', 'H0-mini'))
+
+
+@pytest.mark.parametrize('spec', EXTERNAL, ids=[s.name for s in EXTERNAL])
+def test_models_needing_outside_code_refuse_with_what_to_install(spec):
+    import importlib.util
+
+    from EmbeddingSimilarity.errors import ModelUnavailableError
+    from EmbeddingSimilarity.models.loaders import build_embedder
+
+    missing = [m for m in spec.requires if importlib.util.find_spec(m) is None]
+    assert missing, 'this check needs %s to be absent' % spec.name
+    with pytest.raises(ModelUnavailableError) as caught:
+        build_embedder(spec)
+    message = str(caught.value)
+    assert '\n' not in message and spec.name in message
+    for module in missing:
+        assert '%s (%s)' % (module, spec.requires[module]) in message
+
+
+def test_external_model_refused_on_the_command_line(cli, sample_slide, tmp_path):
+    result = cli(sample_slide, '--model', 'CONCH', '--keypoints', KEYPOINT, '--output-dir',
+                 str(tmp_path))
+    assert result.returncode == 3
+    assert 'pip install git+https://github.com/Mahmoodlab/CONCH.git' in _error_line(result)
+    assert os.listdir(tmp_path) == []
+
+
+def test_list_models_shows_every_fact(cli):
+    result = cli('--list-models')
+    assert result.returncode == 0, result.stderr
+    header = result.stdout.splitlines()[0].split()
+    for column in ('name', 'loads', 'dim', 'pooling', 'scale', 'source', 'norm', 'gated',
+                   'licence', 'needs'):
+        assert column in header
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[2:] if line.strip()}
+    assert '[' in rows['H-optimus-0'] and 'assumed' in rows['UNI2-h']
+    assert 'remote code' in rows['Hibou-B'] and 'conch' in rows['CONCH']
+    assert 'https://huggingface.co/bioptimus/H-optimus-0' in result.stdout
+
+
 def test_docs_table_is_generated_from_the_registry():
     with open(os.path.join(REPO, 'docs', 'models.rst')) as handle:
-        assert handle.read() == models_rst(), 'regenerate: python tools/make_models_rst.py'
+        assert handle.read() == models_rst(), 'regenerate: python tools/regenerate.py'
 
 
 def test_xml_and_list_models_show_the_registry(cli):

@@ -12,6 +12,7 @@ import json
 import os
 
 from ..errors import InputError, ModelUnavailableError
+from . import hub
 from .spec import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
 
 PREFIXES = ('timm:', 'hf:', 'local:')
@@ -27,24 +28,29 @@ def _read_json(path: str) -> dict:
 
 
 def _hub_file(spec_name: str, repo_id: str, filename: str, required: bool = True) -> str | None:
-    """A file of a hub repository from the local cache, downloading only when online."""
+    """A file of a hub repository from the local cache, downloading only when the hub answers.
+
+    ``hub.prepare`` fails at once, with one line, when the model is not cached and the hub is
+    offline or unreachable; an optional file that is missing is None.
+    """
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
+    repo_id = hub.prepare(spec_name, repo_id)
     try:
         return hf_hub_download(repo_id, filename)
+    except LocalEntryNotFoundError as exc:  # a subclass of EntryNotFoundError: test it first
+        if not required:
+            return None
+        raise ModelUnavailableError(
+            'model %s: %s of %s is not in the Hugging Face cache (%s); %s' % (
+                spec_name, filename, repo_id, hub.cache_dir(), hub.fill_hint(repo_id, False))
+        ) from exc
     except EntryNotFoundError:
         if required:
             raise ModelUnavailableError('model %s: repository %s has no %s' % (
                 spec_name, repo_id, filename)) from None
         return None
-    except LocalEntryNotFoundError as exc:
-        if not required:
-            return None
-        raise ModelUnavailableError(
-            'model %s: %s is not in the Hugging Face cache and the hub is unreachable or '
-            'HF_HUB_OFFLINE is set; pre-populate the cache (HF_HUB_CACHE) on a machine that can '
-            'reach the hub' % (spec_name, repo_id)) from exc
     except Exception as exc:  # gated / unauthorised / not found on the hub
         raise ModelUnavailableError('model %s: cannot read %s from %s (%s); check the repository '
                                     'id, accept its licence on the hub and set HF_TOKEN' % (

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelUnavailableError, first_line
+from . import hub
 from .spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -35,10 +36,13 @@ def __getattr__(name: str) -> Any:
 
 
 def _timm_features(spec: ModelSpec) -> Callable[[nn.Module, torch.Tensor], torch.Tensor]:
+    from .embedder import pool_features
+
     if spec.pooling == 'model':
         return lambda model, x: model(x)
-
-    from .embedder import pool_features
+    if spec.model_kwargs.get('features_only'):
+        # a truncated CNN (timm features_only): the last requested stage, average-pooled
+        return lambda model, x: pool_features(model(x)[-1], spec.pooling, 0)
 
     def features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return pool_features(model.forward_features(x), spec.pooling, spec.num_prefix_tokens)
@@ -52,18 +56,14 @@ def _transformers_features(spec: ModelSpec) -> Callable[[nn.Module, torch.Tensor
         out = model(pixel_values=x)
         if spec.pooling == 'pooler':
             return out.pooler_output
+        if spec.pooling == 'projection':
+            return out.image_embeds
         return pool_features(out.last_hidden_state, spec.pooling, spec.num_prefix_tokens)
     return features
 
 
 def _hub_hint(spec: ModelSpec) -> str:
-    repo = spec.repo_id or spec.name
-    if spec.gated:
-        return ('accept its licence at https://huggingface.co/%s, set HF_TOKEN, or pre-populate '
-                'the Hugging Face cache (HF_HUB_CACHE) on a machine that can reach the hub'
-                % repo)
-    return ('pre-populate the Hugging Face cache (HF_HUB_CACHE) on a machine that can reach '
-            'the hub, or unset HF_HUB_OFFLINE')
+    return hub.fill_hint(spec.repo_id or spec.name, spec.gated)
 
 
 def _explain_load_failure(spec: ModelSpec, exc: Exception) -> ModelUnavailableError:
@@ -87,40 +87,34 @@ def _explain_load_failure(spec: ModelSpec, exc: Exception) -> ModelUnavailableEr
         spec.name, repo, name, text))
 
 
-def _offline() -> bool:
-    return os.environ.get('HF_HUB_OFFLINE', '').strip().lower() in ('1', 'true', 'yes', 'on')
+def check_requirements(spec: ModelSpec) -> None:
+    """Refuse, with what to install, a model whose code is not on this machine."""
+    missing = []
+    for module, how in spec.requires.items():
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append('%s (%s)' % (module, how))
+    if missing:
+        raise ModelUnavailableError('model %s needs code that is not installed: %s' % (
+            spec.name, '; '.join(missing)))
 
 
-def _check_hub_cache(spec: ModelSpec) -> None:
-    """Fail at once (no retry loop) when offline and the repository is not cached."""
-    if not _offline() or not spec.repo_id:
-        return
-    from huggingface_hub import try_to_load_from_cache
-
-    found = try_to_load_from_cache(spec.repo_id, 'config.json', revision=spec.revision)
-    if not isinstance(found, str):
-        raise ModelUnavailableError(
-            'model %s: %s is not in the Hugging Face cache (%s) and HF_HUB_OFFLINE is set; %s'
-            % (spec.name, spec.repo_id, _cache_dir(), _hub_hint(spec)))
+def _hub_repo(spec: ModelSpec) -> str:
+    """The repository id to load from (its cached spelling); fails at once when it cannot be
+    had (offline or hub unreachable, and not cached)."""
+    return hub.prepare(spec.name, str(spec.repo_id), spec.revision, spec.hub_file, spec.gated)
 
 
 def resolved_revision(spec: ModelSpec) -> str | None:
     """The commit of a hub model's cached snapshot (what was actually loaded), if known."""
-    if spec.source not in ('timm', 'transformers') or not spec.repo_id:
+    if spec.source not in ('timm', 'transformers', 'open_clip') or not spec.repo_id:
         return None
-    from huggingface_hub import try_to_load_from_cache
-
-    found = try_to_load_from_cache(spec.repo_id, 'config.json', revision=spec.revision)
-    if not isinstance(found, str):
+    found = hub.cached_file(spec.repo_id, spec.hub_file, spec.revision)
+    if not found:
         return None
     parts = os.path.normpath(found).split(os.sep)
     return parts[parts.index('snapshots') + 1] if 'snapshots' in parts else None
-
-
-def _cache_dir() -> str:
-    from huggingface_hub import constants
-
-    return constants.HF_HUB_CACHE
 
 
 def resolve_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -138,10 +132,13 @@ def resolve_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
 def _build_timm(spec: ModelSpec, pretrained: bool) -> nn.Module:
     import timm
 
-    if not pretrained:
+    if not pretrained or spec.weights_file:
         kwargs = resolve_kwargs({**spec.model_kwargs, **spec.architecture_kwargs})
-        return timm.create_model(spec.architecture or str(spec.repo_id), pretrained=False,
-                                 num_classes=0, **kwargs)
+        model = timm.create_model(spec.architecture or str(spec.repo_id), pretrained=False,
+                                  num_classes=0, **kwargs)
+        if pretrained:
+            _load_weights_file(spec, model)
+        return model
 
     if spec.source == 'local':
         model_id = 'local-dir:' + str(spec.repo_id)
@@ -150,8 +147,7 @@ def _build_timm(spec: ModelSpec, pretrained: bool) -> nn.Module:
                 'model %s: folder %s does not exist; give a folder holding config.json and '
                 'model.safetensors' % (spec.name, spec.repo_id))
     elif spec.repo_id:
-        model_id = 'hf_hub:' + spec.repo_id + ('@' + spec.revision if spec.revision else '')
-        _check_hub_cache(spec)
+        model_id = 'hf_hub:' + _hub_repo(spec) + ('@' + spec.revision if spec.revision else '')
     else:
         model_id = spec.architecture or str(spec.repo_id)
     return timm.create_model(model_id, pretrained=True, num_classes=0,
@@ -159,19 +155,67 @@ def _build_timm(spec: ModelSpec, pretrained: bool) -> nn.Module:
 
 
 def _build_transformers(spec: ModelSpec, pretrained: bool) -> nn.Module:
-    from transformers import AutoConfig, AutoModel
+    import transformers
+    from transformers import AutoConfig
 
+    model_class = getattr(transformers, spec.hf_class or 'AutoModel')
     if not pretrained and spec.hf_config:
         config = dict(spec.hf_config)
-        return AutoModel.from_config(AutoConfig.for_model(config.pop('model_type'), **config))
+        config = AutoConfig.for_model(config.pop('model_type'), **config)
+        if spec.hf_class:
+            return model_class._from_config(config)
+        return model_class.from_config(config)
     if spec.needs_remote_code and not spec.trust_remote_code:
         raise ModelUnavailableError(
             'model %s (%s) runs Python code from its hub repository; review it and pass '
             '--trust-remote-code true to allow it' % (spec.name, spec.repo_id))
-    _check_hub_cache(spec)
-    return AutoModel.from_pretrained(
-        spec.repo_id, revision=spec.revision, trust_remote_code=spec.trust_remote_code,
-        **resolve_kwargs(spec.model_kwargs))
+    repo = _hub_repo(spec)
+    kwargs = resolve_kwargs(spec.model_kwargs)
+    if spec.hf_class:
+        # the image tower of a vision-language checkpoint: its vision config, with the
+        # projection size the full model states (the tower's own default may differ)
+        full = AutoConfig.from_pretrained(repo, revision=spec.revision)
+        vision = getattr(full, 'vision_config', None)
+        if vision is not None:
+            if getattr(full, 'projection_dim', None):
+                vision.projection_dim = full.projection_dim
+            kwargs['config'] = vision
+    return model_class.from_pretrained(
+        repo, revision=spec.revision, trust_remote_code=spec.trust_remote_code, **kwargs)
+
+
+def _build_open_clip(spec: ModelSpec, pretrained: bool) -> nn.Module:
+    """An open_clip model; its image tower is used (``encode_image``)."""
+    import open_clip
+    import torch
+
+    if not pretrained:
+        device = torch.empty(0).device
+        return open_clip.create_model(str(spec.architecture), pretrained=None, device=device)
+    return open_clip.create_model('hf-hub:' + _hub_repo(spec), device='cpu')
+
+
+def _load_weights_file(spec: ModelSpec, model: nn.Module) -> None:
+    """A plain state dict from the hub repository into ``model`` (tensors only: no pickled
+    code runs); timm's filter maps DINOv2-style names and resamples position embeddings."""
+    import torch
+    from huggingface_hub import hf_hub_download
+    from timm.models.vision_transformer import checkpoint_filter_fn
+
+    path = hf_hub_download(_hub_repo(spec), str(spec.weights_file), revision=spec.revision)
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as exc:  # pickle.UnpicklingError and friends: objects beyond tensors
+        raise ModelUnavailableError(
+            'model %s: %s of %s holds Python objects besides tensors, which are never loaded '
+            '(they can run code); convert it to a plain state dict or safetensors (%s)' % (
+                spec.name, spec.weights_file, spec.repo_id, first_line(exc, 200))
+        ) from exc
+    if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
+        state = state['state_dict']
+    if hasattr(model, 'pos_embed'):
+        state = checkpoint_filter_fn(state, model)
+    model.load_state_dict(state, strict=True)
 
 
 def resolve_factory(path: str) -> Callable[..., nn.Module]:
@@ -185,10 +229,13 @@ def resolve_factory(path: str) -> Callable[..., nn.Module]:
 
 def build_backbone(spec: ModelSpec, pretrained: bool = True) -> nn.Module:
     """The bare network for ``spec`` (weights loaded when ``pretrained``)."""
+    check_requirements(spec)
     if spec.source in ('timm', 'local'):
         return _build_timm(spec, pretrained)
     if spec.source == 'transformers':
         return _build_transformers(spec, pretrained)
+    if spec.source == 'open_clip':
+        return _build_open_clip(spec, pretrained)
     if spec.source == 'factory':
         return resolve_factory(str(spec.repo_id))(pretrained=pretrained)
     raise ModelUnavailableError('model %s has unknown source %r' % (spec.name, spec.source))
@@ -215,6 +262,9 @@ def wrap_backbone(spec: ModelSpec, backbone: nn.Module) -> Embedder:
 
     if spec.source == 'transformers':
         features = _transformers_features(spec)
+    elif spec.source == 'open_clip':
+        def features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+            return model.encode_image(x)
     elif spec.source == 'factory':
         def features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
             return model(x)

@@ -7,6 +7,7 @@ import logging
 from importlib.metadata import entry_points
 
 from ..errors import InputError
+from . import hub
 from .catalog import BUILTIN_SPECS
 from .generic import generic_spec, is_generic
 from .spec import ModelSpec
@@ -50,7 +51,8 @@ def list_specs(include_plugins: bool = True) -> list[ModelSpec]:
 
 def get_spec(name: str, pooling: str | None = None, trust_remote_code: bool = False) -> ModelSpec:
     """The spec called ``name``: a catalog or plugin model, or a generic ``timm:``, ``hf:`` or
-    ``local:`` one; with the user's pooling rule and remote-code consent applied."""
+    ``local:`` one; with the user's pooling rule and remote-code consent applied. A cached hub
+    config's mean/std win over the record's (with a warning)."""
     spec = _find_spec(name)
     if pooling:
         spec = spec.with_pooling(pooling)
@@ -64,7 +66,7 @@ def _find_spec(name: str) -> ModelSpec:
         return generic_spec(name)
     for spec in list_specs():
         if spec.name == name:
-            return spec
+            return hub.reconcile(spec)
     known = ', '.join(s.name for s in list_specs())
     raise InputError('unknown model %r; choose one of: %s, or timm:hf_hub:ORG/NAME, '
                      'hf:ORG/NAME, local:/path' % (name, known))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-Source = Literal['timm', 'transformers', 'local', 'factory']
-Pooling = Literal['cls', 'mean', 'cls+mean', 'pooler', 'gap', 'model']
+Source = Literal['timm', 'transformers', 'local', 'factory', 'open_clip']
+Pooling = Literal['cls', 'mean', 'cls+mean', 'pooler', 'gap', 'model', 'projection']
 Precision = Literal['fp32', 'fp16', 'bf16']
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -26,7 +26,12 @@ POOLING_RULES: dict[str, str] = {
     'pooler': "the transformers model's pooler_output",
     'gap': 'global average pooling of the last feature map',
     'model': "the model's own pooled output (timm forward_head(pre_logits=True))",
+    'projection': "a vision-language model's projected image embedding (CLIP image_embeds, "
+                  "open_clip encode_image): the space its text queries share",
 }
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+ASSUMED = 'assumed'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +85,21 @@ class ModelSpec:
     """The model only loads with the repository's own Python code (``trust_remote_code``)."""
     trust_remote_code: bool = False
     """Only ever True when the user asks for it explicitly; never in a shipped record."""
+    scale_source: str = ASSUMED
+    """Where ``mpp``/``magnification`` come from (a URL), or ``'assumed'``; where the authors
+    trained at several magnifications, the text says so."""
+    norm_source: str = ASSUMED
+    """Where ``mean``/``std`` (and the input size) come from (a URL or file), or ``'assumed'``.
+    A cached hub config that states them is compared with the record at load time."""
+    requires: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Python modules the model needs beyond this package's dependencies: import name -> how to
+    install it. The model refuses to load, with that line, until each one imports."""
+    weights_file: str | None = None
+    """A plain state-dict file in the hub repository (for repositories that are not in timm or
+    transformers format); loaded with ``weights_only=True`` into ``architecture``."""
+    hf_class: str | None = None
+    """transformers class to load instead of ``AutoModel`` (e.g. the image tower of a CLIP
+    model: ``CLIPVisionModelWithProjection``)."""
 
     def with_overrides(self, **changes: Any) -> ModelSpec:
         """A copy with some fields replaced (e.g. the user's choice of pooling)."""
@@ -98,6 +118,11 @@ class ModelSpec:
         if pooling not in POOLING_RULES:
             raise InputError('unknown pooling %r; use one of %s'
                              % (pooling, ', '.join(POOLING_RULES)))
+        if self.pooling == 'projection' or pooling == 'projection':
+            if pooling != self.pooling:
+                raise InputError('model %s gives %s; --pooling %s does not apply' % (
+                    self.name, POOLING_RULES[self.pooling], pooling))
+            return self.embed_dim
         if self.pooling in ('model', 'gap'):
             if pooling not in ('model', 'gap'):
                 raise InputError('model %s gives one pooled vector; --pooling %s does not apply'
@@ -108,6 +133,13 @@ class ModelSpec:
                              'pooler' % self.name)
         width = self.embed_dim // 2 if self.pooling == 'cls+mean' else self.embed_dim
         return 2 * width if pooling == 'cls+mean' else width
+
+    @property
+    def hub_file(self) -> str:
+        """The file whose presence in the Hugging Face cache means the model is cached."""
+        if self.weights_file:
+            return self.weights_file
+        return 'open_clip_config.json' if self.source == 'open_clip' else 'config.json'
 
     @property
     def scale_text(self) -> str:

@@ -3,26 +3,68 @@
 from __future__ import annotations
 
 from .registry import list_specs
-from .spec import ModelSpec
+from .spec import ASSUMED, ModelSpec
 
-COLUMNS = ('name', 'source', 'dim', 'scale', 'pooling', 'gated', 'licence')
+COLUMNS = ('name', 'loads from', 'dim', 'pooling', 'scale', 'scale source', 'norm source',
+           'gated', 'licence', 'needs')
 
 
-def _row(spec: ModelSpec) -> tuple[str, ...]:
-    source = spec.source if not spec.repo_id or spec.source == 'factory' else '%s %s' % (
-        spec.source, spec.repo_id)
-    return (spec.name, source, str(spec.embed_dim), spec.scale_text, spec.pooling,
-            'yes' if spec.gated else 'no', spec.license)
+def _where(spec: ModelSpec) -> str:
+    if spec.source == 'factory':
+        return 'bundled' if spec.repo_id and spec.repo_id.startswith(
+            'EmbeddingSimilarity.models.builtin') else 'external code'
+    return '%s %s' % (spec.source, spec.repo_id) if spec.repo_id else spec.source
+
+
+def needs(spec: ModelSpec) -> str:
+    """What a model needs beyond this package: remote code, or modules outside PyPI."""
+    parts = list(spec.requires)
+    if spec.needs_remote_code:
+        parts.append('remote code')
+    return ', '.join(parts) or '-'
+
+
+class _Sources:
+    """Numbers each distinct source once, so the table stays narrow and the URLs follow it."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def label(self, text: str) -> str:
+        if text == ASSUMED:
+            return ASSUMED
+        if text not in self.texts:
+            self.texts.append(text)
+        number = '[%d]' % (self.texts.index(text) + 1)
+        return ASSUMED + ' ' + number if text.startswith(ASSUMED) else number
+
+    def lines(self) -> list[str]:
+        return ['[%d] %s' % (i + 1, text) for i, text in enumerate(self.texts)]
+
+
+def _rows(specs: list[ModelSpec], sources: _Sources) -> list[tuple[str, ...]]:
+    return [(spec.name, _where(spec), str(spec.embed_dim), spec.pooling, spec.scale_text,
+             sources.label(spec.scale_source), sources.label(spec.norm_source),
+             'yes' if spec.gated else 'no', spec.license, needs(spec)) for spec in specs]
+
+
+def _layout(header: tuple[str, ...], rows: list[tuple[str, ...]], rule: str) -> list[str]:
+    widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return '  '.join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    ruler = '  '.join(rule * w for w in widths)
+    if rule == '=':
+        return [ruler, line(header), ruler] + [line(row) for row in rows] + [ruler]
+    return [line(header), ruler] + [line(row) for row in rows]
 
 
 def models_table() -> str:
-    """A plain-text table of every known model."""
-    rows = [COLUMNS] + [_row(spec) for spec in list_specs()]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    lines = ['  '.join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-             for row in rows]
-    lines.insert(1, '  '.join('-' * width for width in widths))
-    return '\n'.join(lines)
+    """A plain-text table of every known model, then the sources its columns number."""
+    sources = _Sources()
+    lines = _layout(COLUMNS, _rows(list_specs(), sources), '-')
+    return '\n'.join(lines + ['', 'Sources (scale, normalisation):'] + sources.lines())
 
 
 def models_rst() -> str:
@@ -30,34 +72,31 @@ def models_rst() -> str:
     from .catalog import BUILTIN_SPECS
     from .spec import POOLING_RULES
 
-    header = ('Model', 'Loads from', 'Dim', 'Scale', 'Input', 'Pooling', 'Precision', 'Gated',
-              'Licence')
-    rows = []
-    for spec in BUILTIN_SPECS:
-        where = spec.repo_id if spec.source != 'factory' else 'bundled'
-        if spec.needs_remote_code:
-            where += ' (remote code)'
-        rows.append((spec.name, '%s: %s' % (spec.source, where), str(spec.embed_dim),
-                     spec.scale_text, '%d px' % spec.input_size, spec.pooling, spec.precision,
-                     'yes' if spec.gated else 'no', spec.license))
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    rule = '  '.join('=' * w for w in widths)
-
-    def line(cells: tuple[str, ...]) -> str:
-        return '  '.join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
+    sources = _Sources()
+    header = ('Model', 'Loads from', 'Dim', 'Pooling', 'Scale', 'Scale source', 'Norm source',
+              'Input', 'Precision', 'Gated', 'Licence', 'Needs')
+    rows = [row[:7] + ('%d px' % spec.input_size, spec.precision) + row[7:]
+            for spec, row in zip(BUILTIN_SPECS, _rows(list(BUILTIN_SPECS), sources),
+                                 strict=True)]
     out = ['Models', '======', '',
            'Generated from ``EmbeddingSimilarity/models/catalog.py`` by '
-           '``python tools/make_models_rst.py``; do not edit by hand.', '',
+           '``python tools/regenerate.py``; do not edit by hand.', '',
            'Tiles are cut at the input size, in pixels at the model\'s scale. Any other model '
            'runs through ``--custom-model`` as ``timm:hf_hub:ORG/NAME``, ``hf:ORG/NAME``, '
-           '``local:/path`` or a plugin\'s name.', '', rule, line(header), rule]
-    out += [line(row) for row in rows]
-    out += [rule, '', 'Pooling rules', '-------------', '']
+           '``local:/path`` or a plugin\'s name. "assumed" marks a fact no primary source '
+           'states; when a hub model is cached, the mean/std its own config states are compared '
+           'with the record and win (with a warning). Models that need code outside PyPI refuse '
+           'to load, naming what to install, until it is there.', '']
+    out += _layout(header, rows, '=')
+    out += ['', 'Pooling rules', '-------------', '']
     out += ['``%s``\n    %s' % (name, text) for name, text in POOLING_RULES.items()]
-    out += ['', 'Sources', '-------', '']
+    out += ['', 'Sources of scale and normalisation', '----------------------------------', '']
+    out += ['%s\n' % line for line in sources.lines()]
+    out += ['References', '----------', '']
     for spec in BUILTIN_SPECS:
         text = '``%s``: %s' % (spec.name, spec.reference)
+        if spec.requires:
+            text += ' Needs: %s.' % '; '.join('%s (%s)' % item for item in spec.requires.items())
         if spec.notes:
             text += ' %s' % spec.notes
         out.append('* ' + text)
