@@ -1,0 +1,208 @@
+"""The Analyses menu end to end, as a pathologist runs it (issue 15).
+
+A real Girder 3 + HistomicsUI server registers this task's CLIs from ``docker-entrypoint.sh``
+(``--list_cli`` and each ``<cli> --xml``), the way ``PUT /slicer_cli_web/docker_image`` stores an
+image. Headless chromium, logged in, opens the slide, picks *Analyses -> EmbeddingSimilarity*,
+presses the key-point button and clicks the tissue; HistomicsUI submits (``submiton``) and Slicer
+CLI Web schedules the job for girder_worker. tests/ui/job_runner.py then runs that job's message
+as the worker would (no docker). Screenshots go to ``UI_SCREENSHOT_DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import REPO, running_girder, upload_slide
+from PIL import Image
+from test_histomicsui import PLUGINS, ui_python
+
+UI = os.path.join(REPO, 'tests', 'ui')
+IMAGE = 'embeddingsimilarity:test'  # the task image's name as an administrator would give it
+ENTRYPOINT = ['env', 'PYTHON=' + sys.executable, 'PYTHONPATH=' + REPO, 'bash',
+              os.path.join(REPO, 'docker-entrypoint.sh')]  # what `docker run IMAGE` runs
+# DSA jobs get a token scoped to data read/write only (girder_worker's GirderClientTransform);
+# our CLI asks /user/me, which needs core.user_auth: the administrator's override
+# (GIRDER_WORKER_JOB_GC_SCOPE) adds it. See docs/dsa-jobs.rst.
+JOB_TOKEN_SCOPE = 'core.user_auth'
+TISSUE, TISSUE_2, GLASS = (1000, 1500), (1400, 1000), (60, 60)
+
+
+def listed_clis() -> dict:
+    out = subprocess.run(ENTRYPOINT + ['--list_cli'], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+@pytest.fixture(scope='module')
+def analyses_server(tmp_path_factory):
+    work = tmp_path_factory.mktemp('girder-analyses')
+    queue = work / 'queue'
+    extra = ('--slicer-cli', '%s=%s' % (IMAGE, ' '.join(ENTRYPOINT)), '--worker-queue', str(queue),
+             '--job-token-scope', JOB_TOKEN_SCOPE)
+    with running_girder(ui_python(), work, PLUGINS, extra) as info:
+        info['queue'] = str(queue)
+        yield info
+
+
+@pytest.fixture
+def pathologist(analyses_server):
+    import girder_client
+
+    api = analyses_server['apiUrl']
+    login = 'path%s' % os.urandom(3).hex()
+    girder_client.GirderClient(apiUrl=api).post('user', parameters={
+        'login': login, 'email': login + '@example.org', 'firstName': 'A', 'lastName': 'B',
+        'password': 'password1'})
+    client = girder_client.GirderClient(apiUrl=api)
+    client.authenticate(login, 'password1')
+    return client
+
+
+def screenshot_dir(tmp_path) -> str:
+    shots = os.environ.get('UI_SCREENSHOT_DIR') or str(tmp_path)
+    os.makedirs(shots, exist_ok=True)
+    return shots
+
+
+def run_job(server: dict, workdir: str) -> dict:
+    """Run the job Slicer CLI Web queued, as girder_worker would (tests/ui/job_runner.py)."""
+    result = subprocess.run([ui_python(), os.path.join(UI, 'job_runner.py'), server['queue'],
+                             workdir, *ENTRYPOINT], capture_output=True, text=True, timeout=600,
+                            check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+class Browser:
+    """tests/ui/analyses.js: JSON events on its stdout, one stdin line per job run."""
+
+    def __init__(self, config: dict, tmp_path) -> None:
+        path = tmp_path / 'analyses.json'
+        path.write_text(json.dumps(config))
+        self.proc = subprocess.Popen(['node', os.path.join(UI, 'analyses.js'), str(path)],
+                                     cwd=UI, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+
+    def next(self, event: str) -> dict:
+        for line in self.proc.stdout:
+            if line.startswith('{'):
+                message = json.loads(line)
+                if message['event'] == event:
+                    return message
+        self.proc.wait(timeout=30)
+        raise AssertionError('the browser script ended before %r: %s'
+                             % (event, self.proc.stderr.read()[-3000:]))
+
+    def resume(self) -> None:
+        self.proc.stdin.write('\n')
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def yellow_pixels(path: str) -> int:
+    rgb = np.asarray(Image.open(path).convert('RGB')).astype(int)
+    return int(((rgb[..., 0] > 180) & (rgb[..., 1] > 170) & (rgb[..., 2] < 110)).sum())
+
+
+def heatmaps(client, item_id: str) -> list[dict]:
+    return [a for a in client.get('annotation', parameters={'itemId': item_id, 'limit': 0})
+            if a['annotation']['name'].startswith('Embedding similarity')]
+
+
+def keypoint(argv: list[str]) -> tuple[float, float]:
+    x, y = argv[argv.index('--keypoints') + 1].split(',')[:2]
+    return float(x), float(y)
+
+
+def test_every_listed_cli_is_registered(analyses_server, pathologist):
+    registered = {cli['name']: cli for cli in pathologist.get('slicer_cli_web/cli')}
+    listed = listed_clis()
+    assert set(registered) == set(listed)
+    for name in listed:
+        assert registered[name]['image'] == IMAGE
+        xml = subprocess.run(ENTRYPOINT + [name, '--xml'], capture_output=True, text=True,
+                             check=True).stdout
+        stored = pathologist.sendRestRequest('GET', 'slicer_cli_web/cli/%s/xml'
+                                             % registered[name]['_id'], jsonResp=False)
+        assert stored.text == xml
+    menu = pathologist.get('slicer_cli_web/docker_image')
+    image, tag = IMAGE.split(':')
+    assert set(menu[image][tag]) == set(listed)
+
+
+def test_two_clicks_and_glass_through_the_analyses_menu(analyses_server, pathologist,
+                                                        sample_slide, tmp_path):
+    client = pathologist
+    api = analyses_server['apiUrl']
+    item = upload_slide(client, sample_slide)
+    shots = screenshot_dir(tmp_path)
+    image, tag = IMAGE.split(':')
+    config = {'url': api.replace('/api/v1', '') + '/histomics#?image=%s' % item['_id'],
+              'token': client.token, 'image': image, 'cli': 'EmbeddingSimilarity',
+              'shots': shots, 'clicks': [{'x': TISSUE[0], 'y': TISSUE[1], 'name': 'click1'},
+                                         {'x': TISSUE_2[0], 'y': TISSUE_2[1], 'name': 'click2'},
+                                         {'x': GLASS[0], 'y': GLASS[1], 'name': 'glass'}]}
+    browser = Browser(config, tmp_path)
+    try:
+        panel = browser.next('panel')
+        for group in ('IO', 'Similarity', 'Model and Tiling'):
+            assert group in panel['groups'], panel
+        # HistomicsUI fills every image parameter with the open slide's file
+        assert panel['values']['inputImageFile'] == panel['values']['inputImageId'] != ''
+        before = yellow_pixels(os.path.join(shots, 'analyses_page.png'))
+
+        outcomes = []
+        for index, (x, y) in enumerate((TISSUE, TISSUE_2, GLASS)):
+            submitted = browser.next('submitted')
+            assert submitted['status'] == 200, submitted
+            params = submitted['params']
+            assert params['inputImageFile'] == params['inputImageId'] == item['fileId']
+            report = run_job(analyses_server, str(tmp_path / ('job%d' % index)))
+            assert report['jobId'] == submitted['job']['_id']
+            argv = report['argv']
+            assert argv[0] == 'EmbeddingSimilarity'
+            assert argv[argv.index('--image-id') + 1] == item['fileId']
+            assert argv[argv.index('--api-url') + 1].rstrip('/') == api
+            assert argv[argv.index('--girder-token') + 1] == '<token>'
+            assert argv[-1].endswith(os.sep + 'cmu_small_region.svs')
+            clicked = keypoint(argv)
+            assert abs(clicked[0] - x) < 30 and abs(clicked[1] - y) < 30, (clicked, x, y)
+            browser.resume()
+            shot = browser.next('shot')
+            job = client.get('job/%s' % report['jobId'])
+            outcomes.append((report, job, shot, heatmaps(client, item['_id'])))
+
+        (first, job1, shot1, maps1), (second, job2, shot2, maps2), (glass, job3, _, maps3) = \
+            outcomes
+        # first click: the job succeeds, logs our stages, and the heatmap is drawn
+        assert job1['status'] == 3, ''.join(job1.get('log', []))[-3000:]
+        assert job1['progress']['current'] == job1['progress']['total']
+        log1 = ''.join(job1['log'])
+        assert 'embedding' in log1, log1
+        assert len(maps1) == 1
+        gained = yellow_pixels(os.path.join(shots, 'analyses_click1.png')) - before
+        assert gained > 2000, 'the heatmap did not appear (%d yellow pixels)' % gained
+        assert any(maps1[0]['_id'] in url for url in shot1['annotationRequests'])
+        # second click: the same annotation, updated in place, from the cached embeddings
+        assert job2['status'] == 3, ''.join(job2.get('log', []))[-3000:]
+        assert [a['_id'] for a in maps2] == [maps1[0]['_id']]
+        assert maps2[0]['_version'] > maps1[0]['_version']
+        # a key point on glass: the job errors with our one-line message; nothing changes
+        assert glass['returncode'] != 0 and job3['status'] == 4
+        log3 = ''.join(job3['log'])
+        assert 'error: key point (' in log3 and 'has no embedding' in log3, log3[-3000:]
+        assert 'Traceback' not in log3
+        assert [(a['_id'], a['_version']) for a in maps3] == \
+            [(maps2[0]['_id'], maps2[0]['_version'])]
+        done = browser.next('done')
+        assert not [e for e in done['errors'] if 'annotation' in e.lower()], done['errors']
+    finally:
+        browser.close()
