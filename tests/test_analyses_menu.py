@@ -29,7 +29,8 @@ ENTRYPOINT = ['env', 'PYTHON=' + sys.executable, 'PYTHONPATH=' + REPO, 'bash',
 # our CLI asks /user/me, which needs core.user_auth: the administrator's override
 # (GIRDER_WORKER_JOB_GC_SCOPE) adds it. See docs/dsa-jobs.rst.
 JOB_TOKEN_SCOPE = 'core.user_auth'
-TISSUE, TISSUE_2, GLASS = (1000, 1500), (1400, 1000), (60, 60)
+TISSUE, TISSUE_2 = (1000, 1500), (1400, 1000)
+BESIDE = (-250, 1500)  # a click on the white beside the slide, outside the image
 
 
 def listed_clis() -> dict:
@@ -138,18 +139,18 @@ def test_every_listed_cli_is_registered(analyses_server, pathologist):
     assert set(menu[image][tag]) == set(listed)
 
 
-def test_two_clicks_and_glass_through_the_analyses_menu(analyses_server, pathologist,
+def test_two_clicks_and_a_bad_click_through_the_analyses_menu(analyses_server, pathologist,
                                                         sample_slide, tmp_path):
     client = pathologist
     api = analyses_server['apiUrl']
     item = upload_slide(client, sample_slide)
     shots = screenshot_dir(tmp_path)
     image, tag = IMAGE.split(':')
+    points = {'click1': TISSUE, 'click2': TISSUE_2, 'beside': BESIDE}
+    clicks = [{'x': x, 'y': y, 'name': name} for name, (x, y) in points.items()]
     config = {'url': api.replace('/api/v1', '') + '/histomics#?image=%s' % item['_id'],
-              'token': client.token, 'image': image, 'cli': 'EmbeddingSimilarity',
-              'shots': shots, 'clicks': [{'x': TISSUE[0], 'y': TISSUE[1], 'name': 'click1'},
-                                         {'x': TISSUE_2[0], 'y': TISSUE_2[1], 'name': 'click2'},
-                                         {'x': GLASS[0], 'y': GLASS[1], 'name': 'glass'}]}
+              'login': client.get('user/me')['login'], 'password': 'password1',
+              'image': image, 'cli': 'EmbeddingSimilarity', 'shots': shots, 'clicks': clicks}
     browser = Browser(config, tmp_path)
     try:
         panel = browser.next('panel')
@@ -160,7 +161,7 @@ def test_two_clicks_and_glass_through_the_analyses_menu(analyses_server, patholo
         before = yellow_pixels(os.path.join(shots, 'analyses_page.png'))
 
         outcomes = []
-        for index, (x, y) in enumerate((TISSUE, TISSUE_2, GLASS)):
+        for index, (x, y) in enumerate((TISSUE, TISSUE_2, BESIDE)):
             submitted = browser.next('submitted')
             assert submitted['status'] == 200, submitted
             params = submitted['params']
@@ -180,7 +181,7 @@ def test_two_clicks_and_glass_through_the_analyses_menu(analyses_server, patholo
             job = client.get('job/%s' % report['jobId'])
             outcomes.append((report, job, shot, heatmaps(client, item['_id'])))
 
-        (first, job1, shot1, maps1), (second, job2, shot2, maps2), (glass, job3, _, maps3) = \
+        (first, job1, shot1, maps1), (second, job2, shot2, maps2), (beside, job3, _, maps3) = \
             outcomes
         # first click: the job succeeds, logs our stages, and the heatmap is drawn
         assert job1['status'] == 3, ''.join(job1.get('log', []))[-3000:]
@@ -195,10 +196,11 @@ def test_two_clicks_and_glass_through_the_analyses_menu(analyses_server, patholo
         assert job2['status'] == 3, ''.join(job2.get('log', []))[-3000:]
         assert [a['_id'] for a in maps2] == [maps1[0]['_id']]
         assert maps2[0]['_version'] > maps1[0]['_version']
-        # a key point on glass: the job errors with our one-line message; nothing changes
-        assert glass['returncode'] != 0 and job3['status'] == 4
+        # a key point beside the slide: the job errors with our one-line message; nothing changes
+        assert beside['returncode'] == 2 and job3['status'] == 4
         log3 = ''.join(job3['log'])
-        assert 'error: key point (' in log3 and 'has no embedding' in log3, log3[-3000:]
+        assert 'EmbeddingSimilarity: error: key point' in log3, log3[-3000:]
+        assert 'is outside the image' in log3, log3[-3000:]
         assert 'Traceback' not in log3
         assert [(a['_id'], a['_version']) for a in maps3] == \
             [(maps2[0]['_id'], maps2[0]['_version'])]

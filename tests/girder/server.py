@@ -93,7 +93,8 @@ def use_folder_broker(folder: str) -> None:
     os.environ['GIRDER_WORKER_BACKEND'] = 'cache+memory://'
     from girder_worker.app import app
 
-    app.conf.broker_transport_options = {'data_folder_in': folder, 'data_folder_out': folder}
+    app.conf.broker_transport_options = {'data_folder_in': folder, 'data_folder_out': folder,
+                                         'control_folder': os.path.join(folder, 'control')}
 
 
 def configure_worker_settings(api_url: str) -> None:

@@ -1,7 +1,7 @@
 // Drive HistomicsUI's Analyses menu in headless chromium as a logged-in pathologist:
 //   node analyses.js CONFIG.json
-// CONFIG: {url, token, image, cli, shots, clicks: [{x, y, name}]} (x, y in base-image pixels).
-// Opens the slide, picks Analyses -> image -> tag -> cli, reads the panel, screenshots it, presses
+// CONFIG: {url, login, password, image, cli, shots, clicks: [{x, y, name}]} (x, y in base-image
+// pixels). Opens the slide, logs in, picks Analyses -> image -> tag -> cli, reads the panel, screenshots it, presses
 // the key-point button and clicks each point on the viewer; HistomicsUI submits on each click
 // (the region's "submiton"). Talks JSON lines on stdout; after each submit it waits for one line on
 // stdin (the test runs the job meanwhile), then screenshots the result.
@@ -10,9 +10,34 @@ const readline = require('readline');
 const { chromium } = require('playwright-core');
 
 const emit = (event) => console.log(JSON.stringify(event));
+let page = null;
+let config = null;
+const errorsSeen = [];
+
+// The image pixel under the mouse, as HistomicsUI's coordinate display shows it
+async function pointerAt(p, x, y) {
+  await p.mouse.move(x, y);
+  await p.waitForTimeout(200);
+  const text = await p.textContent('.h-image-coordinates');
+  const [ix, iy] = text.split(',').map(Number);
+  return { x: ix, y: iy };
+}
+
+// Where to click for image pixel ``point``: read the display at two spots and solve the
+// (axis-aligned) mapping, as a user aims by the coordinates shown
+async function displayPoint(p, point) {
+  const box = await p.locator('.h-image-view-body .geojs-map, .geojs-map').first().boundingBox();
+  const a = { x: box.x + box.width * 0.3, y: box.y + box.height * 0.3 };
+  const b = { x: box.x + box.width * 0.7, y: box.y + box.height * 0.7 };
+  const ia = await pointerAt(p, a.x, a.y);
+  const ib = await pointerAt(p, b.x, b.y);
+  const sx = (b.x - a.x) / (ib.x - ia.x);
+  const sy = (b.y - a.y) / (ib.y - ia.y);
+  return { x: a.x + (point.x - ia.x) * sx, y: a.y + (point.y - ia.y) * sy };
+}
 
 (async () => {
-  const config = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+  config = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
   const input = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -20,27 +45,35 @@ const emit = (event) => console.log(JSON.stringify(event));
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  const origin = new URL(config.url).origin;
-  await context.addCookies([{ name: 'girderToken', value: config.token, url: origin }]);
-  const page = await context.newPage();
-  const errors = [];
+  page = await context.newPage();
+  const errors = errorsSeen;
   const annotationRequests = [];
   page.on('pageerror', (error) => errors.push(String(error)));
+  page.on('console', (message) => { if (message.type() === 'error') errors.push(message.text()); });
+  page.on('request', (request) => { if (process.env.UI_DEBUG) console.error(request.method(), request.url()); });
   page.on('request', (request) => {
     if (/\/api\/v1\/annotation\/[0-9a-f]{24}/.test(request.url())) {
       annotationRequests.push(request.url());
     }
   });
+  // log in through the header's dialog, as a user does, then open the slide
+  await page.goto(config.url.split('#')[0], { waitUntil: 'networkidle', timeout: 120000 });
+  await page.click('a.g-login');
+  await page.fill('#g-login', config.login);
+  await page.fill('#g-password', config.password);
+  await page.click('#g-login-button');
+  await page.waitForSelector('.h-user-dropdown-link, .g-user-dropdown-link, a.g-logout',
+    { state: 'attached', timeout: 60000 });
   await page.goto(config.url, { waitUntil: 'networkidle', timeout: 120000 });
+  await page.reload({ waitUntil: 'networkidle', timeout: 120000 });
   await page.waitForSelector('.geojs-map', { timeout: 60000 });
-  const user = await page.textContent('.h-user-dropdown-link, .g-user-dropdown-link, #g-app-header-container').catch(() => '');
+  await page.waitForSelector('.h-analyses-dropdown-link', { timeout: 60000 });
 
-  // Analyses -> image -> tag -> CLI, hovering through the sub-menus as a mouse does
+  // Analyses -> image -> tag -> CLI (bootstrap-submenu opens each level on a click)
   await page.click('.h-analyses-dropdown-link');
-  await page.hover(`.h-analyses-dropdown a[data-name="${config.image}"]`);
-  const item = page.locator(`a.h-analysis-item[data-image="${config.image}"][data-cli="${config.cli}"]`);
-  await page.hover(`.h-analyses-dropdown a[data-name="${config.image}"] + ul > li > a`);
-  await item.click();
+  await page.click(`.h-analyses-dropdown a[data-name="${config.image}"]`);
+  await page.click(`.h-analyses-dropdown a[data-name="${config.image}"] + ul > li > a`);
+  await page.click(`a.h-analysis-item[data-image="${config.image}"][data-cli="${config.cli}"]`);
   const panel = page.locator('#h-analysis-panel');
   await panel.locator('.s-panel').first().waitFor({ timeout: 60000 });
   // HistomicsUI fills the image parameters once the file model arrives
@@ -58,18 +91,30 @@ const emit = (event) => console.log(JSON.stringify(event));
   const title = (await panel.locator('.s-panel-title, h3, h4').first().textContent().catch(() => '')) || '';
   await page.screenshot({ path: `${config.shots}/analyses_page.png` });
   await panel.screenshot({ path: `${config.shots}/analyses_panel.png` });
-  emit({ event: 'panel', groups: groups.map((g) => g.trim()), values, title: title.trim(), user });
+  emit({ event: 'panel', groups: groups.map((g) => g.trim()), values, title: title.trim() });
 
-  await panel.locator('.s-select-region-button[parent-id="keypoints"][shape="point"]').first().click();
+  // slicer_cli_web 1.5.14 renders the "submiton" toggle switched off (its first render reads
+  // the state from the still empty widget), so the user switches it on once in the key-point
+  // dropdown, then picks the point tool
+  const keypoints = panel.locator('.s-select-region-button[parent-id="keypoints"]').first()
+    .locator('xpath=ancestor::*[contains(@class, "input-group-btn")][1]');
+  const toggle = keypoints.locator('.s-select-region-submit-button');
+  const submitOnAtStart = await toggle.evaluate((el) => el.classList.contains('enabled'));
+  if (!submitOnAtStart) {
+    await keypoints.locator('.dropdown-toggle').click();
+    await toggle.click();
+  }
+  const submitOn = await toggle.evaluate((el) => el.classList.contains('enabled'));
+  emit({ event: 'submiton', atStart: submitOnAtStart, now: submitOn });
+  const pointTool = keypoints.locator('.s-select-region-button[shape="point"]').first();
   for (const [index, point] of config.clicks.entries()) {
     await page.waitForTimeout(500);
-    const where = await page.evaluate(({ x, y }) => {
-      const node = document.querySelector('.geojs-map');
-      const map = window.$(node).data('data-geojs-map');
-      const display = map.gcsToDisplay({ x, y });
-      const box = node.getBoundingClientRect();
-      return { x: box.left + display.x, y: box.top + display.y };
-    }, point);
+    // HistomicsUI re-arms the point tool 50 ms after a submit; press it when it is not armed
+    const armed = await pointTool.evaluate((el) => el.classList.contains('active'));
+    if (!armed) {
+      await pointTool.click();
+    }
+    const where = await displayPoint(page, point);
     const submitted = page.waitForResponse(
       (response) => /\/slicer_cli_web\/.*\/run$/.test(response.url().split('?')[0]) &&
         response.request().method() === 'POST', { timeout: 60000 });
@@ -77,7 +122,7 @@ const emit = (event) => console.log(JSON.stringify(event));
     const response = await submitted;
     const params = Object.fromEntries(new URLSearchParams(response.request().postData() || ''));
     const job = await response.json();
-    emit({ event: 'submitted', index, name: point.name, params, job, status: response.status() });
+    emit({ event: 'submitted', index, name: point.name, params, job, status: response.status(), armed });
     await input.next(); // the test has run the job
     await page.waitForTimeout(config.settleMs || 8000);
     await page.screenshot({ path: `${config.shots}/analyses_${point.name}.png` });
@@ -85,7 +130,17 @@ const emit = (event) => console.log(JSON.stringify(event));
   }
   await browser.close();
   emit({ event: 'done', errors });
-})().catch((error) => {
+})().catch(async (error) => {
   console.error(error);
+  console.error(JSON.stringify(errorsSeen));
+  if (page && process.env.UI_DEBUG) {
+    console.error(await page.evaluate(() => JSON.stringify({
+      submit: [...document.querySelectorAll('#h-analysis-panel .s-select-region-submit-button')].map((e) => e.className),
+      alerts: [...document.querySelectorAll('#h-analysis-panel .alert, .g-alert, .s-error')].map((e) => e.textContent),
+    })).catch((e) => String(e)));
+  }
+  if (page) {
+    await page.screenshot({ path: `${config.shots}/analyses_failed.png` }).catch(() => null);
+  }
   process.exit(1);
 });
