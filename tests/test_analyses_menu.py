@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -208,3 +209,78 @@ def test_two_clicks_and_a_bad_click_through_the_analyses_menu(analyses_server, p
         assert not [e for e in done['errors'] if 'annotation' in e.lower()], done['errors']
     finally:
         browser.close()
+
+
+def private_folder(client) -> str:
+    me = client.get('user/me')
+    return client.get('folder', parameters={'parentType': 'user', 'parentId': me['_id'],
+                                            'name': 'Private'})[0]['_id']
+
+
+def submit_as_histomicsui(client, item: dict, **changes: str) -> dict:
+    """POST the run endpoint with what HistomicsUI sends for a point click (no browser)."""
+    cli = next(c for c in client.get('slicer_cli_web/cli') if c['name'] == 'EmbeddingSimilarity')
+    private = private_folder(client)
+    params = {'inputImageFile': item['fileId'], 'inputImageId': item['fileId'],
+              'keypoints': json.dumps(list(TISSUE)), 'girderApiUrl': '', 'girderToken': ''}
+    for name, ext in (('outputEmbeddingFile', '.npz'), ('outputAnnotationFile', '.anot'),
+                      ('outputOverlayFile', '.png')):
+        params[name] = 'Embedding Similarity-%s%s' % (name, ext)
+        params[name + '_folder'] = private
+    params.update(changes)
+    return client.post('slicer_cli_web/cli/%s/run' % cli['_id'], parameters=params)
+
+
+def cache_files(client) -> list[dict]:
+    me = client.get('user/me')
+    found = []
+    for folder in client.get('folder', parameters={'parentType': 'user', 'parentId': me['_id'],
+                                                   'limit': 0}):
+        for sub in client.get('folder', parameters={'parentType': 'folder',
+                                                    'parentId': folder['_id'], 'limit': 0}):
+            for item in client.get('item', parameters={'folderId': sub['_id'], 'limit': 0}):
+                found.extend(client.get('item/%s/files' % item['_id']))
+    return found
+
+
+def test_cancel_stops_the_job_and_the_next_job_completes(analyses_server, pathologist,
+                                                         sample_slide, tmp_path):
+    client = pathologist
+    item = upload_slide(client, sample_slide)
+    slow = {'stride': '112', 'batchSize': '4', 'checkpointSeconds': '0'}  # 4x the tiles
+    job = submit_as_histomicsui(client, item, **slow)
+    runner = subprocess.Popen([ui_python(), os.path.join(UI, 'job_runner.py'),
+                               analyses_server['queue'], str(tmp_path / 'job0'), *ENTRYPOINT],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while True:  # cancel once the embedding has started, as a user pressing Cancel
+            progress = client.get('job/%s' % job['_id']).get('progress') or {}
+            if 'embedding' in progress.get('message', '') and 0 < progress['current'] < 1:
+                break
+            assert runner.poll() is None and time.monotonic() < deadline, runner.stderr.read()
+            time.sleep(0.2)
+        client.put('job/%s/cancel' % job['_id'])
+        out, err = runner.communicate(timeout=120)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    report = json.loads(out.strip().splitlines()[-1])
+    cancelled = client.get('job/%s' % job['_id'])
+    assert cancelled['status'] == 5, (report, err[-2000:])  # CANCELED
+    # docker stop signals only the entrypoint; slicer_cli_web's cli_list_entrypoint runs our CLI
+    # as a child and does not forward it, so the CLI goes down with the SIGKILL (docs/dsa-jobs.rst)
+    assert report['returncode'] != 0
+    assert 'Traceback' not in ''.join(cancelled['log'])
+    # nothing half-written reached Girder: no cache, no outputs, no heatmap
+    assert cache_files(client) == []
+    assert client.get('item', parameters={'folderId': private_folder(client)}) == []
+    assert heatmaps(client, item['_id']) == []
+
+    job = submit_as_histomicsui(client, item)  # the next click, with the default grid
+    report = run_job(analyses_server, str(tmp_path / 'job1'))
+    done = client.get('job/%s' % job['_id'])
+    assert report['returncode'] == 0 and done['status'] == 3, ''.join(done['log'])[-3000:]
+    assert len(heatmaps(client, item['_id'])) == 1
+    cached = [f for f in cache_files(client) if f['name'].endswith('.npz')]
+    assert cached, 'the finished job cached no embeddings in Girder'

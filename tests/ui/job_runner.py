@@ -20,8 +20,9 @@ girder_worker's Celery messages to files; this takes the oldest one and does wha
   large_image_annotation does for a worker's upload);
 - keeps the job's status as the worker does (RUNNING, PUSHING_OUTPUT, SUCCESS / ERROR /
   CANCELED) through the job's own ``jobInfoSpec`` token;
-- on a cancel (the job turns CANCELING) sends SIGTERM to the process, as ``docker stop`` does,
-  waits for it, skips the result hooks and marks the job CANCELED.
+- on a cancel (the job turns CANCELING) does what girder_worker's ``docker stop`` does: SIGTERM
+  to the entrypoint, SIGKILL to the rest of the process group (the container) after 10 s; it
+  skips the result hooks and marks the job CANCELED.
 
 Not covered: docker itself (image pull, container isolation, user ids, GPU device requests,
 ``docker-params``), the volume mount (the temporary volume's host and container paths are the
@@ -44,6 +45,7 @@ import threading
 import time
 
 CANCEL_POLL_SECONDS = 0.5
+STOP_GRACE_SECONDS = 10  # docker stop's default
 
 
 def next_message(queue: str, timeout: float) -> dict:
@@ -95,12 +97,23 @@ class Cancelled(Exception):
     pass
 
 
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def run_process(argv: list[str], job_manager, env: dict, timeout: float) -> int:
-    """Run ``argv``; stdout through CLIProgressCLIWriter, stderr to the log; SIGTERM on cancel."""
+    """Run ``argv`` in its own process group (the container); stdout through
+    CLIProgressCLIWriter, stderr to the log. A cancel does what ``docker stop`` does: SIGTERM to
+    the entrypoint only, then SIGKILL to everything left after the grace period."""
     from girder_worker.utils import JobStatus
     from slicer_cli_web.girder_worker_plugin.cli_progress import CLIProgressCLIWriter
 
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            start_new_session=True)
     writer = CLIProgressCLIWriter(job_manager)
     lock = threading.Lock()
 
@@ -113,20 +126,25 @@ def run_process(argv: list[str], job_manager, env: dict, timeout: float) -> int:
                threading.Thread(target=pump, args=(proc.stderr, job_manager.write))]
     for reader in readers:
         reader.start()
-    cancelled = False
+    stop_at = None
     deadline = time.monotonic() + timeout
-    while proc.poll() is None:
-        if not cancelled and job_manager.refreshStatus() == JobStatus.CANCELING:
-            cancelled = True
+    while True:
+        now = time.monotonic()
+        stopping = stop_at is not None and now < stop_at + STOP_GRACE_SECONDS + 5
+        if proc.poll() is not None and not (stopping and group_alive(proc.pid)):
+            break
+        if stop_at is None and job_manager.refreshStatus() == JobStatus.CANCELING:
+            stop_at = now
             proc.send_signal(signal.SIGTERM)
-        if time.monotonic() > deadline:
-            proc.kill()
+        overdue = stop_at is not None and now > stop_at + STOP_GRACE_SECONDS
+        if (overdue or now > deadline) and group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
         time.sleep(CANCEL_POLL_SECONDS)
     for reader in readers:
         reader.join()
     with lock:
         writer.close()
-    if cancelled:
+    if stop_at is not None:
         raise Cancelled(proc.returncode)
     return proc.returncode
 
