@@ -161,7 +161,9 @@ def test_two_clicks_and_a_bad_click_through_the_analyses_menu(analyses_server, p
         assert panel['values']['inputImageFile'] == panel['values']['inputImageId'] != ''
         before = yellow_pixels(os.path.join(shots, 'analyses_page.png'))
 
-        outcomes = []
+        submiton = browser.next('submiton')
+        assert submiton['now'], submiton  # 'Submit job when region is set' is on
+        outcomes, record = [], []
         for index, (x, y) in enumerate((TISSUE, TISSUE_2, BESIDE)):
             submitted = browser.next('submitted')
             assert submitted['status'] == 200, submitted
@@ -181,6 +183,10 @@ def test_two_clicks_and_a_bad_click_through_the_analyses_menu(analyses_server, p
             shot = browser.next('shot')
             job = client.get('job/%s' % report['jobId'])
             outcomes.append((report, job, shot, heatmaps(client, item['_id'])))
+            record.append({'click': submitted['name'], 'toolWasArmed': submitted['armed'],
+                           'submitted': params, 'argv': argv, 'status': job['status']})
+        with open(os.path.join(shots, 'analyses_jobs.json'), 'w') as handle:
+            json.dump({'submiton': submiton, 'jobs': record}, handle, indent=1)
 
         (first, job1, shot1, maps1), (second, job2, shot2, maps2), (beside, job3, _, maps3) = \
             outcomes
