@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
@@ -37,6 +38,16 @@ BESIDE = (-250, 1500)  # a click on the white beside the slide, outside the imag
 def listed_clis() -> dict:
     out = subprocess.run(ENTRYPOINT + ['--list_cli'], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
+
+
+def cli_xml(name: str) -> ElementTree.Element:
+    out = subprocess.run(ENTRYPOINT + [name, '--xml'], capture_output=True, text=True, check=True)
+    return ElementTree.fromstring(out.stdout)
+
+
+def image_parameters(xml: ElementTree.Element) -> list[str]:
+    """The panel's image parameters: HistomicsUI fills each with the open slide."""
+    return [image.findtext('name') for image in xml.iter('image')]
 
 
 @pytest.fixture(scope='module')
@@ -140,6 +151,30 @@ def test_every_listed_cli_is_registered(analyses_server, pathologist):
     assert set(menu[image][tag]) == set(listed)
 
 
+def test_every_listed_cli_opens_its_panel(analyses_server, pathologist, sample_slide, tmp_path):
+    item = upload_slide(pathologist, sample_slide)
+    xmls = {name: cli_xml(name) for name in listed_clis()}
+    image, _tag = IMAGE.split(':')
+    config = {'url': analyses_server['apiUrl'].replace('/api/v1', '') +
+              '/histomics#?image=%s' % item['_id'],
+              'login': pathologist.get('user/me')['login'], 'password': 'password1',
+              'image': image, 'panels': sorted(xmls), 'shots': screenshot_dir(tmp_path),
+              'imageParams': {name: image_parameters(xml) for name, xml in xmls.items()}}
+    browser = Browser(config, tmp_path)
+    try:
+        for name in sorted(xmls):
+            panel = browser.next('panel')
+            assert panel['cli'] == name
+            assert panel['title'] == xmls[name].findtext('title').strip()
+            labels = [group.findtext('label') for group in xmls[name].iter('parameters')]
+            assert [label for label in labels if label not in panel['groups']] == [], panel
+            for param in image_parameters(xmls[name]):
+                assert panel['values'][param] == os.path.basename(sample_slide), panel
+        assert not browser.next('done')['errors']
+    finally:
+        browser.close()
+
+
 def test_two_clicks_and_a_bad_click_through_the_analyses_menu(analyses_server, pathologist,
                                                         sample_slide, tmp_path):
     client = pathologist
@@ -151,7 +186,8 @@ def test_two_clicks_and_a_bad_click_through_the_analyses_menu(analyses_server, p
     clicks = [{'x': x, 'y': y, 'name': name} for name, (x, y) in points.items()]
     config = {'url': api.replace('/api/v1', '') + '/histomics#?image=%s' % item['_id'],
               'login': client.get('user/me')['login'], 'password': 'password1',
-              'image': image, 'cli': 'EmbeddingSimilarity', 'shots': shots, 'clicks': clicks}
+              'image': image, 'cli': 'EmbeddingSimilarity', 'shots': shots, 'clicks': clicks,
+              'imageParams': {'EmbeddingSimilarity': ['inputImageFile', 'inputImageId']}}
     browser = Browser(config, tmp_path)
     try:
         panel = browser.next('panel')

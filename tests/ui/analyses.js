@@ -1,9 +1,10 @@
 // Drive HistomicsUI's Analyses menu in headless chromium as a logged-in pathologist:
 //   node analyses.js CONFIG.json
-// CONFIG: {url, login, password, image, cli, shots, clicks: [{x, y, name}]} (x, y in base-image
-// pixels). Opens the slide, logs in, picks Analyses -> image -> tag -> cli, reads the panel, screenshots it, presses
-// the key-point button and clicks each point on the viewer; HistomicsUI submits on each click
-// (the region's "submiton"). Talks JSON lines on stdout; after each submit it waits for one line on
+// CONFIG: {url, login, password, image, cli, imageParams: {cli: [names]}, shots,
+// clicks: [{x, y, name}]} (x, y in base-image pixels), or {..., panels: [cli, ...]} to open each
+// panel and stop. Logs in, opens the slide, picks Analyses -> image -> tag -> cli, reads the
+// panel, screenshots it, presses the key-point button and clicks each point on the viewer;
+// HistomicsUI submits on each click (the region's "submiton"). Talks JSON lines on stdout; after each submit it waits for one line on
 // stdin (the test runs the job meanwhile), then screenshots the result.
 const fs = require('fs');
 const readline = require('readline');
@@ -34,6 +35,34 @@ async function displayPoint(p, point) {
   const sx = (b.x - a.x) / (ib.x - ia.x);
   const sy = (b.y - a.y) / (ib.y - ia.y);
   return { x: a.x + (point.x - ia.x) * sx, y: a.y + (point.y - ia.y) * sy };
+}
+
+// Analyses -> image -> tag -> CLI (bootstrap-submenu opens each level on a click); wait until
+// HistomicsUI has filled the image parameters, read the panel and screenshot it
+async function openPanel(p, panel, cli) {
+  await p.click('.h-analyses-dropdown-link');
+  await p.click(`.h-analyses-dropdown a[data-name="${config.image}"]`);
+  await p.click(`.h-analyses-dropdown a[data-name="${config.image}"] + ul > li > a`);
+  await p.click(`a.h-analysis-item[data-image="${config.image}"][data-cli="${cli}"]`);
+  await p.waitForFunction((names) => {
+    const title = document.querySelector('#h-analysis-panel .s-panel');
+    return title && names.every((name) => {
+      const el = document.querySelector(`#h-analysis-panel input#${name}`);
+      return el && el.value;
+    });
+  }, (config.imageParams || {})[cli] || [], { timeout: 60000 });
+  await p.waitForTimeout(1000);
+  const groups = await panel.locator('.s-panel .s-panel-title, .s-panel .panel-title').allTextContents();
+  const values = await panel.evaluate((node) => {
+    const out = {};
+    node.querySelectorAll('input[id], select[id]').forEach((el) => { out[el.id] = el.value; });
+    return out;
+  });
+  const title = (await panel.locator('.s-panel-title, h3, h4').first().textContent().catch(() => '')) || '';
+  const suffix = config.panels ? `_${cli}` : '';
+  await p.screenshot({ path: `${config.shots}/analyses_page${suffix}.png` });
+  await panel.screenshot({ path: `${config.shots}/analyses_panel${suffix}.png` });
+  return { event: 'panel', cli, groups: groups.map((g) => g.trim()), values, title: title.trim() };
 }
 
 (async () => {
@@ -69,29 +98,15 @@ async function displayPoint(p, point) {
   await page.waitForSelector('.geojs-map', { timeout: 60000 });
   await page.waitForSelector('.h-analyses-dropdown-link', { timeout: 60000 });
 
-  // Analyses -> image -> tag -> CLI (bootstrap-submenu opens each level on a click)
-  await page.click('.h-analyses-dropdown-link');
-  await page.click(`.h-analyses-dropdown a[data-name="${config.image}"]`);
-  await page.click(`.h-analyses-dropdown a[data-name="${config.image}"] + ul > li > a`);
-  await page.click(`a.h-analysis-item[data-image="${config.image}"][data-cli="${config.cli}"]`);
   const panel = page.locator('#h-analysis-panel');
-  await panel.locator('.s-panel').first().waitFor({ timeout: 60000 });
-  // HistomicsUI fills the image parameters once the file model arrives
-  await page.waitForFunction(() => {
-    const el = document.querySelector('#h-analysis-panel #inputImageId');
-    return el && el.value;
-  }, null, { timeout: 60000 });
-  await page.waitForTimeout(1000);
-  const groups = await panel.locator('.s-panel .s-panel-title, .s-panel .panel-title').allTextContents();
-  const values = await panel.evaluate((node) => {
-    const out = {};
-    node.querySelectorAll('input[id], select[id]').forEach((el) => { out[el.id] = el.value; });
-    return out;
-  });
-  const title = (await panel.locator('.s-panel-title, h3, h4').first().textContent().catch(() => '')) || '';
-  await page.screenshot({ path: `${config.shots}/analyses_page.png` });
-  await panel.screenshot({ path: `${config.shots}/analyses_panel.png` });
-  emit({ event: 'panel', groups: groups.map((g) => g.trim()), values, title: title.trim() });
+  for (const cli of config.panels || [config.cli]) {
+    emit(await openPanel(page, panel, cli));
+  }
+  if (!config.clicks) {
+    await browser.close();
+    emit({ event: 'done', errors });
+    return;
+  }
 
   // slicer_cli_web 1.5.14 renders the "submiton" toggle switched off (its first render reads
   // the state from the still empty widget), so the user switches it on once in the key-point
