@@ -96,9 +96,11 @@ class Browser:
     def __init__(self, config: dict, tmp_path) -> None:
         path = tmp_path / 'analyses.json'
         path.write_text(json.dumps(config))
-        self.proc = subprocess.Popen(['node', os.path.join(UI, 'analyses.js'), str(path)],
-                                     cwd=UI, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+        self.log = tmp_path / 'browser.log'  # a file, so chatter cannot fill a pipe
+        with open(self.log, 'w') as log:
+            self.proc = subprocess.Popen(['node', os.path.join(UI, 'analyses.js'), str(path)],
+                                         cwd=UI, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=log, text=True)
 
     def next(self, event: str) -> dict:
         for line in self.proc.stdout:
@@ -108,7 +110,7 @@ class Browser:
                     return message
         self.proc.wait(timeout=30)
         raise AssertionError('the browser script ended before %r: %s'
-                             % (event, self.proc.stderr.read()[-3000:]))
+                             % (event, self.log.read_text()[-3000:]))
 
     def resume(self) -> None:
         self.proc.stdin.write('\n')
