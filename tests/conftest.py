@@ -84,8 +84,10 @@ GIRDER_SERVER = os.path.join(REPO, 'tests', 'girder', 'server.py')
 
 
 @contextlib.contextmanager
-def running_girder(python: str, work, plugins: str = 'large_image,large_image_annotation'):
-    """Start tests/girder/server.py with ``python`` in folder ``work``; yield its ready info."""
+def running_girder(python: str, work, plugins: str = 'large_image,large_image_annotation',
+                   extra_args: tuple[str, ...] = ()):
+    """Start tests/girder/server.py with ``python`` in folder ``work``; yield its ready info.
+    ``extra_args`` go to server.py (e.g. ``--slicer-cli``, ``--worker-queue``)."""
     import json
     import signal
     import time
@@ -95,7 +97,8 @@ def running_girder(python: str, work, plugins: str = 'large_image,large_image_an
     with open(log_path, 'w') as log:
         proc = subprocess.Popen([python, GIRDER_SERVER, '--ready-file', str(ready),
                                  '--assetstore', str(work / 'assetstore'),
-                                 '--admin', '%s:%s' % ADMIN, '--plugins', plugins],
+                                 '--admin', '%s:%s' % ADMIN, '--plugins', plugins,
+                                 *extra_args],
                                 stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120

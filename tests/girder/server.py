@@ -6,13 +6,22 @@ inside this process; clients only talk HTTP to it, exactly as the task does with
 serves until SIGTERM.
 
     server.py --ready-file F --assetstore DIR [--admin LOGIN:PASSWORD] [--plugins a,b]
+              [--slicer-cli IMAGE=COMMAND ...] [--worker-queue DIR] [--job-token-scope S]
+
+``--slicer-cli`` registers a task image's CLIs as ``PUT /slicer_cli_web/docker_image`` would,
+without docker: COMMAND stands for ``docker run IMAGE`` (e.g. ``bash docker-entrypoint.sh``).
+``--worker-queue`` points girder_worker's Celery broker at a folder, so a job Slicer CLI Web
+schedules is written there as the message a worker would receive (tests/ui/job_runner.py runs it).
 """
 
 import argparse
 import json
 import os
+import shlex
 import socket
+import subprocess
 import sys
+import types
 
 # pymongo-only client options that Girder passes and mongomock does not take
 _PYMONGO_ONLY = ('socketTimeoutMS', 'connectTimeoutMS', 'serverSelectionTimeoutMS',
@@ -73,6 +82,68 @@ def use_mongomock() -> None:
         mongomock.collection.Cursor, mongomock.command_cursor.CommandCursor)
 
 
+def use_folder_broker(folder: str) -> None:
+    """Send girder_worker's Celery messages to files in ``folder`` (kombu's filesystem transport).
+
+    Call before girder_worker is imported. The worker plugin's own Celery app (used to revoke a
+    cancelled job) gets an in-memory broker: the runner sees a cancel in the job's status.
+    """
+    os.makedirs(folder, exist_ok=True)
+    os.environ['GIRDER_WORKER_BROKER'] = 'filesystem://'
+    os.environ['GIRDER_WORKER_BACKEND'] = 'cache+memory://'
+    from girder_worker.app import app
+
+    app.conf.broker_transport_options = {'data_folder_in': folder, 'data_folder_out': folder,
+                                         'control_folder': os.path.join(folder, 'control')}
+
+
+def configure_worker_settings(api_url: str) -> None:
+    from girder.models.setting import Setting
+
+    Setting().set('worker.api_url', api_url)
+    Setting().set('worker.broker', 'memory://')
+    Setting().set('worker.backend', 'cache+memory://')
+
+
+def cli_descriptions(command: str) -> dict:
+    """What ``PUT /slicer_cli_web/docker_image`` reads from an image: ``--list_cli``, and each
+    listed CLI's ``--xml`` (slicer_cli_web/image_job.py does this with ``docker run``)."""
+    argv = shlex.split(command)
+    listed = json.loads(subprocess.run(argv + ['--list_cli'], check=True, capture_output=True,
+                                       text=True).stdout)
+    clis = {}
+    for name, listing in listed.items():
+        xml = subprocess.run(argv + [name, '--xml'], check=True, capture_output=True,
+                             text=True).stdout
+        clis[name] = dict(listing, xml=xml)
+    return clis
+
+
+def register_slicer_clis(specs: list[str], admin_login: str) -> None:
+    """Store each IMAGE's CLIs through slicer_cli_web's models, then make its run endpoints."""
+    import cherrypy
+    from girder.models.collection import Collection
+    from girder.models.folder import Folder
+    from girder.models.setting import Setting
+    from girder.models.user import User
+    from slicer_cli_web.models import DockerImageItem
+
+    admin = User().findOne({'login': admin_login})
+    tasks = Collection().createCollection('Tasks', creator=admin, public=True,
+                                          reuseExisting=True)
+    folder = Folder().createFolder(tasks, 'Slicer CLI Web Tasks', parentType='collection',
+                                   public=True, creator=admin, reuseExisting=True)
+    Setting().set('slicer_cli_web.task_folder', str(folder['_id']))
+    for spec in specs:
+        image, command = spec.split('=', 1)
+        # docker.models.images.Image: only .labels and .attrs are read
+        docker_image = types.SimpleNamespace(labels={}, attrs={})
+        DockerImageItem.saveImage(image, cli_descriptions(command), docker_image, admin, folder)
+    api = cherrypy.tree.apps[''].root.api.v1
+    api.slicer_cli_web.deleteImageEndpoints()
+    api.slicer_cli_web._generateAllItemEndPoints()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument('--ready-file', required=True)
@@ -80,9 +151,17 @@ def main() -> int:
     parser.add_argument('--admin', default='admin:adminpassword')
     parser.add_argument('--plugins', default='large_image,large_image_annotation')
     parser.add_argument('--port', type=int, default=0)
+    parser.add_argument('--slicer-cli', action='append', default=[], metavar='IMAGE=COMMAND')
+    parser.add_argument('--worker-queue', default='')
+    parser.add_argument('--job-token-scope', default='',
+                        help='extra scopes of the token a job gets (GIRDER_WORKER_JOB_GC_SCOPE)')
     args = parser.parse_args()
 
     use_mongomock()
+    if args.worker_queue:
+        use_folder_broker(args.worker_queue)
+    if args.job_token_scope:
+        os.environ['GIRDER_WORKER_JOB_GC_SCOPE'] = args.job_token_scope
     import cherrypy
     from girder.models.assetstore import Assetstore
     from girder.models.user import User
@@ -100,11 +179,16 @@ def main() -> int:
                       email=login + '@example.org', admin=True)
     os.makedirs(args.assetstore, exist_ok=True)
     Assetstore().createFilesystemAssetstore(name='test', root=args.assetstore)
+    api_url = 'http://127.0.0.1:%d/api/v1' % port
+    if args.worker_queue:
+        configure_worker_settings(api_url)
+    if args.slicer_cli:
+        register_slicer_clis(args.slicer_cli, login)
 
     cherrypy.engine.signal_handler.subscribe()
     cherrypy.engine.start()
     cherrypy.engine.wait(cherrypy.engine.states.STARTED)
-    info = {'port': port, 'apiUrl': 'http://127.0.0.1:%d/api/v1' % port, 'pid': os.getpid()}
+    info = {'port': port, 'apiUrl': api_url, 'pid': os.getpid()}
     tmp = args.ready_file + '.tmp'
     with open(tmp, 'w') as handle:
         json.dump(info, handle)

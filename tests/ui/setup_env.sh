@@ -10,13 +10,16 @@
 #    - webpack 3 hashes with md4, which Node >= 17 refuses: --openssl-legacy-provider;
 #    - histomicsui's backbone.localstorage brings a second Backbone whose router never starts:
 #      remove it and rebuild;
-# 4. playwright-core (driving that chromium) under tests/ui/node_modules.
+# 4. girder_worker 0.10 (tests/ui/requirements-worker.txt), after the build: Slicer CLI Web 1.5
+#    needs it to create a job;
+# 5. playwright-core (driving that chromium) under tests/ui/node_modules.
 # Reruns skip every step already done.
 set -euo pipefail
 venv="$(realpath -m "${1:?usage: setup_env.sh VENV_DIR}")"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 stamp="$venv/.ui-ready"
-want="$(cat "$here/requirements.txt" "$here/../girder/requirements.txt" "$0" | sha256sum | cut -d' ' -f1)"
+want="$(cat "$here/requirements.txt" "$here/requirements-worker.txt" "$here/../girder/requirements.txt" \
+    "$0" | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && [ -x /usr/bin/chromium ]; then
     exit 0
 fi
@@ -51,6 +54,8 @@ for attempt in 1 2; do   # npm's registry can fail a download now and then
     rm -rf "$web/node_modules"
 done
 test -d "$venv/share/girder/static/built/plugins/histomicsui"
+(cd "$here" && "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+    -r requirements-worker.txt 2>&1 | quiet)
 
 (cd "$here" && { npm install --silent --no-audit --no-fund --ignore-scripts >/dev/null \
     || npm install --silent --no-audit --no-fund --ignore-scripts >/dev/null; })

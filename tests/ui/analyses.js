@@ -1,0 +1,161 @@
+// Drive HistomicsUI's Analyses menu in headless chromium as a logged-in pathologist:
+//   node analyses.js CONFIG.json
+// CONFIG: {url, login, password, image, cli, imageParams: {cli: [names]}, shots,
+// clicks: [{x, y, name}]} (x, y in base-image pixels), or {..., panels: [cli, ...]} to open each
+// panel and stop. Logs in, opens the slide, picks Analyses -> image -> tag -> cli, reads the
+// panel, screenshots it, presses the key-point button and clicks each point on the viewer;
+// HistomicsUI submits on each click (the region's "submiton"). Talks JSON lines on stdout; after each submit it waits for one line on
+// stdin (the test runs the job meanwhile), then screenshots the result.
+const fs = require('fs');
+const readline = require('readline');
+const { chromium } = require('playwright-core');
+
+const emit = (event) => console.log(JSON.stringify(event));
+let page = null;
+let config = null;
+const errorsSeen = [];
+
+// The image pixel under the mouse, as HistomicsUI's coordinate display shows it
+async function pointerAt(p, x, y) {
+  await p.mouse.move(x, y);
+  await p.waitForTimeout(200);
+  const text = await p.textContent('.h-image-coordinates');
+  const [ix, iy] = text.split(',').map(Number);
+  return { x: ix, y: iy };
+}
+
+// Where to click for image pixel ``point``: read the display at two spots and solve the
+// (axis-aligned) mapping, as a user aims by the coordinates shown
+async function displayPoint(p, point) {
+  const box = await p.locator('.h-image-view-body .geojs-map, .geojs-map').first().boundingBox();
+  const a = { x: box.x + box.width * 0.3, y: box.y + box.height * 0.3 };
+  const b = { x: box.x + box.width * 0.7, y: box.y + box.height * 0.7 };
+  const ia = await pointerAt(p, a.x, a.y);
+  const ib = await pointerAt(p, b.x, b.y);
+  const sx = (b.x - a.x) / (ib.x - ia.x);
+  const sy = (b.y - a.y) / (ib.y - ia.y);
+  return { x: a.x + (point.x - ia.x) * sx, y: a.y + (point.y - ia.y) * sy };
+}
+
+// Analyses -> image -> tag -> CLI (bootstrap-submenu opens each level on a click); wait until
+// HistomicsUI has filled the image parameters, read the panel and screenshot it
+async function openPanel(p, panel, cli) {
+  await p.click('.h-analyses-dropdown-link');
+  await p.click(`.h-analyses-dropdown a[data-name="${config.image}"]`);
+  await p.click(`.h-analyses-dropdown a[data-name="${config.image}"] + ul > li > a`);
+  await p.click(`a.h-analysis-item[data-image="${config.image}"][data-cli="${cli}"]`);
+  await p.waitForFunction((names) => {
+    const title = document.querySelector('#h-analysis-panel .s-panel');
+    return title && names.every((name) => {
+      const el = document.querySelector(`#h-analysis-panel input#${name}`);
+      return el && el.value;
+    });
+  }, (config.imageParams || {})[cli] || [], { timeout: 60000 });
+  await p.waitForTimeout(1000);
+  const groups = await panel.locator('.s-panel .s-panel-title, .s-panel .panel-title').allTextContents();
+  const values = await panel.evaluate((node) => {
+    const out = {};
+    node.querySelectorAll('input[id], select[id]').forEach((el) => { out[el.id] = el.value; });
+    return out;
+  });
+  const title = (await panel.locator('.s-panel-title, h3, h4').first().textContent().catch(() => '')) || '';
+  const suffix = config.panels ? `_${cli}` : '';
+  await p.screenshot({ path: `${config.shots}/analyses_page${suffix}.png` });
+  await panel.screenshot({ path: `${config.shots}/analyses_panel${suffix}.png` });
+  return { event: 'panel', cli, groups: groups.map((g) => g.trim()), values, title: title.trim() };
+}
+
+(async () => {
+  config = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+  const input = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  page = await context.newPage();
+  const errors = errorsSeen;
+  const annotationRequests = [];
+  page.on('pageerror', (error) => errors.push(String(error)));
+  page.on('console', (message) => { if (message.type() === 'error') errors.push(message.text()); });
+  page.on('request', (request) => { if (process.env.UI_DEBUG) console.error(request.method(), request.url()); });
+  page.on('request', (request) => {
+    if (/\/api\/v1\/annotation\/[0-9a-f]{24}/.test(request.url())) {
+      annotationRequests.push(request.url());
+    }
+  });
+  // log in through the header's dialog, as a user does, then open the slide
+  await page.goto(config.url.split('#')[0], { waitUntil: 'networkidle', timeout: 120000 });
+  await page.click('a.g-login');
+  await page.fill('#g-login', config.login);
+  await page.fill('#g-password', config.password);
+  await page.click('#g-login-button');
+  await page.waitForSelector('.h-user-dropdown-link, .g-user-dropdown-link, a.g-logout',
+    { state: 'attached', timeout: 60000 });
+  await page.goto(config.url, { waitUntil: 'networkidle', timeout: 120000 });
+  await page.reload({ waitUntil: 'networkidle', timeout: 120000 });
+  await page.waitForSelector('.geojs-map', { timeout: 60000 });
+  await page.waitForSelector('.h-analyses-dropdown-link', { timeout: 60000 });
+
+  const panel = page.locator('#h-analysis-panel');
+  for (const cli of config.panels || [config.cli]) {
+    emit(await openPanel(page, panel, cli));
+  }
+  if (!config.clicks) {
+    await browser.close();
+    emit({ event: 'done', errors });
+    return;
+  }
+
+  // slicer_cli_web 1.5.14 renders the "submiton" toggle switched off (its first render reads
+  // the state from the still empty widget), so the user switches it on once in the key-point
+  // dropdown, then picks the point tool
+  const keypoints = panel.locator('.s-select-region-button[parent-id="keypoints"]').first()
+    .locator('xpath=ancestor::*[contains(@class, "input-group-btn")][1]');
+  const toggle = keypoints.locator('.s-select-region-submit-button');
+  const submitOnAtStart = await toggle.evaluate((el) => el.classList.contains('enabled'));
+  if (!submitOnAtStart) {
+    await keypoints.locator('.dropdown-toggle').click();
+    await toggle.click();
+  }
+  const submitOn = await toggle.evaluate((el) => el.classList.contains('enabled'));
+  emit({ event: 'submiton', atStart: submitOnAtStart, now: submitOn });
+  const pointTool = keypoints.locator('.s-select-region-button[shape="point"]').first();
+  for (const [index, point] of config.clicks.entries()) {
+    await page.waitForTimeout(500);
+    // HistomicsUI re-arms the point tool 50 ms after a submit; press it when it is not armed
+    const armed = await pointTool.evaluate((el) => el.classList.contains('active'));
+    if (!armed) {
+      await pointTool.click();
+    }
+    const where = await displayPoint(page, point);
+    const submitted = page.waitForResponse(
+      (response) => /\/slicer_cli_web\/.*\/run$/.test(response.url().split('?')[0]) &&
+        response.request().method() === 'POST', { timeout: 60000 });
+    await page.mouse.click(where.x, where.y);
+    const response = await submitted;
+    const params = Object.fromEntries(new URLSearchParams(response.request().postData() || ''));
+    const job = await response.json();
+    emit({ event: 'submitted', index, name: point.name, params, job, status: response.status(), armed });
+    await input.next(); // the test has run the job
+    await page.waitForTimeout(config.settleMs || 8000);
+    await page.screenshot({ path: `${config.shots}/analyses_${point.name}.png` });
+    emit({ event: 'shot', index, name: point.name, annotationRequests: [...annotationRequests] });
+  }
+  await browser.close();
+  emit({ event: 'done', errors });
+})().catch(async (error) => {
+  console.error(error);
+  console.error(JSON.stringify(errorsSeen));
+  if (page && process.env.UI_DEBUG) {
+    console.error(await page.evaluate(() => JSON.stringify({
+      submit: [...document.querySelectorAll('#h-analysis-panel .s-select-region-submit-button')].map((e) => e.className),
+      alerts: [...document.querySelectorAll('#h-analysis-panel .alert, .g-alert, .s-error')].map((e) => e.textContent),
+    })).catch((e) => String(e)));
+  }
+  if (page) {
+    await page.screenshot({ path: `${config.shots}/analyses_failed.png` }).catch(() => null);
+  }
+  process.exit(1);
+});
