@@ -4,6 +4,18 @@
 #   <image> EmbeddingSimilarity --xml       -> the CLI's XML
 #   <image> EmbeddingSimilarity <args...>   -> a run
 # It runs from the folder holding cli_list.json, wherever it is called from.
+#
+# A listed CLI is exec'd directly (what slicer_cli_web.cli_list_entrypoint would run as a child):
+# `docker stop` (a cancelled job) signals only PID 1, so the CLI must be PID 1 to receive SIGTERM
+# and keep its finished embeddings. Anything else goes to cli_list_entrypoint, which answers
+# --list_cli and explains unknown names.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
-exec "${PYTHON:-python}" -m slicer_cli_web.cli_list_entrypoint "$@"
+python="${PYTHON:-python}"
+cli="${1:-}"
+if [ -n "$cli" ] && [ "${cli#-}" = "$cli" ] && [ -f "$cli/$cli.py" ] \
+        && "$python" -c 'import json, sys; sys.exit(sys.argv[1] not in json.load(open("cli_list.json")))' "$cli"; then
+    shift
+    exec "$python" "$cli/$cli.py" "$@"
+fi
+exec "$python" -m slicer_cli_web.cli_list_entrypoint "$@"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import store
-from .errors import CacheError, GirderError
+from .errors import CacheError, GirderError, OutputError
 from .provenance import Provenance
 from .request import Request
 
@@ -115,13 +115,8 @@ class Checkpointer:
 
     def interrupted(self) -> str:
         """Save the checkpoint after an interruption; say exactly what was kept and where."""
-        done = int(self.data.embedded.sum())
-        if not self.path:
-            return ('%d embedded cells were not saved (no --output-embeddings); the next run '
-                    'starts over' % done)
         self.flush()
-        return ('%d embedded cells are kept in %s; rerun the same command to resume from them'
-                % (done, self.path))
+        return interrupted_line(int(self.data.embedded.sum()), self.path)
 
     def flush(self) -> None:
         """Save what is embedded so far as an incomplete cache (nothing without an output)."""
@@ -131,6 +126,16 @@ class Checkpointer:
         store.save(self.path, self.data)
         self.data.provenance.complete = True
         self.last_save = time.monotonic()
+
+
+def interrupted_line(cells: int, path: str, in_girder: bool = False) -> str:
+    """What an interrupted run kept, and where (the CLI's one line after "interrupted; ")."""
+    places = (['in %s' % path] if path else []) + (['in the Girder cache'] if in_girder else [])
+    if not places:
+        return ('%d embedded cells were not saved (no --output-embeddings); the next run starts '
+                'over' % cells)
+    return ('%d embedded cells are kept %s; the next run with the same settings resumes from '
+            'them' % (cells, ' and '.join(places)))
 
 
 def save_local(output: str, data: store.EmbeddingGrid) -> None:
@@ -149,3 +154,19 @@ def upload_to_girder(session: GirderSession, data: store.EmbeddingGrid, path: st
         path, provenance.cache_name(),
         {'image': meta['image'], 'model': provenance.model.name, 'grid': meta['grid'],
          'format_version': store.FORMAT_VERSION})
+
+
+def checkpoint_to_girder(session: GirderSession, data: store.EmbeddingGrid, folder: str) -> bool:
+    """Cache an interrupted run's grid in Girder, marked incomplete, so the next job resumes
+    from it (a cancelled DSA job loses its local files); whether it worked."""
+    data.provenance.complete = False
+    path = os.path.join(folder, 'checkpoint.npz')
+    try:
+        store.save(path, data)
+        upload_to_girder(session, data, path)
+    except (GirderError, OutputError) as exc:
+        logger.warning('the finished cells were not cached in Girder: %s', exc)
+        return False
+    finally:
+        data.provenance.complete = True
+    return True

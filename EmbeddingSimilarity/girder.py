@@ -58,17 +58,19 @@ class GirderSession:
         self.client.setToken(token)
         self._requests = requests
         try:
-            user = self.client.get('user/me', jsonResp=True)
+            # a DSA job's token is scoped to data read/write: /user/me answers null for it, but
+            # /token/current names the token's user whatever its scope
+            token_doc = self.client.get('token/current', jsonResp=True)
         except requests.exceptions.RequestException as exc:
             raise GirderError('cannot reach Girder at %s (%s); check --api-url and that the '
                               'server is running' % (self.api_url, type(exc).__name__)) from exc
         except girder_client.HttpError as exc:
             raise GirderError('Girder at %s answered %s; check --api-url'
                               % (self.api_url, _describe(exc))) from exc
-        if not user:
+        if not token_doc or not token_doc.get('userId'):
             raise GirderError('Girder at %s rejected the token (no user for it); pass a valid '
                               '--girder-token' % self.api_url)
-        self.user = user
+        self.user = {'_id': str(token_doc['userId'])}
 
     @contextlib.contextmanager
     def _errors(self, what: str, missing: str = '') -> Iterator[None]:

@@ -65,7 +65,15 @@ def compute_embeddings(request: Request, progress: Progress | None = None,
             progress.start('tissue', comment='finding tissue')
             data.tissue_fraction = tissue_fractions(plan.source, plan.grid)
         todo = cells_to_embed(request, plan.grid, data.tissue_fraction) & ~data.embedded
-        embedded_now = embed_missing(request, plan, data, todo, progress)
+        try:
+            embedded_now = embed_missing(request, plan, data, todo, progress)
+        except Interrupted as exc:
+            if girder is not None and girder.session is not None and \
+                    cache.checkpoint_to_girder(girder.session, data, scratch):
+                exc.kept = cache.interrupted_line(
+                    int(data.embedded.sum()), cache.partial_path(request.output_embeddings)
+                    if request.output_embeddings else '', in_girder=True)
+            raise
         progress.end()
         _record_run(data, request, progress)
         outcome = Outcome(data=data, cells_embedded=embedded_now, cache_source=cache_source,

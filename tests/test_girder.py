@@ -226,3 +226,23 @@ def test_eight_runs_at_once_leave_one_heatmap_and_one_cache(girder_server, gc, s
     gc.downloadFile(files[0]['_id'], path)
     data = store.load(path)
     assert data.complete and data.embedded.sum() > 0
+
+
+def test_a_dsa_job_token_scoped_to_data_is_enough(cli, girder_server, gc, slide_item,
+                                                  sample_slide):
+    """A DSA job's token may only read and write data (girder_worker's default scope): the run
+    still finds the user's cache folder and posts the heatmap."""
+    import girder_client
+
+    key = gc.post('api_key', parameters={
+        'name': 'job', 'scope': json.dumps(['core.data.read', 'core.data.write'])})
+    token = gc.post('api_key/token', parameters={'key': key['key']})['authToken']['token']
+    assert gc.get('user/me', jsonResp=True) is not None
+    scoped = girder_client.GirderClient(apiUrl=girder_server['apiUrl'])
+    scoped.setToken(token)
+    assert scoped.get('user/me') is None  # what broke the first version
+    result = cli(sample_slide, '--model', 'Test', '--keypoints', KEYPOINT, '--api-url',
+                 girder_server['apiUrl'] + '/', '--girder-token', token, '--image-id',
+                 slide_item['fileId'])
+    assert result.returncode == 0, result.stderr
+    assert len(_annotations(gc, slide_item['_id'])) == 1
