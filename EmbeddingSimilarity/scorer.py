@@ -26,7 +26,7 @@ from .similarity import cosine_map
 Cells = list[tuple[int, int]]
 BACKGROUND_CELLS = 512
 """Random tissue cells that stand for "the rest" when ``linear`` has no negatives."""
-REGULARISATION = 1.0
+REGULARISATION = 10.0
 """Inverse L2 strength (scikit-learn's C) of the ``linear`` scorer."""
 
 
