@@ -21,8 +21,7 @@ TASKS = {'EmbeddingSimilarity': 'similarity', 'EmbeddingClusters': 'clusters'}
 ANNOTATION_NAMES = {'EmbeddingSimilarity': 'Embedding similarity',
                     'EmbeddingClusters': 'Embedding clusters'}
 OUTPUT_NAMES = {'outputEmbeddingFile': 'embeddings', 'outputAnnotationFile': 'annotation',
-                'outputOverlayFile': 'overlay', 'outputTableFile': 'table',
-                'outputHitsFile': 'hits'}
+                'outputOverlayFile': 'overlay', 'outputTableFile': 'table'}
 """Output parameters and the key of their default name in :func:`default_output_names`."""
 
 

@@ -192,7 +192,7 @@ def default_output_names(image: str, model: str, task: str = 'similarity') -> di
     stem = os.path.splitext(os.path.basename(os.path.normpath(image)))[0]
     return {'embeddings': '%s.%s.npz' % (stem, safe_name(model)),
             'annotation': '%s.%s.anot' % (stem, task), 'overlay': '%s.%s.png' % (stem, task),
-            'table': '%s.%s.csv' % (stem, task), 'hits': '%s.%s.hits.anot' % (stem, task)}
+            'table': '%s.%s.csv' % (stem, task)}
 
 
 def parse_points(values: list[float] | None, name: str = 'key points') -> list[tuple[float, float]]:

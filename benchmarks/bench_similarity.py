@@ -61,7 +61,8 @@ def synthetic_grid(rows: int, cols: int, dim: int, seed: int = 0):
     meta = {'grid': grid.to_dict(), 'model': {'name': 'synthetic', 'embed_dim': dim,
                                               'pooling': 'cls'},
             'image': {'name': 'synthetic', 'fingerprint': 'sha256:synthetic'},
-            'scale': {'mpp': 0.5, 'magnification': 20.0}, 'complete': True}
+            'scale': {'mpp': 0.5, 'magnification': 20.0, 'factor': 1.0, 'source': 'synthetic',
+                      'slide_mpp': 0.5, 'slide_magnification': 20.0}, 'complete': True}
     return store.EmbeddingGrid(embeddings, embedded, fraction, meta)
 
 
