@@ -156,3 +156,28 @@ def test_cut_off_hits_and_simple_outputs(cli, tmp_path, sample_slide, test_grid,
     assert -1 <= calibration['randomPairBaseline']['mean'] <= 1
     assert 'Suggested cut-off' in heatmap['description']
     assert [r['valid'] for r in _validate(girder_env_python, str(hits))] == [True]
+
+
+def test_the_readme_region_query_runs(cli, tmp_path):
+    """The region query the README's "three ways" section shows, with its outputs in tmp."""
+    import re
+    import shlex
+
+    from conftest import REPO
+
+    with open(Path(REPO) / 'README.rst') as handle:
+        blocks = re.findall(r'\.\. code-block:: bash\n\n((?:   .*\n)+)', handle.read())
+    command, = [b for b in blocks if '--scorer linear' in b and '--output-hits' in b]
+    args = shlex.split(command.replace('\\\n', ' '))
+    assert args[0] == 'EmbeddingSimilarity'
+    out = tmp_path / 'out'
+    out.mkdir()
+    args = [a.replace('out/', str(out) + '/') if a.startswith('out/') else a for a in args[1:]]
+    args[args.index('--output-dir') + 1] = str(out)
+    result = cli(*args)
+    assert result.returncode == 0, result.stderr
+    shapes = parse_shapes(args[args.index('--keypoints') + 1])
+    assert [s.kind for s in shapes] == ['polygon', 'rectangle']
+    values = dict(line.split(' = ') for line in (out / 'results.txt').read_text().splitlines())
+    hits = json.loads((out / 'hits.anot').read_text())
+    assert len(hits['elements']) == int(values['hitRegions']) >= 1
