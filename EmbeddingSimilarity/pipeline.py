@@ -27,7 +27,7 @@ from .plan import Plan, make_plan
 from .progress import NullProgress, Progress
 from .provenance import software_versions
 from .publish import caption, publish, publish_hits
-from .query import cells_to_embed, query_attributes, score
+from .query import cells_to_embed, query_attributes, query_description, score
 from .request import Request, validate
 from .similarity import SimilarityMap
 from .tissue import tissue_fractions
@@ -211,7 +211,8 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
     outcome.annotation = build_annotation(
         data.grid, result, None, request.annotation_name, attributes, colormap=colormap,
         display=request.display, levels=levels)
-    outcome.annotation['description'] += ' ' + calibration.description()
+    outcome.annotation['description'] = '%s %s' % (query_description(request, result),
+                                                   calibration.description())
     publish_hits(request, outcome, girder, attributes)
     title, ticks = scale_legend(result)
 

@@ -129,3 +129,15 @@ def query_attributes(request: Request, data: EmbeddingGrid, version: str) -> dic
             'negativeRegions': [format_shapes([shape]) for shape in request.negative_regions],
             'scorer': request.scorer,
             'imageFingerprint': provenance.image.fingerprint}
+
+
+def query_description(request: Request, result: SimilarityMap) -> str:
+    """One sentence on what was asked and how it was scored (the annotation's description)."""
+    positives, negatives = key_shapes(request)
+    rule = ('logistic regression probability (positive against %s)' % (
+        'negative cells' if negatives else 'random tissue cells')
+        if request.scorer == 'linear' else 'cosine similarity to the prototype')
+    return ('Score of %d tissue cells to %d key shape(s)%s: %s; %s scaling from %g.' % (
+        int(result.valid.sum()), len(positives),
+        ' and %d negative shape(s)' % len(negatives) if negatives else '', rule,
+        result.scaling, result.threshold))
