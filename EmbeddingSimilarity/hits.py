@@ -2,11 +2,11 @@
 polyline elements (with holes) in base-image pixels, which HistomicsUI can edit, count and
 measure.
 
-The outline of a region is the 0.5 level of the hit mask sampled at the cell centres
-(contourpy's marching squares): it runs half-way between a hit cell and its neighbour, which is
-the cell border for abutting cells, and cuts the corners of a staircase diagonally (the
-smoothing). Collinear vertices are then dropped (the simplification), and the points are kept
-inside the image.
+The outline of a region is the 0.5 level (contourpy's marching squares) of the hit mask sampled
+twice per cell and axis, at a quarter cell from its centre: it runs along the cell borders and
+cuts each corner diagonally by a quarter cell (the smoothing), so a lone cell is an octagon of
+7/8 its area and a staircase becomes a smooth edge. Collinear vertices are then dropped (the
+simplification), and the points are kept inside the image.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ def hit_outlines(grid: TileGrid, hits: np.ndarray) -> list[tuple[np.ndarray, lis
         return []
     ox, oy = grid.origin
     step = grid.stride_base
-    z = np.pad(hits.astype(np.float64), 1)
-    xs = ox + (np.arange(z.shape[1]) - 1) * step
-    ys = oy + (np.arange(z.shape[0]) - 1) * step
+    z = np.pad(np.kron(hits.astype(np.float64), np.ones((2, 2))), 1)
+    xs = ox - 0.75 * step + np.arange(z.shape[1]) * step / 2
+    ys = oy - 0.75 * step + np.arange(z.shape[0]) * step / 2
     generator = contourpy.contour_generator(xs, ys, z, name='serial', fill_type='OuterOffset')
     polygons, offsets = generator.filled(0.5, 2.0)
     limit = np.array([grid.image_width, grid.image_height], dtype=np.float64)

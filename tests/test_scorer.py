@@ -149,3 +149,16 @@ def test_linear_beats_prototype_on_the_real_slide(lite0_grid):
     aucs = np.array(aucs)
     assert aucs[:, 1].mean() > aucs[:, 0].mean() + 0.01, aucs
     assert (aucs[:, 1] > aucs[:, 0]).sum() >= 7, aucs
+
+
+def test_a_lone_hit_cell_is_an_octagon_along_its_borders():
+    grid = plan_grid(1000, 1000, 100, 100, 1.0)
+    hits = np.zeros(grid.shape, dtype=bool)
+    hits[4, 6] = True
+    (outer, holes), = hit_outlines(grid, hits)
+    assert holes == [] and len(outer) == 8
+    left, top, right, bottom = grid.cell_box(4, 6)
+    assert outer[:, 0].min() == pytest.approx(left) and outer[:, 0].max() == pytest.approx(right)
+    assert outer[:, 1].min() == pytest.approx(top) and outer[:, 1].max() == pytest.approx(bottom)
+    element, = hit_elements(grid, hits, None)
+    assert element['user']['areaPixels'] == pytest.approx(100 * 100 * 7 / 8)
