@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .calibration import percentiles
 from .tiling import TileGrid
 
 HIT_COLOUR = 'rgb(0, 255, 255)'
@@ -32,14 +33,16 @@ def _simplify(ring: np.ndarray) -> np.ndarray:
     return ring[keep] if keep.sum() >= 3 else ring
 
 
-def hit_outlines(grid: TileGrid, hits: np.ndarray) -> list[tuple[np.ndarray, list[np.ndarray]]]:
-    """(outer ring, holes) of each connected hit region, in base pixels (rings not closed)."""
+def hit_outlines(grid: TileGrid, hits: np.ndarray, first: tuple[int, int] = (0, 0)
+                 ) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+    """(outer ring, holes) of each connected hit region, in base pixels (rings not closed);
+    ``hits`` may be a crop of the grid whose top left cell is ``first``."""
     import contourpy
 
     if not hits.any():
         return []
-    ox, oy = grid.origin
     step = grid.stride_base
+    ox, oy = (o + f * step for o, f in zip(grid.origin, first[::-1], strict=True))
     z = np.pad(np.kron(hits.astype(np.float64), np.ones((2, 2))), 1)
     xs = ox - 0.75 * step + np.arange(z.shape[1]) * step / 2
     ys = oy - 0.75 * step + np.arange(z.shape[0]) * step / 2
@@ -60,17 +63,36 @@ def _coordinates(ring: np.ndarray) -> list[list[float]]:
     return [[round(float(x), 2), round(float(y), 2), 0] for x, y in ring]
 
 
-def hit_elements(grid: TileGrid, hits: np.ndarray, mpp: float | None) -> list[dict]:
-    """One closed polyline per hit region, largest first, labelled with its area."""
+def _regions(grid: TileGrid, hits: np.ndarray, scores: np.ndarray | None):
+    """(outer, holes, stats) of each 4-connected hit region, contoured on its own crop."""
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(hits)
+    ranks = percentiles(scores) if scores is not None else None
+    for index, box in enumerate(ndimage.find_objects(labels), 1):
+        mine = labels[box] == index
+        stats = {'cells': int(mine.sum())}
+        if scores is not None:
+            stats.update(meanScore=round(float(np.mean(scores[box][mine])), 6),
+                         meanPercentile=round(float(np.mean(ranks[box][mine])), 2))
+        for outer, holes in hit_outlines(grid, mine, (box[0].start, box[1].start)):
+            yield outer, holes, stats
+
+
+def hit_elements(grid: TileGrid, hits: np.ndarray, mpp: float | None,
+                 scores: np.ndarray | None = None) -> list[dict]:
+    """One closed polyline per hit region, largest first, labelled with its area; its ``user``
+    record holds the area, the cell count and (given ``scores``) their mean score and mean
+    percentile among the tissue cells."""
     elements = []
-    for index, (outer, holes) in enumerate(
-            sorted(hit_outlines(grid, hits), key=lambda o: -_area(o[0])), 1):
+    for index, (outer, holes, stats) in enumerate(
+            sorted(_regions(grid, hits, scores), key=lambda o: -_area(o[0])), 1):
         area = _area(outer) - sum(_area(hole) for hole in holes)
         size = ('%.4g mm²' % (area * mpp ** 2 / 1e6)) if mpp else '%.0f px²' % area
         element = {'type': 'polyline', 'closed': True, 'points': _coordinates(outer),
                    'lineColor': HIT_COLOUR, 'lineWidth': 2, 'fillColor': HIT_FILL,
                    'group': 'Embedding hits', 'label': {'value': 'hit %d (%s)' % (index, size)},
-                   'user': {'areaPixels': round(area, 1)}}
+                   'user': dict(stats, areaPixels=round(area, 1))}
         if holes:
             element['holes'] = [_coordinates(hole) for hole in holes]
         elements.append(element)
@@ -83,8 +105,9 @@ def _area(ring: np.ndarray) -> float:
 
 
 def build_hits_annotation(grid: TileGrid, hits: np.ndarray, mpp: float | None, name: str,
-                          description: str, attributes: dict) -> dict:
+                          description: str, attributes: dict,
+                          scores: np.ndarray | None = None) -> dict:
     """The hits annotation (named after the heatmap)."""
     return {'name': '%s hits' % name, 'description': description,
             'attributes': dict(attributes), 'display': {'visible': True},
-            'elements': hit_elements(grid, hits, mpp)}
+            'elements': hit_elements(grid, hits, mpp, scores)}

@@ -88,7 +88,8 @@ def publish_hits(request: Request, outcome: Any, girder: GirderLink | None,
     scale = data.provenance.scale
     hits = build_hits_annotation(data.grid, calibration.hits, scale.slide_mpp if scale else None,
                                  request.annotation_name, calibration.description(),
-                                 {HITS_TOOL_ATTRIBUTE: dict(attributes)})
+                                 {HITS_TOOL_ATTRIBUTE: dict(attributes)},
+                                 outcome.similarity.similarity)
     posted = None
     if girder is not None and girder.session is not None and request.image_id:
         try:

@@ -25,7 +25,6 @@ import numpy as np
 from .errors import InputError
 
 SEPARATOR = (-1.0, -1.0)
-KINDS = ('point', 'rectangle', 'polygon')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -83,8 +83,12 @@ def test_otsu_cutoff_splits_two_modes_and_hits_are_counted():
     assert np.nanmax(ranks) == 100 and np.isnan(ranks[0]).all()
     outlines = hit_outlines(grid, calibration.hits)
     assert sorted(len(holes) for _, holes in outlines) == [0, 1]
-    elements = hit_elements(grid, calibration.hits, 0.5)
+    elements = hit_elements(grid, calibration.hits, 0.5, similarity)
     assert [e['type'] for e in elements] == ['polyline', 'polyline']
+    assert [e['user']['cells'] for e in elements] == [8, 6]  # largest first
+    assert [e['user']['meanScore'] for e in elements] == pytest.approx([0.8, 0.75])
+    assert elements[0]['user']['meanPercentile'] == 100.0
+    assert len(elements[0]['holes']) == 1
     xs = [p[0] for e in elements for p in e['points']]
     assert min(xs) >= 0 and max(xs) <= 2400
 
