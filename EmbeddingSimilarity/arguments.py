@@ -12,7 +12,8 @@ import re
 
 from .errors import OutputError, UserError
 from .paths import check_image
-from .request import Request, default_output_names, parse_points
+from .request import Request, default_output_names
+from .shapes import parse_shapes, points_of, regions_of
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 TASKS = {'EmbeddingSimilarity': 'similarity', 'EmbeddingClusters': 'clusters'}
@@ -126,14 +127,20 @@ def to_request(args: argparse.Namespace, cli: str = 'EmbeddingSimilarity') -> Re
     def text(name: str, field: str) -> str:
         return (arg(name, field) or '').strip()
 
+    positives = parse_shapes(getattr(args, 'keypoints', None), 'key points')
+    negatives = parse_shapes(getattr(args, 'negativeKeypoints', None), 'negative key points')
     return Request(
         image=arg('inputImageFile', 'image'),
         image_id=text('inputImageId', 'image_id'),
         model=_model_name(args),
         trust_remote_code=bool(arg('trustRemoteCode', 'trust_remote_code')),
-        keypoints=parse_points(arg('keypoints', 'keypoints'), 'key points'),
-        negative_keypoints=parse_points(arg('negativeKeypoints', 'negative_keypoints'),
-                                        'negative key points'),
+        keypoints=points_of(positives), key_regions=regions_of(positives),
+        negative_keypoints=points_of(negatives), negative_regions=regions_of(negatives),
+        positive_annotations=text('positiveAnnotations', 'positive_annotations'),
+        negative_annotations=text('negativeAnnotations', 'negative_annotations'),
+        scorer=arg('scorer', 'scorer'),
+        output_hits=arg('outputHitsFile', 'output_hits') or '',
+        return_parameter_file=arg('returnParameterFile', 'return_parameter_file') or '',
         tile_size=arg('tileSize', 'tile_size'),
         stride=arg('stride', 'stride'),
         mpp=arg('mpp', 'mpp'),

@@ -33,7 +33,7 @@ def run_summary(request: Request) -> dict:
 
 def slide_requests(request: Request, output_dir: str) -> list[Request]:
     """One embeddings-only request per slide of the folder ``request.image``."""
-    if request.keypoints or request.negative_keypoints:
+    if request.has_query or request.negative_keypoints or request.negative_regions:
         raise InputError('key points belong to one slide; run each slide on its own to get its '
                          'heatmap (a folder of slides is embedded only)')
     paths = slide_paths(request.image)

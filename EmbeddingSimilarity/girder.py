@@ -128,6 +128,24 @@ class GirderSession:
         mine = self.my_annotations(item_id, model, tool)
         return mine[0] if mine else None
 
+    def annotations_named(self, item_id: str, names: list[str]) -> tuple[list[dict], list[str]]:
+        """The elements of the item's annotations called one of ``names``, or in an element
+        group of that name; and every annotation name and group on the item (for a message)."""
+        found = self._call('list annotations of item %s' % item_id, 'get', 'annotation',
+                           parameters={'itemId': item_id, 'limit': 0})
+        elements, seen = [], []
+        for doc in found or []:
+            full = self._call('read annotation %s' % doc['_id'], 'get',
+                              'annotation/%s' % doc['_id'])
+            body = full.get('annotation') or {}
+            seen.append(body.get('name', ''))
+            groups = {el.get('group') for el in body.get('elements') or [] if el.get('group')}
+            seen.extend(sorted(groups))
+            for element in body.get('elements') or []:
+                if body.get('name') in names or element.get('group') in names:
+                    elements.append(element)
+        return elements, sorted(set(seen))
+
     def delete_annotation(self, annotation_id: str) -> None:
         """Delete an annotation; one already gone is fine."""
         with contextlib.suppress(NotFound), self._errors(

@@ -18,14 +18,16 @@ from typing import Any
 
 from . import __version__, cache, store
 from .annotation import build_annotation, check_display, contour_levels, scale_legend
+from .calibration import calibrate
 from .errors import GirderError, Interrupted
+from .exemplars import exemplar_shapes
 from .girder import GirderLink
 from .picture import similarity_picture
 from .plan import Plan, make_plan
 from .progress import NullProgress, Progress
 from .provenance import software_versions
-from .publish import caption, publish
-from .query import cells_to_embed, query_attributes, score
+from .publish import caption, publish, publish_hits
+from .query import cells_to_embed, query_attributes, query_description, score
 from .request import Request, validate
 from .similarity import SimilarityMap
 from .tissue import tissue_fractions
@@ -48,6 +50,8 @@ class Outcome:
     """The open large_image tile source."""
     clusters: Any = None
     """EmbeddingClusters: the :class:`~.clusters.ClusterMap`."""
+    calibration: Any = None
+    """EmbeddingSimilarity: the :class:`~.calibration.Calibration` (cut-off and hits)."""
 
 
 def compute_embeddings(request: Request, progress: Progress | None = None,
@@ -193,8 +197,9 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
     progress = progress or NullProgress()
     colormap = validate(request)
     girder = GirderLink.connect(request.api_url, request.token)
+    request = exemplar_shapes(request, girder)
     outcome = compute_embeddings(request, progress, girder)
-    if not request.keypoints:
+    if not request.has_query:
         logger.info('no key point given: embeddings only')
         if girder is not None and girder.error is not None:
             raise girder.error
@@ -205,14 +210,21 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
     check_display(request.display, data.grid, result.valid)
     levels = (contour_levels(result.values, result.valid) if request.display == 'contour'
               else [])
+    scale = data.provenance.scale
+    calibration = outcome.calibration = calibrate(
+        result.similarity, data.embeddings, data.grid, scale.slide_mpp if scale else None,
+        request.seed)
+    attributes = dict(query_attributes(request, data, __version__),
+                      calibration=calibration.attributes())
     outcome.annotation = build_annotation(
-        data.grid, result, None, request.annotation_name,
-        query_attributes(request, data, __version__), colormap=colormap,
+        data.grid, result, None, request.annotation_name, attributes, colormap=colormap,
         display=request.display, levels=levels)
+    outcome.annotation['description'] = '%s %s' % (query_description(request, result),
+                                                   calibration.description())
+    publish_hits(request, outcome, girder, attributes)
     title, ticks = scale_legend(result)
 
     def draw(thumb):
-        scale = data.provenance.scale
         return similarity_picture(
             thumb, data.grid, result.values, colormap, title=title, ticks=ticks,
             display=request.display, levels=levels, points=request.keypoints,

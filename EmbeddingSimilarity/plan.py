@@ -12,6 +12,7 @@ from .models import get_spec
 from .models.spec import ModelSpec
 from .provenance import Provenance
 from .request import Request, check_points_inside
+from .shapes import check_shapes_inside
 from .slide import file_fingerprint, open_slide
 from .tiling import Scale, TileGrid, plan_grid, resolve_scale
 
@@ -48,6 +49,9 @@ def make_plan(request: Request) -> Plan:
     check_points_inside(request.keypoints, grid.image_width, grid.image_height)
     check_points_inside(request.negative_keypoints, grid.image_width, grid.image_height,
                         'negative key point')
+    check_shapes_inside(request.key_regions, grid.image_width, grid.image_height, 'key region')
+    check_shapes_inside(request.negative_regions, grid.image_width, grid.image_height,
+                        'negative key region')
     provenance = Provenance.describe(spec, grid, scale, request.image,
                                      file_fingerprint(request.image), request.image_id)
     return Plan(spec=spec, source=source, scale=scale, grid=grid, provenance=provenance)

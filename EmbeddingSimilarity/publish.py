@@ -10,11 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from . import TOOL_ATTRIBUTE
+from . import HITS_TOOL_ATTRIBUTE, TOOL_ATTRIBUTE
 from .annotation import to_json
 from .atomic import write_bytes
+from .calibration import write_return_parameters
 from .errors import GirderError
 from .girder import GirderLink, publish_annotation
+from .hits import build_hits_annotation
 from .overlay import overlay_size, write_png
 from .progress import Progress
 from .provenance import Provenance
@@ -75,3 +77,28 @@ def _post(request: Request, outcome: Any, girder: GirderLink | None, progress: P
     except GirderError as exc:
         return exc
     return None
+
+
+def publish_hits(request: Request, outcome: Any, girder: GirderLink | None,
+                 attributes: dict) -> None:
+    """The hit polygons: posted as a second annotation (named after the heatmap, updated in
+    place) and written to ``--output-hits``; the simple outputs to the return parameter file.
+    A Girder error here is logged: the heatmap's own post reports the connection."""
+    calibration, data = outcome.calibration, outcome.data
+    scale = data.provenance.scale
+    hits = build_hits_annotation(data.grid, calibration.hits, scale.slide_mpp if scale else None,
+                                 request.annotation_name, calibration.description(),
+                                 {HITS_TOOL_ATTRIBUTE: dict(attributes)},
+                                 outcome.similarity.similarity)
+    posted = None
+    if girder is not None and girder.session is not None and request.image_id:
+        try:
+            posted = publish_annotation(girder.session, hits, request.image_id, '',
+                                        HITS_TOOL_ATTRIBUTE)
+        except GirderError as exc:
+            logger.warning('the hit polygons were not posted: %s', exc)
+    if request.output_hits:
+        write_bytes(request.output_hits, '[]' if posted else to_json(hits))
+        outcome.files.append(request.output_hits)
+    if request.return_parameter_file:
+        write_return_parameters(request.return_parameter_file, calibration.outputs())

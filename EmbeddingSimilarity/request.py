@@ -23,11 +23,13 @@ from .models.spec import POOLING_RULES
 from .overlay import DISPLAYS
 from .paths import check_image, check_paths, check_readable_file
 from .provenance import safe_name
+from .shapes import Shape, parse_shapes, points_of
 from .similarity import check_options
 
 CHECKPOINT_SECONDS = 60.0
 MPP_RANGE = (0.02, 100.0)
 """Accepted --mpp values (besides 0): a 40x scan's pixel to a 100 µm overview."""
+SCORERS = ('prototype', 'linear')
 MAGNIFICATION_RANGE = (0.1, 500.0)
 """Accepted --magnification values (besides 0), the same range as objective powers."""
 
@@ -40,6 +42,15 @@ class Request:
     model: str = BUNDLED_MODEL
     keypoints: list[tuple[float, float]] = dataclasses.field(default_factory=list)
     negative_keypoints: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    key_regions: list[Shape] = dataclasses.field(default_factory=list)
+    """Rectangles and polygons among the key shapes (the points are in ``keypoints``)."""
+    negative_regions: list[Shape] = dataclasses.field(default_factory=list)
+    positive_annotations: str = ''
+    """Names of annotations (or element groups) on the image whose shapes are key shapes."""
+    negative_annotations: str = ''
+    scorer: str = 'prototype'
+    output_hits: str = ''
+    return_parameter_file: str = ''
     image_id: str = ''
     tile_size: int = 0
     stride: int = 0
@@ -86,7 +97,13 @@ class Request:
         """Each output's option name and path (empty when not asked for)."""
         return {'--output-embeddings': self.output_embeddings,
                 '--output-annotation': self.output_annotation,
-                '--output-overlay': self.output_overlay, '--output-table': self.output_table}
+                '--output-overlay': self.output_overlay, '--output-table': self.output_table,
+                '--output-hits': self.output_hits}
+
+    @property
+    def has_query(self) -> bool:
+        """Whether the run asks a question (key points, regions or exemplar annotations)."""
+        return bool(self.keypoints or self.key_regions or self.positive_annotations.strip())
 
 
 def validate(request: Request) -> Colormap:
@@ -107,6 +124,8 @@ def validate(request: Request) -> Colormap:
         raise InputError('tissue threshold %g is outside [0, 1]; it is the share of a cell that '
                          'must be tissue (0 embeds every cell)' % request.tissue_threshold)
     check_options(request.threshold, request.aggregation, request.scaling)
+    if request.scorer not in SCORERS:
+        raise InputError('unknown scorer %r; use one of %s' % (request.scorer, ', '.join(SCORERS)))
     if request.pooling and request.pooling not in POOLING_RULES:
         raise InputError('unknown pooling %r; use one of %s' % (request.pooling,
                                                                ', '.join(POOLING_RULES)))
@@ -177,32 +196,13 @@ def default_output_names(image: str, model: str, task: str = 'similarity') -> di
 
 
 def parse_points(values: list[float] | None, name: str = 'key points') -> list[tuple[float, float]]:
-    """Points from a Slicer ``region`` value: ``x,y`` pairs, shapes separated by ``-1,-1``.
-
-    ``-1,-1`` alone (the default) means no point.
-    """
-    if not values:
-        return []
-    values = [float(v) for v in values]
-    if len(values) % 2:
-        raise InputError('%s must be x,y pairs (got %d numbers); e.g. --keypoints 1200,3400 or '
-                         '1200,3400,-1,-1,5000,800 for two points' % (name, len(values)))
-    pairs = list(zip(values[0::2], values[1::2], strict=True))
-    shapes: list[list[tuple[float, float]]] = [[]]
-    for pair in pairs:
-        if pair == (-1.0, -1.0):
-            shapes.append([])
-        else:
-            shapes[-1].append(pair)
-    points = []
-    for shape in shapes:
-        if not shape:
-            continue
-        if len(shape) != 1:
-            raise InputError('%s must be single points; got a shape of %d vertices %s; separate '
-                             'points with -1,-1' % (name, len(shape), shape))
-        points.append(shape[0])
-    return points
+    """The points of a Slicer ``region`` value, where only points make sense (a rectangle or a
+    polygon there is an InputError)."""
+    shapes = parse_shapes(values, name)
+    if len(points_of(shapes)) != len(shapes):
+        raise InputError('%s must be single points here; got %s' % (
+            name, ', '.join(shape.kind for shape in shapes if not shape.is_point)))
+    return points_of(shapes)
 
 
 def check_points_inside(points: list[tuple[float, float]], width: int, height: int,

@@ -14,7 +14,10 @@ Measured in one run and saved to ``benchmarks/results/bench_similarity.json``:
   same pass without the checks, a separate full check (``store.verify``) and, when torch is
   installed, the float16 torch pass this replaced, for the ratios;
 * the size of our ``griddata`` element against a point-list ``heatmap`` element holding the
-  same values.
+  same values;
+* the scorers on the same grid: fitting ``--scorer linear`` (an 8 x 8 cell region against 3
+  negative cells), scoring every cell with it and with ``prototype`` (target: under 1 s), and
+  the calibration (cut-off, quantiles, random-pair baseline, connected hits) and hit polygons.
 """
 
 from __future__ import annotations
@@ -58,7 +61,8 @@ def synthetic_grid(rows: int, cols: int, dim: int, seed: int = 0):
     meta = {'grid': grid.to_dict(), 'model': {'name': 'synthetic', 'embed_dim': dim,
                                               'pooling': 'cls'},
             'image': {'name': 'synthetic', 'fingerprint': 'sha256:synthetic'},
-            'scale': {'mpp': 0.5, 'magnification': 20.0}, 'complete': True}
+            'scale': {'mpp': 0.5, 'magnification': 20.0, 'factor': 1.0, 'source': 'synthetic',
+                      'slide_mpp': 0.5, 'slide_magnification': 20.0}, 'complete': True}
     return store.EmbeddingGrid(embeddings, embedded, fraction, meta)
 
 
@@ -91,6 +95,31 @@ def torch_cosine_map(embeddings: np.ndarray, valid: np.ndarray, query: np.ndarra
         dots = (block @ q16).float()
         ok = valid[start:start + 64] & (length.numpy() > 0)
         out[start:start + 64] = np.where(ok, (dots / length.clamp_min(1e-12)).numpy(), np.nan)
+    return out
+
+
+def scorer_passes(data, row: int, col: int, similarity: np.ndarray) -> dict:
+    """Seconds of fitting and applying each scorer, and of the calibration and hit polygons."""
+    from EmbeddingSimilarity.calibration import calibrate
+    from EmbeddingSimilarity.hits import hit_elements
+    from EmbeddingSimilarity.scorer import linear, prototype
+
+    region = [(r, c) for r in range(row, row + 8) for c in range(col, col + 8)]
+    rows, cols = data.grid.shape
+    negatives = [[(rows // 4, cols // 4)], [(rows // 4, 3 * cols // 4)], [(3 * rows // 4, 10)]]
+    out = {}
+    out['linear scorer: fit (64 + 3 cells)'], fitted = best_of(
+        3, linear, data.embeddings, [region], negatives, data.embedded)
+    out['linear scorer: score every cell'], _ = best_of(
+        3, fitted.score, data.embeddings, data.embedded, data.norms)
+    out['prototype scorer: score every cell'], _ = best_of(
+        3, prototype(data.embeddings, [region], negatives).score, data.embeddings,
+        data.embedded, data.norms)
+    out['calibration (Otsu, quantiles, baseline, regions)'], calibration = best_of(
+        1, calibrate, similarity, data.embeddings, data.grid, 0.5)
+    out['hit polygons'], elements = best_of(1, hit_elements, data.grid, calibration.hits, 0.5)
+    out['hit regions'] = calibration.regions
+    out['hit polygon elements'] = len(elements)
     return out
 
 
@@ -201,6 +230,7 @@ def main() -> None:
             difference = float(np.nanmax(np.abs(before - checked)))
         except ImportError:
             before, difference = None, None
+        scorers = scorer_passes(data, args.rows // 2, args.cols // 3, result.similarity)
         started = time.perf_counter()
         heatmap_body = heatmap_points_json(grid, result.values)
         heatmap_seconds = time.perf_counter() - started
@@ -212,7 +242,10 @@ def main() -> None:
     report = {
         'grid': [args.rows, args.cols, args.dim], 'npz_bytes': size_npz,
         'cached_click': click,
-        'seconds': timings, 'passes_seconds': passes,
+        'seconds': timings, 'passes_seconds': passes, 'scorers': scorers,
+        'ratio_linear_score_to_1s_target': scorers['linear scorer: score every cell'],
+        'ratio_linear_to_prototype_score': (scorers['linear scorer: score every cell']
+                                            / scorers['prototype scorer: score every cell']),
         'check_cost_seconds': cosine - passes['cosine pass without checks'],
         'ratio_query_to_1s_target': timings['similarity (cosine + checks, 3x3 mean, quantiles)'],
         'ratio_checked_pass_to_torch_pass': (
@@ -242,6 +275,11 @@ def main() -> None:
     if before is not None:
         print('  checked numpy pass / torch float16 pass: %.2fx (target <= 2x); max |diff| %.1e'
               % (report['ratio_checked_pass_to_torch_pass'], difference))
+    for name, value in scorers.items():
+        print('  %-52s %7.2f%s' % (name, value, ' s' if 'hit' not in name or 'polygons' in name
+                                   else ''))
+    print('  linear score pass / prototype pass: %.2fx; linear pass / 1 s target: %.2f' % (
+        report['ratio_linear_to_prototype_score'], report['ratio_linear_score_to_1s_target']))
     print('  griddata element JSON      %9.2f MB' % (report['griddata_json_bytes'] / 1e6))
     print('  point-list heatmap JSON    %9.2f MB  (%.1fx larger)' % (
         report['heatmap_points_json_bytes'] / 1e6, report['size_ratio_heatmap_over_griddata']))

@@ -168,3 +168,44 @@ def test_histomicsui_draws_the_cluster_map_and_a_viridis_choropleth(histomicsui_
     assert any(posted['_id'] in request for request in seen['annotationRequests']), seen
     assert not [e for e in seen['errors'] if 'annotation' in e.lower()], seen['errors']
     assert _changed_pixels(before, after).sum() > 5000, 'the contour lines did not appear'
+
+
+def _cyan_pixels(path: str) -> int:
+    rgb = np.asarray(Image.open(path).convert('RGB')).astype(int)
+    return int(((rgb[..., 0] < 90) & (rgb[..., 1] > 180) & (rgb[..., 2] > 180)).sum())
+
+
+def test_histomicsui_draws_the_hit_polygons(histomicsui_server, sample_slide, tmp_path):
+    """The hit polygons of a region query ("like this epidermis, not that dermis"), written by
+    --output-hits and posted as HistomicsUI's upload of that output would be, are drawn: their
+    cyan outlines appear. Screenshot: ``histomicsui_hits.png``."""
+    import girder_client
+
+    hits = tmp_path / 'hits.anot'
+    result = run_cli(sample_slide, '--model', 'Test', '--keypoints',
+                     '1020,1410,1260,1410,1320,1950,1080,1980,-1,-1,1470,2640,270,240',
+                     '--negative-keypoints', '600,2100,240,360', '--scorer', 'linear',
+                     '--output-hits', str(hits), '--output-dir', str(tmp_path / 'out'))
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(hits.read_text())
+    assert doc['elements']
+    api = histomicsui_server['apiUrl']
+    login = 'hits%s' % os.urandom(4).hex()
+    girder_client.GirderClient(apiUrl=api).post('user', parameters={
+        'login': login, 'email': login + '@example.org', 'firstName': 'T', 'lastName': 'U',
+        'password': 'password1'})
+    client = girder_client.GirderClient(apiUrl=api)
+    client.authenticate(login, 'password1')
+    item = upload_slide(client, sample_slide)
+    url = api.replace('/api/v1', '') + '/histomics#?image=%s' % item['_id']
+    shots = os.environ.get('UI_SCREENSHOT_DIR') or str(tmp_path)
+    os.makedirs(shots, exist_ok=True)
+    before = os.path.join(shots, 'histomicsui_before_hits.png')
+    after = os.path.join(shots, 'histomicsui_hits.png')
+    _screenshot(url, before)
+    posted = client.post('annotation', parameters={'itemId': item['_id']}, json=doc)
+    seen = _screenshot(url, after)
+    assert any(posted['_id'] in request for request in seen['annotationRequests']), seen
+    assert not [e for e in seen['errors'] if 'annotation' in e.lower()], seen['errors']
+    gained = _cyan_pixels(after) - _cyan_pixels(before)
+    assert gained > 500, 'the hit outlines did not appear (%d cyan pixels)' % gained
