@@ -14,6 +14,7 @@ import dataclasses
 
 import numpy as np
 
+from .components import label
 from .scorer import unit_rows
 from .tiling import TileGrid
 
@@ -104,13 +105,11 @@ def random_pair_baseline(embeddings: np.ndarray, valid: np.ndarray, seed: int = 
 
 def calibrate(similarity: np.ndarray, embeddings: np.ndarray, grid: TileGrid,
               mpp: float | None, seed: int = 0) -> Calibration:
-    from scipy import ndimage
-
     valid = np.isfinite(similarity)
     scores = similarity[valid].astype(np.float64)
     cutoff = otsu(scores)
     hits = valid & (similarity >= cutoff) if np.isfinite(cutoff) else np.zeros_like(valid)
-    regions = int(ndimage.label(hits)[1]) if hits.any() else 0
+    regions = label(hits)[1]
     cell_px = grid.stride_base ** 2
     if mpp:
         area, unit = hits.sum() * cell_px * mpp ** 2 / 1e6, 'mm²'

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .calibration import percentiles
+from .components import boxes, label
 from .tiling import TileGrid
 
 HIT_COLOUR = 'rgb(0, 255, 255)'
@@ -65,11 +66,9 @@ def _coordinates(ring: np.ndarray) -> list[list[float]]:
 
 def _regions(grid: TileGrid, hits: np.ndarray, scores: np.ndarray | None):
     """(outer, holes, stats) of each 4-connected hit region, contoured on its own crop."""
-    from scipy import ndimage
-
-    labels, _ = ndimage.label(hits)
+    labels, count = label(hits)
     ranks = percentiles(scores) if scores is not None else None
-    for index, box in enumerate(ndimage.find_objects(labels), 1):
+    for index, box in enumerate(boxes(labels, count), 1):
         mine = labels[box] == index
         stats = {'cells': int(mine.sum())}
         if scores is not None:
