@@ -239,6 +239,34 @@ def test_the_cli_writes_table_annotation_and_picture_and_reuses_the_cache(sample
     assert '0 embedded now' in again.stderr and '3 clusters' in again.stderr
 
 
+def test_the_cli_posts_the_map_and_updates_it_in_place(girder_server, gc, slide_item,
+                                                      sample_slide, tmp_path):
+    """Two runs through the CLI against the real server: one cluster map for the model, updated
+    in place (a new K), and a heatmap on the same item left alone."""
+    girder = ['--api-url', girder_server['apiUrl'], '--girder-token', gc.token, '--image-id',
+              slide_item['fileId'], '--model', 'Test']
+    heatmap = subprocess.run([sys.executable, '-m', 'EmbeddingSimilarity', sample_slide,
+                              '--keypoints', '1000,1500', *girder], cwd=REPO,
+                             capture_output=True, text=True, timeout=600, check=False)
+    assert heatmap.returncode == 0, heatmap.stderr
+    ids = []
+    for k in ('3', '5'):
+        result = _clusters_cli(sample_slide, '--clusters', k, *girder, '--output-annotation',
+                               str(tmp_path / 'c.anot'))
+        assert result.returncode == 0, result.stderr
+        maps = [a for a in gc.get('annotation', parameters={'itemId': slide_item['_id']})
+                if CLUSTER_TOOL_ATTRIBUTE in a['annotation'].get('attributes', {})]
+        assert len(maps) == 1
+        ids.append(maps[0]['_id'])
+        assert json.loads((tmp_path / 'c.anot').read_text()) == []  # posted, not ingested twice
+    assert ids[0] == ids[1]
+    stored = gc.get('annotation/%s' % ids[1])['annotation']
+    assert stored['attributes'][CLUSTER_TOOL_ATTRIBUTE]['k'] == 5
+    similarity = [a for a in gc.get('annotation', parameters={'itemId': slide_item['_id']})
+                  if 'EmbeddingSimilarity' in a['annotation'].get('attributes', {})]
+    assert len(similarity) == 1
+
+
 @pytest.mark.parametrize('args, words', [
     (['--clusters', '1'], '--clusters 1 is out of range'),
     (['--clusters', '51'], 'out of range'),
