@@ -15,12 +15,15 @@ from .paths import check_image
 from .request import Request, default_output_names, parse_points
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-TASKS = {'EmbeddingSimilarity': 'similarity', 'EmbeddingClusters': 'clusters'}
+TASKS = {'EmbeddingSimilarity': 'similarity', 'EmbeddingClusters': 'clusters',
+         'CollectionSimilarity': 'collection'}
 """Each CLI and the word its default output names carry."""
 ANNOTATION_NAMES = {'EmbeddingSimilarity': 'Embedding similarity',
-                    'EmbeddingClusters': 'Embedding clusters'}
+                    'EmbeddingClusters': 'Embedding clusters',
+                    'CollectionSimilarity': 'Collection similarity'}
 OUTPUT_NAMES = {'outputEmbeddingFile': 'embeddings', 'outputAnnotationFile': 'annotation',
-                'outputOverlayFile': 'overlay', 'outputTableFile': 'table'}
+                'outputOverlayFile': 'overlay', 'outputTableFile': 'table',
+                'outputResultsFile': 'table', 'outputGalleryFile': 'overlay'}
 """Output parameters and the key of their default name in :func:`default_output_names`."""
 
 
@@ -166,6 +169,12 @@ def to_request(args: argparse.Namespace, cli: str = 'EmbeddingSimilarity') -> Re
         scheduler=text('scheduler', 'scheduler'),
         num_workers=arg('num_workers', 'num_workers'),
         threads_per_worker=arg('num_threads_per_worker', 'threads_per_worker'),
+        collection=text('collection', 'collection'),
+        top_k=arg('topK', 'top_k'),
+        output_results=arg('outputResultsFile', 'output_results') or '',
+        output_gallery=arg('outputGalleryFile', 'output_gallery') or '',
+        index=text('indexFile', 'index'),
+        embeddings_folder=text('embeddingsFolder', 'embeddings_folder'),
     )
 
 

@@ -1,0 +1,370 @@
+"""The ``CollectionSimilarity`` run: where else in the archive does this tissue appear?
+
+``query cells -> target caches (found or embedded) -> exact streaming top-k (or a FAISS index)
+-> CSV and gallery``. The query embeds only the cells under the key points (or reads them from
+the query image's cache). Every slide of the collection folder (recursive) is a target; a slide
+that cannot be read is reported and the search goes on. Target caches are found next to the
+slide or in ``--embeddings-folder``; missing ones are embedded first, in-process or as
+whole-slide Dask tasks.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import os
+
+import numpy as np
+
+from . import store
+from .errors import InputError, UserError
+from .plan import make_plan
+from .progress import NullProgress, Progress
+from .query import tissue_wanted
+from .request import Request, default_output_names, validate
+from .search import TopK, check_top_k, scan_caches, scan_on_dask
+from .similarity import query_vector
+
+logger = logging.getLogger(__name__)
+
+SKIPPED_SUFFIXES = ('.npz', '.partial', '.anot', '.csv', '.tmp', '.json', '.faiss', '.txt',
+                    '.md', '.log')
+"""Files in a collection folder that are this tool's outputs or plainly not slides."""
+RESULT_COLUMNS = ('rank', 'image', 'x', 'y', 'score', 'percentile', 'row', 'col', 'query',
+                  'path', 'item_id', 'url')
+
+
+@dataclasses.dataclass
+class Target:
+    """One slide of the collection and its cache."""
+
+    path: str
+    name: str
+    is_query: bool = False
+    cache: str = ''
+    fingerprint: str = ''
+    grid: object = None
+    item_id: str = ''
+    url: str = ''
+    note: str = ''
+    error: str = ''
+
+
+@dataclasses.dataclass
+class CollectionOutcome:
+    """What a collection search produced."""
+
+    targets: list[Target]
+    top: TopK
+    rows: list[dict]
+    files: list[str] = dataclasses.field(default_factory=list)
+    embedded: int = 0
+
+    def summary(self) -> str:
+        searched = sum(1 for t in self.targets if t.cache)
+        failed = [t for t in self.targets if t.error]
+        return '%d of %d slides searched (%d embedded now, %d skipped), %d matches' % (
+            searched, len(self.targets), self.embedded, len(failed), len(self.rows))
+
+
+def collection_slides(folder: str, exclude: set[str]) -> list[str]:
+    """Every file under ``folder`` that may be a slide, in path order (hidden files, this tool's
+    outputs and ``exclude`` skipped)."""
+    found = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
+        for name in names:
+            path = os.path.join(root, name)
+            if (name.startswith('.') or name.lower().endswith(SKIPPED_SUFFIXES)
+                    or os.path.realpath(path) in exclude):
+                continue
+            found.append(path)
+    return sorted(found)
+
+
+def check_collection(request: Request) -> None:
+    check_top_k(request.top_k)
+    if not request.keypoints:
+        raise InputError('CollectionSimilarity needs at least one key point on the query image; '
+                         'e.g. --keypoints 1200,3400')
+    if not request.collection:
+        raise InputError('--collection is required: the folder of slides to search')
+    if not os.path.isdir(request.collection):
+        raise InputError('collection %s is not a folder; give the folder of slides to search'
+                         % request.collection)
+    if request.embeddings_folder and not os.path.isdir(request.embeddings_folder):
+        raise InputError('embeddings folder %s does not exist; create it or leave it empty'
+                         % request.embeddings_folder)
+
+
+def cache_path(request: Request, slide: str) -> str:
+    """Where a target's cache is written: the embeddings folder, else next to the slide."""
+    name = default_output_names(slide, request.model)['embeddings']
+    return os.path.join(request.embeddings_folder or os.path.dirname(slide), name)
+
+
+def find_cache(request: Request, slide: str, wanted) -> tuple[str, str]:
+    """A matching cache of ``slide`` (path or ''), and a note on caches that did not match."""
+    name = default_output_names(slide, request.model)['embeddings']
+    notes = []
+    for folder in filter(None, (request.embeddings_folder, os.path.dirname(slide))):
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            continue
+        try:
+            problem = store.load(path).provenance.mismatch(wanted)
+        except UserError as exc:
+            problem = str(exc)
+        if problem is None:
+            return path, ''
+        notes.append('%s does not match (%s)' % (path, problem))
+    return '', '; '.join(notes)
+
+
+def query_of(request: Request, progress: Progress) -> tuple[np.ndarray, str]:
+    """The unit query from the key points; the query image's cache when it has one, else only
+    the key points' cells are embedded. Also the query image's fingerprint."""
+    plan = make_plan(request)
+    grid = plan.grid
+    cells = grid.cells_of_points(request.keypoints)
+    negatives = grid.cells_of_points(request.negative_keypoints)
+    wanted = cells + negatives
+    path, _ = find_cache(request, request.image, plan.provenance)
+    if path:
+        data = store.load(path)
+        ok = data.embedded & tissue_wanted(data.tissue_fraction, request.tissue_threshold)
+        _check_on_tissue(request, wanted, ok)
+        logger.info('query from the cache %s', path)
+        return query_vector(data.embeddings, cells, negatives), plan.provenance.image.fingerprint
+    from .tissue import tissue_fractions
+
+    _check_on_tissue(request, wanted, tissue_wanted(tissue_fractions(plan.source, grid),
+                                                     request.tissue_threshold))
+    embeddings = np.zeros((grid.rows, grid.cols, plan.spec.embed_dim), dtype=np.float32)
+    todo = np.zeros(grid.shape, dtype=bool)
+    for cell in wanted:
+        todo[cell] = True
+    from .models.engine import load_engine
+    from .reader import iter_batches
+
+    progress.start('query', total=int(todo.sum()),
+                   comment='embedding the %d key-point cells' % int(todo.sum()))
+    engine = load_engine(plan.spec, request.device, request.precision, request.batch_size)
+
+    def keep(batch_cells: np.ndarray, vectors: np.ndarray) -> None:
+        embeddings[batch_cells[:, 0], batch_cells[:, 1]] = vectors
+    engine.run(iter_batches(plan.source, grid, todo, request.batch_size, 1), keep, progress)
+    progress.end()
+    return query_vector(embeddings, cells, negatives), plan.provenance.image.fingerprint
+
+
+def _check_on_tissue(request: Request, cells: list, tissue: np.ndarray) -> None:
+    points = request.keypoints + request.negative_keypoints
+    for (x, y), cell in zip(points, cells, strict=True):
+        if not tissue[cell]:
+            raise InputError('key point (%g, %g) is on glass (cell %d, %d has less than %g '
+                             'tissue); click on tissue, or lower --tissue-threshold'
+                             % (x, y, *cell, request.tissue_threshold))
+
+
+def list_targets(request: Request) -> list[Target]:
+    """The slides to search: the collection's files, plus the query image when outside it."""
+    exclude = {os.path.realpath(p) for p in (request.output_results, request.output_gallery,
+                                             request.index, request.index + '.json') if p}
+    paths = collection_slides(request.collection, exclude)
+    if not paths:
+        raise InputError('collection %s holds no files; put slides in it (subfolders are '
+                         'searched too)' % request.collection)
+    query = os.path.realpath(request.image)
+    targets = [Target(p, os.path.basename(p), os.path.realpath(p) == query) for p in paths]
+    if not any(t.is_query for t in targets):
+        targets.insert(0, Target(request.image, os.path.basename(request.image), True))
+    return targets
+
+
+def prepare_targets(request: Request, targets: list[Target], progress: Progress,
+                    client=None) -> int:
+    """Find each target's cache or embed it; a slide that fails gets ``error`` and is skipped.
+    The number of slides embedded now."""
+    missing = []
+    progress.start('targets', total=len(targets), comment='finding the caches of %d slides'
+                   % len(targets))
+    for number, target in enumerate(targets, 1):
+        one = _slide_request(request, target.path)
+        try:
+            plan = make_plan(one)
+            target.grid, target.fingerprint = plan.grid, plan.provenance.image.fingerprint
+            target.cache, target.note = find_cache(request, target.path, plan.provenance)
+        except UserError as exc:
+            target.error = str(exc)
+            logger.warning('slide %d/%d %s cannot be read, skipped: %s', number, len(targets),
+                           target.name, exc)
+        else:
+            if target.note:
+                logger.info('%s; embedding afresh with %s', target.note, request.model)
+            if not target.cache:
+                missing.append(target)
+        progress.advance()
+    progress.end()
+    if missing:
+        _embed_targets(request, missing, progress, client)
+    return sum(1 for t in missing if t.cache)
+
+
+def _slide_request(request: Request, path: str) -> Request:
+    return dataclasses.replace(
+        request, image=path, keypoints=[], negative_keypoints=[], input_embeddings='',
+        output_embeddings=cache_path(request, path), output_annotation='', output_overlay='',
+        output_table='', output_results='', output_gallery='', image_id='', annotation_id='',
+        api_url='', token='', scheduler='')
+
+
+def embed_target(request: Request) -> str:
+    """Embed one whole slide into its cache (a Dask task, or in-process); the cache's path."""
+    from .pipeline import compute_embeddings
+
+    compute_embeddings(request, NullProgress())
+    return request.output_embeddings
+
+
+def _embed_targets(request: Request, missing: list[Target], progress: Progress,
+                   client) -> None:
+    progress.start('embed-targets', total=len(missing),
+                   comment='embedding %d slides without a cache' % len(missing))
+    requests = {t.path: _slide_request(request, t.path) for t in missing}
+    by_path = {t.path: t for t in missing}
+    if client is not None:
+        from .distributed import run_tasks
+
+        results = [(r.image, out, err) for r, out, err in
+                   run_tasks(client, embed_target, list(requests.values()))]
+    else:
+        results = ((path, *_try(embed_target, one)) for path, one in requests.items())
+    for done, (path, out, error) in enumerate(results, 1):
+        target = by_path[path]
+        if error is not None:
+            target.error = str(error)
+            logger.warning('slide %s could not be embedded, skipped: %s', target.name, error)
+        else:
+            target.cache = out
+            logger.info('slide %d/%d %s embedded -> %s', done, len(missing), target.name, out)
+        progress.advance()
+    progress.end()
+
+
+def _try(function, *args):
+    try:
+        return function(*args), None
+    except UserError as exc:
+        return None, exc
+
+
+def search(request: Request, query: np.ndarray, targets: list[Target], progress: Progress,
+           client=None) -> TopK:
+    """Exact streaming top-k over the targets' caches (on Dask when a client is given), or the
+    FAISS index when ``--index`` is set. Targets are numbered by their position in ``targets``;
+    ones without a cache never match."""
+    usable = [i for i, t in enumerate(targets) if t.cache]
+    paths = [targets[i].cache for i in usable]
+    if request.index:
+        from .search_index import build_or_update, search_index
+
+        progress.start('index', comment='updating the index %s' % request.index)
+        index, changes = build_or_update(
+            request.index, {os.path.realpath(targets[i].path): (targets[i].cache,
+                                                                targets[i].fingerprint)
+                            for i in usable}, request.tissue_threshold)
+        logger.info('index %s (%s): %d slides added, %d dropped, %d kept', request.index,
+                    index.kind, changes['added'], changes['dropped'], changes['kept'])
+        progress.start('search', comment='searching the index')
+        top = search_index(index, query, request.top_k,
+                           [os.path.realpath(targets[i].path) for i in usable], paths)
+    elif client is not None:
+        progress.start('search', comment='searching %d caches on Dask' % len(paths))
+        top, skipped = scan_on_dask(client, paths, query, request.top_k,
+                                    request.tissue_threshold)
+        for position, message in skipped:
+            targets[usable[position]].error = message
+    else:
+        progress.start('search', total=len(paths), comment='searching %d caches' % len(paths))
+
+        def done(position: int, path: str, error: Exception | None) -> None:
+            if error is not None:
+                targets[usable[position]].error = str(error)
+            progress.advance()
+        top = scan_caches(paths, query, request.top_k, request.tissue_threshold, done=done)
+    progress.end()
+    top.targets = np.asarray([usable[int(t)] for t in top.targets], dtype=np.int64)
+    return top
+
+
+def result_rows(top: TopK, targets: list[Target]) -> list[dict]:
+    """One CSV row per match, best first."""
+    percentiles = top.percentiles() if top.histogram.sum() else [None] * len(top)
+    rows = []
+    for rank, (score, target, row, col, pct) in enumerate(zip(
+            top.scores, top.targets, top.rows, top.cols, percentiles, strict=True), 1):
+        slide = targets[int(target)]
+        x, y = slide.grid.cell_center(int(row), int(col))
+        rows.append({'rank': rank, 'image': slide.name, 'x': round(x, 1), 'y': round(y, 1),
+                     'score': round(float(score), 6),
+                     'percentile': '' if pct is None else round(float(pct), 3),
+                     'row': int(row), 'col': int(col), 'query': int(slide.is_query),
+                     'path': slide.path, 'item_id': slide.item_id, 'url': slide.url})
+    return rows
+
+
+def write_results(path: str, rows: list[dict]) -> None:
+    from .atomic import atomic_write
+
+    with atomic_write(path) as handle:
+        import io
+
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=RESULT_COLUMNS, lineterminator='\n')
+        writer.writeheader()
+        writer.writerows(rows)
+        handle.write(text.getvalue().encode())
+
+
+def run_collection(request: Request, progress: Progress | None = None) -> CollectionOutcome:
+    """The whole search: query, targets, top-k, CSV and gallery."""
+    progress = progress or NullProgress()
+    validate(request)
+    check_collection(request)
+    targets = list_targets(request)
+    query, _ = query_of(request, progress)
+    client = None
+    if request.scheduler:
+        from .distributed import make_client
+
+        client = make_client(request.scheduler, request.num_workers, request.threads_per_worker)
+    try:
+        embedded = prepare_targets(request, targets, progress, client)
+        if not any(t.cache for t in targets):
+            raise InputError('no slide of collection %s could be read: %s' % (
+                request.collection, '; '.join('%s: %s' % (t.name, t.error)
+                                              for t in targets[:3])))
+        top = search(request, query, targets, progress, client)
+    finally:
+        if client is not None:
+            from .distributed import close_client
+
+            close_client(client)
+    outcome = CollectionOutcome(targets, top, result_rows(top, targets), embedded=embedded)
+    _write_outputs(request, outcome, progress)
+    return outcome
+
+
+def _write_outputs(request: Request, outcome: CollectionOutcome, progress: Progress) -> None:
+    if request.output_results:
+        write_results(request.output_results, outcome.rows)
+        outcome.files.append(request.output_results)
+    if request.output_gallery and outcome.rows:
+        from .gallery import write_gallery
+
+        progress.start('gallery', comment='drawing the gallery')
+        write_gallery(request.output_gallery, outcome.rows, outcome.targets)
+        outcome.files.append(request.output_gallery)
+        progress.end()
