@@ -18,37 +18,19 @@ import os
 import numpy as np
 
 from . import store
-from .errors import InputError, UserError
+from .errors import InputError
 from .plan import make_plan
 from .progress import NullProgress, Progress
 from .query import tissue_wanted
-from .request import Request, default_output_names, validate
+from .request import Request, validate
 from .search import TopK, check_top_k, scan_caches, scan_on_dask
 from .similarity import query_vector
+from .targets import Target, find_cache, list_targets, prepare_targets
 
 logger = logging.getLogger(__name__)
 
-SKIPPED_SUFFIXES = ('.npz', '.partial', '.anot', '.csv', '.tmp', '.json', '.faiss', '.txt',
-                    '.md', '.log')
-"""Files in a collection folder that are this tool's outputs or plainly not slides."""
 RESULT_COLUMNS = ('rank', 'image', 'x', 'y', 'score', 'percentile', 'row', 'col', 'query',
                   'path', 'item_id', 'url')
-
-
-@dataclasses.dataclass
-class Target:
-    """One slide of the collection and its cache."""
-
-    path: str
-    name: str
-    is_query: bool = False
-    cache: str = ''
-    fingerprint: str = ''
-    grid: object = None
-    item_id: str = ''
-    url: str = ''
-    note: str = ''
-    error: str = ''
 
 
 @dataclasses.dataclass
@@ -68,21 +50,6 @@ class CollectionOutcome:
             searched, len(self.targets), self.embedded, len(failed), len(self.rows))
 
 
-def collection_slides(folder: str, exclude: set[str]) -> list[str]:
-    """Every file under ``folder`` that may be a slide, in path order (hidden files, this tool's
-    outputs and ``exclude`` skipped)."""
-    found = []
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
-        for name in names:
-            path = os.path.join(root, name)
-            if (name.startswith('.') or name.lower().endswith(SKIPPED_SUFFIXES)
-                    or os.path.realpath(path) in exclude):
-                continue
-            found.append(path)
-    return sorted(found)
-
-
 def check_collection(request: Request) -> None:
     check_top_k(request.top_k)
     if not request.keypoints:
@@ -96,30 +63,6 @@ def check_collection(request: Request) -> None:
     if request.embeddings_folder and not os.path.isdir(request.embeddings_folder):
         raise InputError('embeddings folder %s does not exist; create it or leave it empty'
                          % request.embeddings_folder)
-
-
-def cache_path(request: Request, slide: str) -> str:
-    """Where a target's cache is written: the embeddings folder, else next to the slide."""
-    name = default_output_names(slide, request.model)['embeddings']
-    return os.path.join(request.embeddings_folder or os.path.dirname(slide), name)
-
-
-def find_cache(request: Request, slide: str, wanted) -> tuple[str, str]:
-    """A matching cache of ``slide`` (path or ''), and a note on caches that did not match."""
-    name = default_output_names(slide, request.model)['embeddings']
-    notes = []
-    for folder in filter(None, (request.embeddings_folder, os.path.dirname(slide))):
-        path = os.path.join(folder, name)
-        if not os.path.isfile(path):
-            continue
-        try:
-            problem = store.load(path).provenance.mismatch(wanted)
-        except UserError as exc:
-            problem = str(exc)
-        if problem is None:
-            return path, ''
-        notes.append('%s does not match (%s)' % (path, problem))
-    return '', '; '.join(notes)
 
 
 def query_of(request: Request, progress: Progress) -> tuple[np.ndarray, str]:
@@ -141,7 +84,8 @@ def query_of(request: Request, progress: Progress) -> tuple[np.ndarray, str]:
 
     _check_on_tissue(request, wanted, tissue_wanted(tissue_fractions(plan.source, grid),
                                                      request.tissue_threshold))
-    embeddings = np.zeros((grid.rows, grid.cols, plan.spec.embed_dim), dtype=np.float32)
+    # float16, as a cache stores them: the same query whether or not the image has a cache
+    embeddings = np.zeros((grid.rows, grid.cols, plan.spec.embed_dim), dtype=np.float16)
     todo = np.zeros(grid.shape, dtype=bool)
     for cell in wanted:
         todo[cell] = True
@@ -166,98 +110,6 @@ def _check_on_tissue(request: Request, cells: list, tissue: np.ndarray) -> None:
             raise InputError('key point (%g, %g) is on glass (cell %d, %d has less than %g '
                              'tissue); click on tissue, or lower --tissue-threshold'
                              % (x, y, *cell, request.tissue_threshold))
-
-
-def list_targets(request: Request) -> list[Target]:
-    """The slides to search: the collection's files, plus the query image when outside it."""
-    exclude = {os.path.realpath(p) for p in (request.output_results, request.output_gallery,
-                                             request.index, request.index + '.json') if p}
-    paths = collection_slides(request.collection, exclude)
-    if not paths:
-        raise InputError('collection %s holds no files; put slides in it (subfolders are '
-                         'searched too)' % request.collection)
-    query = os.path.realpath(request.image)
-    targets = [Target(p, os.path.basename(p), os.path.realpath(p) == query) for p in paths]
-    if not any(t.is_query for t in targets):
-        targets.insert(0, Target(request.image, os.path.basename(request.image), True))
-    return targets
-
-
-def prepare_targets(request: Request, targets: list[Target], progress: Progress,
-                    client=None) -> int:
-    """Find each target's cache or embed it; a slide that fails gets ``error`` and is skipped.
-    The number of slides embedded now."""
-    missing = []
-    progress.start('targets', total=len(targets), comment='finding the caches of %d slides'
-                   % len(targets))
-    for number, target in enumerate(targets, 1):
-        one = _slide_request(request, target.path)
-        try:
-            plan = make_plan(one)
-            target.grid, target.fingerprint = plan.grid, plan.provenance.image.fingerprint
-            target.cache, target.note = find_cache(request, target.path, plan.provenance)
-        except UserError as exc:
-            target.error = str(exc)
-            logger.warning('slide %d/%d %s cannot be read, skipped: %s', number, len(targets),
-                           target.name, exc)
-        else:
-            if target.note:
-                logger.info('%s; embedding afresh with %s', target.note, request.model)
-            if not target.cache:
-                missing.append(target)
-        progress.advance()
-    progress.end()
-    if missing:
-        _embed_targets(request, missing, progress, client)
-    return sum(1 for t in missing if t.cache)
-
-
-def _slide_request(request: Request, path: str) -> Request:
-    return dataclasses.replace(
-        request, image=path, keypoints=[], negative_keypoints=[], input_embeddings='',
-        output_embeddings=cache_path(request, path), output_annotation='', output_overlay='',
-        output_table='', output_results='', output_gallery='', image_id='', annotation_id='',
-        api_url='', token='', scheduler='')
-
-
-def embed_target(request: Request) -> str:
-    """Embed one whole slide into its cache (a Dask task, or in-process); the cache's path."""
-    from .pipeline import compute_embeddings
-
-    compute_embeddings(request, NullProgress())
-    return request.output_embeddings
-
-
-def _embed_targets(request: Request, missing: list[Target], progress: Progress,
-                   client) -> None:
-    progress.start('embed-targets', total=len(missing),
-                   comment='embedding %d slides without a cache' % len(missing))
-    requests = {t.path: _slide_request(request, t.path) for t in missing}
-    by_path = {t.path: t for t in missing}
-    if client is not None:
-        from .distributed import run_tasks
-
-        results = [(r.image, out, err) for r, out, err in
-                   run_tasks(client, embed_target, list(requests.values()))]
-    else:
-        results = ((path, *_try(embed_target, one)) for path, one in requests.items())
-    for done, (path, out, error) in enumerate(results, 1):
-        target = by_path[path]
-        if error is not None:
-            target.error = str(error)
-            logger.warning('slide %s could not be embedded, skipped: %s', target.name, error)
-        else:
-            target.cache = out
-            logger.info('slide %d/%d %s embedded -> %s', done, len(missing), target.name, out)
-        progress.advance()
-    progress.end()
-
-
-def _try(function, *args):
-    try:
-        return function(*args), None
-    except UserError as exc:
-        return None, exc
 
 
 def search(request: Request, query: np.ndarray, targets: list[Target], progress: Progress,
@@ -342,10 +194,11 @@ def run_collection(request: Request, progress: Progress | None = None) -> Collec
         client = make_client(request.scheduler, request.num_workers, request.threads_per_worker)
     try:
         embedded = prepare_targets(request, targets, progress, client)
-        if not any(t.cache for t in targets):
-            raise InputError('no slide of collection %s could be read: %s' % (
-                request.collection, '; '.join('%s: %s' % (t.name, t.error)
-                                              for t in targets[:3])))
+        if not any(t.cache for t in targets if t.in_collection):
+            failed = [t for t in targets if t.in_collection]
+            raise InputError('no slide of collection %s could be read (%d files tried; %s)' % (
+                request.collection, len(failed), '; '.join(
+                    '%s: %s' % (t.name, t.error.split(' (')[0]) for t in failed[:3])))
         top = search(request, query, targets, progress, client)
     finally:
         if client is not None:
