@@ -168,7 +168,7 @@ def rescore(paths: Sequence[str], query: np.ndarray, targets: np.ndarray, rows: 
         except CacheError as exc:
             logger.warning('cannot rescore %s: %s', paths[int(target)], exc)
             continue
-        vectors = np.asarray(data.embeddings[rows[pick], cols[pick]], dtype=np.float32)
-        norms = np.linalg.norm(vectors, axis=1)
-        out[pick] = vectors @ query / np.maximum(norms, 1e-12)
+        vectors = np.ascontiguousarray(data.embeddings[rows[pick], cols[pick]])[None]
+        # the arithmetic of the exact pass, so a score is the same however it was found
+        out[pick] = cosine_map(vectors, np.ones(vectors.shape[:2], dtype=bool), query)[0]
     return out

@@ -80,7 +80,7 @@ def brute_force(folder: str, k: int, threshold: float = 0.1) -> list[tuple[float
     query = query_data.embeddings[r, c].astype(np.float64)
     query /= np.linalg.norm(query)
     scored = []
-    for name, data in caches.items():
+    for data in caches.values():
         vectors = np.asarray(data.embeddings, dtype=np.float64)
         cos = vectors @ query / np.maximum(np.linalg.norm(vectors, axis=2), 1e-12)
         ok = data.embedded & (data.tissue_fraction >= threshold)
@@ -232,3 +232,102 @@ def test_top_k_merges_like_one_pass():
     flat = np.concatenate([m[np.isfinite(m)] for m in maps])
     np.testing.assert_allclose(whole.scores, np.sort(flat)[::-1][:15])
     assert whole.histogram.sum() == len(flat)
+
+
+def _targets_of(folder: str):
+    """The searched collection's targets and query, as the run builds them."""
+    from EmbeddingSimilarity.collection import query_of
+    from EmbeddingSimilarity.progress import NullProgress
+    from EmbeddingSimilarity.request import Request
+    from EmbeddingSimilarity.targets import list_targets, prepare_targets
+
+    request = Request(image=os.path.join(folder, 'a.svs'), model='Test', keypoints=[KEYPOINT],
+                      collection=folder, top_k=25)
+    targets = list_targets(request)
+    assert prepare_targets(request, targets, NullProgress()) == 0  # all cached
+    return request, targets, query_of(request, NullProgress())[0]
+
+
+@pytest.mark.parametrize('kind', ['flat', 'hnsw'])
+def test_the_index_finds_what_exact_search_finds(searched, tmp_path, kind):
+    from EmbeddingSimilarity.search import scan_caches
+    from EmbeddingSimilarity.search_index import build_or_update, search_index
+
+    folder, _, _ = searched
+    request, targets, query = _targets_of(folder)
+    usable = [t for t in targets if t.cache]
+    caches = {t.path: (t.cache, t.fingerprint) for t in usable}
+    path = str(tmp_path / 'collection.faiss')
+    index, changes = build_or_update(path, caches, 0.1, kind)
+    assert changes == {'added': 3, 'dropped': 0, 'kept': 0} and index.kind == kind
+    keys, paths = [t.path for t in usable], [t.cache for t in usable]
+    found = search_index(index, query, 25, keys, paths)
+    exact = scan_caches(paths, query, 25, 0.1)
+    np.testing.assert_allclose(found.scores, exact.scores, atol=1e-6)
+    assert set(zip(found.targets, found.rows, found.cols)) == set(zip(
+        exact.targets, exact.rows, exact.cols))
+    # persisted with its provenance, and reopened unchanged
+    import json
+
+    with open(path + '.json') as handle:
+        meta = json.load(handle)
+    assert meta['model']['name'] == 'Test' and meta['grid']['tile'] == 224
+    assert {s['fingerprint'].split(':')[0] for s in meta['slides'].values()} == {'sha256'}
+    again, changes = build_or_update(path, caches, 0.1, kind)
+    assert changes == {'added': 0, 'dropped': 0, 'kept': 3}
+    assert again.index.ntotal == index.index.ntotal == sum(s.cells for s in index.slides.values())
+
+
+def test_the_index_adds_new_slides_and_drops_changed_caches(searched, tmp_path):
+    from EmbeddingSimilarity.search_index import build_or_update
+
+    folder, _, _ = searched
+    _, targets, _ = _targets_of(folder)
+    usable = [t for t in targets if t.cache]
+    copies = {}
+    for t in usable:
+        copies[t.path] = (shutil.copy(t.cache, tmp_path / os.path.basename(t.cache)),
+                          t.fingerprint)
+    path = str(tmp_path / 'collection.faiss')
+    first = dict(list(copies.items())[:2])
+    index, changes = build_or_update(path, first, 0.1, 'flat')
+    assert changes['added'] == 2
+    index, changes = build_or_update(path, copies, 0.1, 'flat')
+    assert changes == {'added': 1, 'dropped': 0, 'kept': 2}
+    # a cache recomputed (different bytes): its slide is dropped and added again
+    changed_key = list(copies)[0]
+    data = store.load(copies[changed_key][0])
+    data.embeddings = np.asarray(data.embeddings) * np.float16(0.5)
+    data.norms = None
+    store.save(copies[changed_key][0], data)
+    before = index.index.ntotal
+    index, changes = build_or_update(path, copies, 0.1, 'flat')
+    assert changes == {'added': 1, 'dropped': 1, 'kept': 2}
+    assert index.index.ntotal == before
+
+
+def test_the_cli_index_path_equals_exact_search(searched, tmp_path):
+    folder, out, _ = searched
+    result = search_cli(*search_args(folder, tmp_path, '--index',
+                                     str(tmp_path / 'archive.faiss')))
+    assert result.returncode == 0, result.stderr
+    assert 'index ' in result.stderr and '3 slides added' in result.stderr
+    exact, indexed = read_rows(str(out / 'results.csv')), read_rows(str(tmp_path / 'results.csv'))
+    np.testing.assert_allclose([float(r['score']) for r in indexed],
+                               [float(r['score']) for r in exact], atol=2e-6)
+    assert {(r['image'], r['row'], r['col']) for r in indexed} == {
+        (r['image'], r['row'], r['col']) for r in exact}
+
+
+def test_a_dask_local_cluster_equals_in_process(searched, tmp_path, sample_slide, slide_40x):
+    """Uncached slides embedded as whole-slide Dask tasks, caches scanned in shards on the
+    workers, top-k merged on the client: the same CSV as the in-process search."""
+    folder = make_collection(tmp_path / 'fresh', sample_slide, slide_40x)
+    result = search_cli(*search_args(folder, tmp_path, '--scheduler', 'local',
+                                     '--num_workers', '2'))
+    assert result.returncode == 0, result.stderr
+    assert '3 embedded now' in result.stderr
+    exact = read_rows(str(searched[1] / 'results.csv'))
+    dask = read_rows(str(tmp_path / 'results.csv'))
+    keep = ('rank', 'image', 'x', 'y', 'score', 'percentile', 'row', 'col', 'query')
+    assert [{k: r[k] for k in keep} for r in dask] == [{k: r[k] for k in keep} for r in exact]
