@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .errors import CacheError, UserError
+from .errors import UserError
 from .query import tissue_wanted
 from .similarity import cosine_map
 from .store import EmbeddingGrid, load
@@ -158,17 +158,26 @@ def scan_on_dask(client, paths: Sequence[str], query: np.ndarray, k: int,
 
 
 def rescore(paths: Sequence[str], query: np.ndarray, targets: np.ndarray, rows: np.ndarray,
-            cols: np.ndarray) -> np.ndarray:
-    """Exact cosine of a few cells (an index's candidates), read from their memory maps."""
+            cols: np.ndarray, opened: dict | None = None) -> np.ndarray:
+    """Exact cosine of a few cells (an index's candidates), read from their memory maps.
+
+    Only each cache's ``embeddings`` member is mapped (no validation pass: the cells read are
+    a few rows); ``opened`` keeps the maps between queries.
+    """
+    from .integrity import map_member
+
+    opened = {} if opened is None else opened
     out = np.full(len(targets), np.nan, dtype=np.float32)
     for target in np.unique(targets):
         pick = np.flatnonzero(targets == target)
+        path = paths[int(target)]
         try:
-            data = load(paths[int(target)])
-        except CacheError as exc:
-            logger.warning('cannot rescore %s: %s', paths[int(target)], exc)
+            if path not in opened:
+                opened[path] = map_member(path, 'embeddings')
+        except (OSError, ValueError, KeyError) as exc:
+            logger.warning('cannot rescore %s: %s', path, exc)
             continue
-        vectors = np.ascontiguousarray(data.embeddings[rows[pick], cols[pick]])[None]
+        vectors = np.ascontiguousarray(opened[path][rows[pick], cols[pick]])[None]
         # the arithmetic of the exact pass, so a score is the same however it was found
         out[pick] = cosine_map(vectors, np.ones(vectors.shape[:2], dtype=bool), query)[0]
     return out

@@ -34,7 +34,8 @@ FLAT_BELOW = 20000
 HNSW_BELOW = 1_000_000
 """Fewer vectors than this: HNSW; more: IVF-PQ."""
 CANDIDATES = 10
-"""The index returns ``CANDIDATES * k`` cells, rescored exactly, of which the best k are kept."""
+"""The index returns ``CANDIDATES * k`` cells, rescored exactly, of which the best k are kept
+(IVF-PQ: ``4 * CANDIDATES * k``, its codes being coarser)."""
 
 
 def faiss_module():
@@ -73,6 +74,8 @@ class CollectionIndex:
     grid: dict
     slides: dict[str, IndexedSlide]
     next_number: int = 0
+    opened: dict = dataclasses.field(default_factory=dict, repr=False)
+    """Caches mapped for rescoring, kept between queries."""
 
     def provenance(self) -> dict:
         return {'format': 'EmbeddingSimilarity.collection-index', 'format_version': 1,
@@ -109,7 +112,7 @@ def _vectors(path: str, threshold: float, number: int):
     return data, vectors, ids
 
 
-def _new_index(kind: str, dim: int, sample: np.ndarray):
+def _new_index(kind: str, dim: int, sample: np.ndarray, total: int):
     faiss = faiss_module()
     if kind == 'flat':
         index = faiss.IndexFlatIP(dim)
@@ -117,7 +120,7 @@ def _new_index(kind: str, dim: int, sample: np.ndarray):
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
     else:
-        nlist = int(min(4096, max(64, 4 * np.sqrt(len(sample) * 20))))
+        nlist = int(np.clip(np.sqrt(total), 64, 1024))
         m = next(m for m in (64, 48, 32, 24, 16, 8, 4, 2, 1) if dim % m == 0)
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFPQ(quantizer, dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
@@ -199,10 +202,10 @@ def _build(path: str, caches: dict[str, tuple[str, str]], fingerprints: dict[str
         parts = []
         for p, _ in caches.values():
             _, vectors, _ = _vectors(p, threshold, 0)
-            take = min(len(vectors), max(1, 100_000 // len(caches)))
+            take = min(len(vectors), max(1, 50_000 // len(caches)))
             parts.append(vectors[rng.choice(len(vectors), take, replace=False)])
         sample = np.concatenate(parts)
-    index = CollectionIndex(path, _new_index(kind, model['embed_dim'], sample), kind, model,
+    index = CollectionIndex(path, _new_index(kind, model['embed_dim'], sample, sum(counts)), kind, model,
                             grid, {})
     for key, (p, _) in caches.items():
         _add(index, key, p, fingerprints[key], threshold)
@@ -218,7 +221,7 @@ def search_index(index: CollectionIndex, query: np.ndarray, k: int, keys: list[s
     inner = faiss.downcast_index(index.index.index)
     if index.kind == 'hnsw':
         inner.hnsw.efSearch = max(128, 2 * CANDIDATES * k)
-    wanted = min(index.index.ntotal, CANDIDATES * k)
+    wanted = min(index.index.ntotal, CANDIDATES * k * (4 if index.kind == 'ivfpq' else 1))
     _, ids = index.index.search(np.asarray(query, np.float32)[None, :], wanted)
     ids = ids[0][ids[0] >= 0]
     by_number = {slide.number: (position, index.slides[key].cols)
@@ -230,7 +233,7 @@ def search_index(index: CollectionIndex, query: np.ndarray, k: int, keys: list[s
     targets = np.array([by_number[int(n)][0] for n in numbers], dtype=np.int64)
     cols = np.array([by_number[int(n)][1] for n in numbers], dtype=np.int64)
     rows, columns = np.divmod(cells, np.maximum(cols, 1))
-    scores = rescore(paths, query, targets, rows, columns)
+    scores = rescore(paths, query, targets, rows, columns, index.opened)
     top = TopK(k)
     ok = np.isfinite(scores)
     top.add(scores[ok], targets[ok], rows[ok], columns[ok])
