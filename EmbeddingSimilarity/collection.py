@@ -10,10 +10,13 @@ whole-slide Dask tasks.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import functools
 import logging
 import os
+import tempfile
 
 import numpy as np
 
@@ -42,6 +45,8 @@ class CollectionOutcome:
     rows: list[dict]
     files: list[str] = dataclasses.field(default_factory=list)
     embedded: int = 0
+    annotations: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Girder: item id -> id of the heatmap posted there."""
 
     def summary(self) -> str:
         searched = sum(1 for t in self.targets if t.cache)
@@ -50,14 +55,14 @@ class CollectionOutcome:
             searched, len(self.targets), self.embedded, len(failed), len(self.rows))
 
 
-def check_collection(request: Request) -> None:
+def check_collection(request: Request, girder: bool = False) -> None:
     check_top_k(request.top_k)
     if not request.keypoints:
         raise InputError('CollectionSimilarity needs at least one key point on the query image; '
                          'e.g. --keypoints 1200,3400')
     if not request.collection:
         raise InputError('--collection is required: the folder of slides to search')
-    if not os.path.isdir(request.collection):
+    if not girder and not os.path.isdir(request.collection):
         raise InputError('collection %s is not a folder; give the folder of slides to search'
                          % request.collection)
     if request.embeddings_folder and not os.path.isdir(request.embeddings_folder):
@@ -163,8 +168,17 @@ def result_rows(top: TopK, targets: list[Target]) -> list[dict]:
                      'score': round(float(score), 6),
                      'percentile': '' if pct is None else round(float(pct), 3),
                      'row': int(row), 'col': int(col), 'query': int(slide.is_query),
-                     'path': slide.path, 'item_id': slide.item_id, 'url': slide.url})
+                     'path': slide.path, 'item_id': slide.item_id,
+                     'url': slide.url and '%s&bounds=%s' % (slide.url.split('&')[0], _bounds(
+                         slide.grid.cell_box(int(row), int(col))))})
     return rows
+
+
+def _bounds(box: tuple[float, float, float, float], margin: float = 2.0) -> str:
+    """HistomicsUI's ``bounds`` (left, top, right, bottom, rotation) around a cell."""
+    left, top, right, bottom = box
+    pad = (right - left) * margin
+    return '%d,%d,%d,%d,0' % (left - pad, top - pad, right + pad, bottom + pad)
 
 
 def write_results(path: str, rows: list[dict]) -> None:
@@ -181,33 +195,59 @@ def write_results(path: str, rows: list[dict]) -> None:
 
 
 def run_collection(request: Request, progress: Progress | None = None) -> CollectionOutcome:
-    """The whole search: query, targets, top-k, CSV and gallery."""
+    """The whole search: query, targets, top-k, CSV and gallery (and in Girder the heatmaps)."""
     progress = progress or NullProgress()
     validate(request)
-    check_collection(request)
-    targets = list_targets(request)
-    query, _ = query_of(request, progress)
-    client = None
-    if request.scheduler:
-        from .distributed import make_client
+    session = _girder_session(request)
+    check_collection(request, girder=session is not None)
+    with tempfile.TemporaryDirectory(prefix='collection-similarity-') as scratch:
+        lookup = None
+        if session is not None:
+            from .collection_girder import find_girder_cache, girder_targets
 
-        client = make_client(request.scheduler, request.num_workers, request.threads_per_worker)
-    try:
-        embedded = prepare_targets(request, targets, progress, client)
-        if not any(t.cache for t in targets if t.in_collection):
-            failed = [t for t in targets if t.in_collection]
-            raise InputError('no slide of collection %s could be read (%d files tried; %s)' % (
-                request.collection, len(failed), '; '.join(
-                    '%s: %s' % (t.name, t.error.split(' (')[0]) for t in failed[:3])))
-        top = search(request, query, targets, progress, client)
-    finally:
-        if client is not None:
-            from .distributed import close_client
+            targets = girder_targets(session, request, scratch)
+            lookup = functools.partial(find_girder_cache, session, folder=scratch)
+        else:
+            targets = list_targets(request)
+        query, _ = query_of(request, progress)
+        with _dask(request) as client:
+            embedded = prepare_targets(request, targets, progress, client, lookup)
+            _check_readable(request, targets)
+            top = search(request, query, targets, progress, client)
+        outcome = CollectionOutcome(targets, top, result_rows(top, targets), embedded=embedded)
+        if session is not None:
+            from .collection_girder import post_heatmaps, upload_new_caches
 
-            close_client(client)
-    outcome = CollectionOutcome(targets, top, result_rows(top, targets), embedded=embedded)
-    _write_outputs(request, outcome, progress)
+            upload_new_caches(session, targets)
+            progress.start('publish', comment='posting heatmaps to the slides with a match')
+            outcome.annotations = post_heatmaps(session, request, targets, top, query)
+        _write_outputs(request, outcome, progress)
     return outcome
+
+
+def _girder_session(request: Request):
+    """The Girder session when the collection is a Girder folder id (not a local folder)."""
+    if not (request.api_url and request.token) or os.path.isdir(request.collection):
+        return None
+    from .girder import GirderLink
+
+    return GirderLink.connect(request.api_url, request.token).require()
+
+
+def _dask(request: Request):
+    if not request.scheduler:
+        return contextlib.nullcontext()
+    from .distributed import dask_client
+
+    return dask_client(request.scheduler, request.num_workers, request.threads_per_worker)
+
+
+def _check_readable(request: Request, targets: list[Target]) -> None:
+    if not any(t.cache for t in targets if t.in_collection):
+        failed = [t for t in targets if t.in_collection]
+        raise InputError('no slide of collection %s could be read (%d files tried; %s)' % (
+            request.collection, len(failed), '; '.join(
+                '%s: %s' % (t.name, t.error.split(' (')[0]) for t in failed[:3])))
 
 
 def _write_outputs(request: Request, outcome: CollectionOutcome, progress: Progress) -> None:

@@ -145,6 +145,30 @@ class GirderSession:
             doc = self.client.put('annotation/%s' % annotation_id, json=annotation)
         return str(doc['_id'])
 
+    def folder_items(self, folder_id: str) -> list[dict]:
+        """Every item under the folder, subfolders included, with ``path`` below it."""
+        with self._errors('read folder %s' % folder_id, missing='Girder folder %s does not '
+                          'exist or you cannot read it; pick one you can read' % folder_id):
+            self.client.get('folder/%s' % folder_id)
+        found: list[dict] = []
+        todo = [(folder_id, '')]  # breadth first
+        while todo:
+            current, prefix = todo.pop(0)
+            found.extend(dict(item, path=prefix + item['name']) for item in self._call(
+                'list folder %s' % current, 'get', 'item', parameters={
+                    'folderId': current, 'limit': 0, 'sort': 'name'}) or [])
+            todo.extend((sub['_id'], prefix + sub['name'] + '/') for sub in self._call(
+                'list folder %s' % current, 'get', 'folder', parameters={
+                    'parentType': 'folder', 'parentId': current, 'limit': 0}) or [])
+        return found
+
+    def item_file(self, item: dict) -> dict | None:
+        """The file an item's image is read from: its large image's, else its first file."""
+        files = self._call('list the files of item %s' % item['_id'], 'get',
+                           'item/%s/files' % item['_id'], parameters={'limit': 0}) or []
+        wanted = (item.get('largeImage') or {}).get('fileId')
+        return next((f for f in files if f['_id'] == wanted), files[0] if files else None)
+
     # --- embedding cache in the user's Private folder -------------------------------------
 
     def _cache_folder(self, create: bool) -> dict | None:

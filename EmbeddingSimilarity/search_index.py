@@ -205,8 +205,8 @@ def _build(path: str, caches: dict[str, tuple[str, str]], fingerprints: dict[str
             take = min(len(vectors), max(1, 50_000 // len(caches)))
             parts.append(vectors[rng.choice(len(vectors), take, replace=False)])
         sample = np.concatenate(parts)
-    index = CollectionIndex(path, _new_index(kind, model['embed_dim'], sample, sum(counts)), kind, model,
-                            grid, {})
+    inner = _new_index(kind, model['embed_dim'], sample, sum(counts))
+    index = CollectionIndex(path, inner, kind, model, grid, {})
     for key, (p, _) in caches.items():
         _add(index, key, p, fingerprints[key], threshold)
     index.save()

@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections.abc import Callable
 
 from . import store
 from .errors import InputError, UserError
 from .plan import make_plan
 from .progress import NullProgress, Progress
+from .provenance import Provenance
 from .request import Request, default_output_names
 
 logger = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ class Target:
     name: str
     is_query: bool = False
     in_collection: bool = True
+    embedded_now: bool = False
     """False for the query image when it lies outside the collection folder."""
     cache: str = ''
     fingerprint: str = ''
@@ -96,18 +99,22 @@ def list_targets(request: Request) -> list[Target]:
 
 
 def prepare_targets(request: Request, targets: list[Target], progress: Progress,
-                    client=None) -> int:
-    """Find each target's cache or embed it; a slide that fails gets ``error`` and is skipped.
-    The number of slides embedded now."""
+                    client=None, lookup: Callable[[Provenance], str] | None = None) -> int:
+    """Find each target's cache (locally, then with ``lookup``: the Girder cache) or embed
+    it; a slide that fails gets ``error`` and is skipped. The number of slides embedded now."""
     missing = []
     progress.start('targets', total=len(targets), comment='finding the caches of %d slides'
                    % len(targets))
     for number, target in enumerate(targets, 1):
-        one = _slide_request(request, target.path)
+        progress.advance()
+        if target.error:  # e.g. its file could not be fetched from Girder
+            continue
         try:
-            plan = make_plan(one)
+            plan = make_plan(_slide_request(request, target.path))
             target.grid, target.fingerprint = plan.grid, plan.provenance.image.fingerprint
             target.cache, target.note = find_cache(request, target.path, plan.provenance)
+            if not target.cache and lookup is not None:
+                target.cache = lookup(plan.provenance)
         except UserError as exc:
             target.error = str(exc)
             logger.warning('slide %d/%d %s cannot be read, skipped: %s', number, len(targets),
@@ -117,7 +124,6 @@ def prepare_targets(request: Request, targets: list[Target], progress: Progress,
                 logger.info('%s; embedding afresh with %s', target.note, request.model)
             if not target.cache:
                 missing.append(target)
-        progress.advance()
     progress.end()
     if missing:
         _embed_targets(request, missing, progress, client)
@@ -159,7 +165,7 @@ def _embed_targets(request: Request, missing: list[Target], progress: Progress,
             target.error = str(error)
             logger.warning('slide %s could not be embedded, skipped: %s', target.name, error)
         else:
-            target.cache = out
+            target.cache, target.embedded_now = out, True
             logger.info('slide %d/%d %s embedded -> %s', done, len(missing), target.name, out)
         progress.advance()
     progress.end()

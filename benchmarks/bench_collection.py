@@ -135,8 +135,8 @@ def run_index(paths: list[str], dim: int, work: str, queries: int) -> dict:
         started = time.perf_counter()
         found = search_index(index, query, 100, keys, paths)
         times.append(time.perf_counter() - started)
-        truth = set(zip(exact.targets, exact.rows, exact.cols))
-        recalls.append(len(truth & set(zip(found.targets, found.rows, found.cols)))
+        truth = set(zip(exact.targets, exact.rows, exact.cols, strict=False))
+        recalls.append(len(truth & set(zip(found.targets, found.rows, found.cols, strict=False)))
                        / len(truth))
     return {'kind': index.kind, 'vectors': int(index.index.ntotal), 'build_s': build,
             'size_mb': os.path.getsize(index_path) / 2**20,

@@ -264,8 +264,8 @@ def test_the_index_finds_what_exact_search_finds(searched, tmp_path, kind):
     found = search_index(index, query, 25, keys, paths)
     exact = scan_caches(paths, query, 25, 0.1)
     np.testing.assert_allclose(found.scores, exact.scores, atol=1e-6)
-    assert set(zip(found.targets, found.rows, found.cols)) == set(zip(
-        exact.targets, exact.rows, exact.cols))
+    assert set(zip(found.targets, found.rows, found.cols, strict=False)) == set(zip(
+        exact.targets, exact.rows, exact.cols, strict=False))
     # persisted with its provenance, and reopened unchanged
     import json
 
