@@ -46,7 +46,6 @@ RUN ./docker-entrypoint.sh --list_cli \
     && ./docker-entrypoint.sh EmbeddingClusters --xml > /dev/null \
     && ./docker-entrypoint.sh EmbeddingClusters --help > /dev/null \
     && ./docker-entrypoint.sh CollectionSimilarity --xml > /dev/null \
-    && ./docker-entrypoint.sh CollectionSimilarity --help > /dev/null \
-    && python -c "import faiss"
+    && ./docker-entrypoint.sh CollectionSimilarity --help > /dev/null
 
 ENTRYPOINT ["/opt/EmbeddingSimilarity/docker-entrypoint.sh"]
