@@ -155,6 +155,9 @@ def main() -> None:
     parser.add_argument('--work', default='/tmp/bench-collection')
     parser.add_argument('--keep', action='store_true')
     parser.add_argument('--no-index', action='store_true')
+    parser.add_argument('--index-slides', type=int, default=0,
+                        help='build the index over the first N slides only (0 = all)')
+    parser.add_argument('--no-exact', action='store_true')
     parser.add_argument('--phase', help=argparse.SUPPRESS)
     parser.add_argument('--cold', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -167,17 +170,23 @@ def main() -> None:
               'cache_gb': sum(os.path.getsize(p) for p in paths) / 1e9,
               'write_s': time.perf_counter() - started}
     tenth = paths[:max(1, len(paths) // 10)]
-    run_exact(paths, args.dim, args.work, cold=False)  # warms the page cache
-    report['exact_warm'] = min((run_exact(paths, args.dim, args.work, cold=False)
-                                for _ in range(2)), key=lambda r: r['seconds'])
-    report['exact_warm_tenth'] = run_exact(tenth, args.dim, args.work, cold=False)
-    report['exact_cold'] = run_exact(paths, args.dim, args.work, cold=True)
+    if not args.no_exact:
+        run_exact(paths, args.dim, args.work, cold=False)  # warms the page cache
+        report['exact_warm'] = min((run_exact(paths, args.dim, args.work, cold=False)
+                                    for _ in range(2)), key=lambda r: r['seconds'])
+        report['exact_warm_tenth'] = run_exact(tenth, args.dim, args.work, cold=False)
+        report['exact_cold'] = run_exact(paths, args.dim, args.work, cold=True)
+        report['rss_ratio_full_to_tenth'] = (report['exact_warm']['peak_rss_mb']
+                                             / report['exact_warm_tenth']['peak_rss_mb'])
+        print(json.dumps({k: report[k] for k in ('exact_warm', 'exact_warm_tenth',
+                                                 'exact_cold')}), flush=True)
     if not args.no_index:
-        report['index'] = run_index(paths, args.dim, args.work, args.queries)
-    report['rss_ratio_full_to_tenth'] = (report['exact_warm']['peak_rss_mb']
-                                         / report['exact_warm_tenth']['peak_rss_mb'])
+        indexed = paths[:args.index_slides or len(paths)]
+        report['index'] = dict(run_index(indexed, args.dim, args.work, args.queries),
+                               slides=len(indexed))
     print_table(report)
-    save_report('bench_collection', report)
+    save_report('bench_collection' + ('_index' if args.no_exact else '_exact' if args.no_index
+                                      else ''), report)
     if not args.keep:
         shutil.rmtree(args.work, ignore_errors=True)
 
@@ -189,12 +198,15 @@ def print_table(report: dict) -> None:
     for key, label in (('exact_warm', 'exact search, warm'),
                        ('exact_warm_tenth', 'exact search, warm, 1/10 of it'),
                        ('exact_cold', 'exact search, cold')):
-        print('%-34s %10.2f %14.0f' % (label, report[key]['seconds'], report[key]['peak_rss_mb']))
+        if key in report:
+            print('%-34s %10.2f %14.0f' % (label, report[key]['seconds'],
+                                           report[key]['peak_rss_mb']))
     index = report.get('index')
     if index:
-        print('index %s over %d cells: build %.1f s, %.0f MB, search %.1f ms/query '
+        print('index %s over %d cells of %d slides: build %.1f s, %.0f MB, search %.1f ms/query '
               '(first %.1f ms), recall@100 %.3f (min %.3f)' % (
-                  index['kind'], index['vectors'], index['build_s'], index['size_mb'],
+                  index['kind'], index['vectors'], index['slides'], index['build_s'],
+                  index['size_mb'],
                   index['search_ms_median'], index['search_ms_first'],
                   index['recall_at_100_mean'], index['recall_at_100_min']))
 
