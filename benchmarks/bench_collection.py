@@ -34,14 +34,22 @@ from results_file import save_report  # benchmarks/ is on sys.path when run as a
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 TYPES = 64
+LATENT = 32
 
 
 def prototypes(dim: int) -> np.ndarray:
     return np.random.default_rng(1234).standard_normal((TYPES, dim)).astype(np.float32)
 
 
-def write_caches(folder: str, slides: int, cells: int, dim: int) -> list[str]:
-    """``slides`` caches of ``cells`` tissue cells each (a 100-column grid)."""
+def write_caches(folder: str, slides: int, cells: int, dim: int,
+                 structure: str = 'types') -> list[str]:
+    """``slides`` caches of ``cells`` tissue cells each (a 100-column grid).
+
+    ``types``: a tissue type's prototype plus isotropic noise as large as 0.8 of it, so within
+    a type the ranking is decided by noise (the hardest case for a compressed index);
+    ``lowrank``: cells on a 32-dimensional tissue manifold plus small noise (the structure of
+    real foundation-model embeddings, whose intrinsic dimension is low).
+    """
     from EmbeddingSimilarity import store
     from EmbeddingSimilarity.tiling import plan_grid
 
@@ -61,8 +69,7 @@ def write_caches(folder: str, slides: int, cells: int, dim: int) -> list[str]:
         embeddings = np.empty((rows * cols, dim), dtype=np.float16)
         for start in range(0, rows * cols, 4096):
             stop = min(start + 4096, rows * cols)
-            noise = rng.standard_normal((stop - start, dim), dtype=np.float32) * 0.8
-            embeddings[start:stop] = protos[kinds[start:stop]] + noise
+            embeddings[start:stop] = cell_vectors(rng, protos, kinds[start:stop], structure)
         embedded = np.zeros(rows * cols, dtype=bool)
         embedded[:cells] = True
         meta = {'grid': grid.to_dict(), 'model': {'name': 'synthetic', 'embed_dim': dim,
@@ -77,11 +84,20 @@ def write_caches(folder: str, slides: int, cells: int, dim: int) -> list[str]:
     return paths
 
 
-def query_vectors(count: int, dim: int) -> np.ndarray:
-    """Queries like a click: a tissue type's prototype plus a cell's worth of noise."""
+def cell_vectors(rng, protos: np.ndarray, kinds: np.ndarray, structure: str) -> np.ndarray:
+    dim = protos.shape[1]
+    if structure == 'lowrank':
+        basis = np.random.default_rng(4321).standard_normal((LATENT, dim)).astype(np.float32)
+        latent = rng.standard_normal((len(kinds), LATENT), dtype=np.float32) / np.sqrt(LATENT)
+        return latent @ basis + rng.standard_normal((len(kinds), dim), dtype=np.float32) * 0.3
+    return protos[kinds] + rng.standard_normal((len(kinds), dim), dtype=np.float32) * 0.8
+
+
+def query_vectors(count: int, dim: int, structure: str = 'types') -> np.ndarray:
+    """Queries like a click: one more cell drawn like the collection's."""
     rng = np.random.default_rng(99)
     protos = prototypes(dim)
-    queries = protos[rng.integers(0, TYPES, count)] + rng.standard_normal((count, dim)) * 0.8
+    queries = cell_vectors(rng, protos, rng.integers(0, TYPES, count), structure)
     return (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
 
 
@@ -117,7 +133,10 @@ def run_exact(paths: list[str], dim: int, work: str, cold: bool) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_index(paths: list[str], dim: int, work: str, queries: int) -> dict:
+def run_index(paths: list[str], dim: int, work: str, queries: int, kind: str = '',
+              structure: str = 'types') -> dict:
+    import faiss
+
     from EmbeddingSimilarity.search import scan_caches
     from EmbeddingSimilarity.search_index import build_or_update, search_index
 
@@ -126,24 +145,34 @@ def run_index(paths: list[str], dim: int, work: str, queries: int) -> dict:
         if os.path.exists(stale):
             os.unlink(stale)
     started = time.perf_counter()
-    index, _ = build_or_update(index_path, {p: (p, 'sha256:x') for p in paths}, 0.1)
+    index, _ = build_or_update(index_path, {p: (p, 'sha256:x') for p in paths}, 0.1, kind)
     build = time.perf_counter() - started
     keys = list(paths)
-    recalls, times = [], []
-    for query in query_vectors(queries, dim):
-        exact = scan_caches(paths, query, 100, 0.1)
-        started = time.perf_counter()
-        found = search_index(index, query, 100, keys, paths)
-        times.append(time.perf_counter() - started)
-        truth = set(zip(exact.targets, exact.rows, exact.cols, strict=False))
-        recalls.append(len(truth & set(zip(found.targets, found.rows, found.cols, strict=False)))
-                       / len(truth))
-    return {'kind': index.kind, 'vectors': int(index.index.ntotal), 'build_s': build,
-            'size_mb': os.path.getsize(index_path) / 2**20,
-            'search_ms_median': 1000 * float(np.median(times[1:] or times)),
-            'search_ms_first': 1000 * times[0],
-            'recall_at_100_mean': float(np.mean(recalls)),
-            'recall_at_100_min': float(np.min(recalls))}
+    exact = [scan_caches(paths, q, 100, 0.1) for q in query_vectors(queries, dim, structure)]
+    report = {'kind': index.kind, 'vectors': int(index.index.ntotal), 'build_s': build,
+              'size_mb': os.path.getsize(index_path) / 2**20}
+    inner = faiss.downcast_index(index.index.index)
+    probes = [inner.nprobe // 4, inner.nprobe // 2, inner.nprobe] if index.kind == 'ivfpq' \
+        else [0]
+    for nprobe in probes:
+        if nprobe:
+            inner.nprobe = nprobe
+        recalls, times = [], []
+        for query, truth_top in zip(query_vectors(queries, dim, structure), exact, strict=True):
+            started = time.perf_counter()
+            found = search_index(index, query, 100, keys, paths)
+            times.append(time.perf_counter() - started)
+            truth = set(zip(truth_top.targets, truth_top.rows, truth_top.cols, strict=True))
+            recalls.append(len(truth & set(zip(found.targets, found.rows, found.cols,
+                                               strict=True))) / len(truth))
+        report.update({'nprobe': nprobe, 'search_ms_median': 1000 * float(np.median(times[1:])),
+                       'search_ms_first': 1000 * times[0],
+                       'recall_at_100_mean': float(np.mean(recalls)),
+                       'recall_at_100_min': float(np.min(recalls))})
+        report.setdefault('sweep', []).append({k: report[k] for k in (
+            'nprobe', 'search_ms_median', 'recall_at_100_mean', 'recall_at_100_min')})
+        print(json.dumps(report['sweep'][-1]), flush=True)
+    return report
 
 
 def main() -> None:
@@ -158,6 +187,8 @@ def main() -> None:
     parser.add_argument('--index-slides', type=int, default=0,
                         help='build the index over the first N slides only (0 = all)')
     parser.add_argument('--no-exact', action='store_true')
+    parser.add_argument('--index-kind', default='', choices=['', 'flat', 'hnsw', 'ivfpq'])
+    parser.add_argument('--structure', default='types', choices=['types', 'lowrank'])
     parser.add_argument('--phase', help=argparse.SUPPRESS)
     parser.add_argument('--cold', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -165,8 +196,9 @@ def main() -> None:
         print(json.dumps(exact_phase(args.phase, args.dim, args.cold)))
         return
     started = time.perf_counter()
-    paths = write_caches(args.work, args.slides, args.cells, args.dim)
-    report = {'slides': args.slides, 'cells_per_slide': args.cells, 'dim': args.dim,
+    paths = write_caches(args.work, args.slides, args.cells, args.dim, args.structure)
+    report = {'structure': args.structure, 'slides': args.slides, 'cells_per_slide': args.cells,
+              'dim': args.dim,
               'cache_gb': sum(os.path.getsize(p) for p in paths) / 1e9,
               'write_s': time.perf_counter() - started}
     tenth = paths[:max(1, len(paths) // 10)]
@@ -182,11 +214,13 @@ def main() -> None:
                                                  'exact_cold')}), flush=True)
     if not args.no_index:
         indexed = paths[:args.index_slides or len(paths)]
-        report['index'] = dict(run_index(indexed, args.dim, args.work, args.queries),
+        report['index'] = dict(run_index(indexed, args.dim, args.work, args.queries,
+                                         args.index_kind, args.structure),
                                slides=len(indexed))
     print_table(report)
     save_report('bench_collection' + ('_index' if args.no_exact else '_exact' if args.no_index
-                                      else ''), report)
+                                      else '') + ('_lowrank' if args.structure == 'lowrank'
+                                                  else ''), report)
     if not args.keep:
         shutil.rmtree(args.work, ignore_errors=True)
 

@@ -112,6 +112,7 @@ def figure(rows: list[dict], path: str) -> None:
     right.plot([r['shards'] for r in full], [r['shard_ms'] for r in full], marker='o',
                color='tab:blue', label='one shard, ms per query')
     right.set_xscale('log', base=2)
+    right.set_ylim(0, 1.3 * max(r['shard_ms'] for r in full))
     right.set_xlabel('shards (one worker each)')
     right.set_ylabel('ms per query, one shard (median)', color='tab:blue')
     twin = right.twinx()
