@@ -129,14 +129,13 @@ def search(request: Request, query: np.ndarray, targets: list[Target], progress:
 
         progress.start('index', comment='updating the index %s' % request.index)
         index, changes = build_or_update(
-            request.index, {os.path.realpath(targets[i].path): (targets[i].cache,
-                                                                targets[i].fingerprint)
+            request.index, {_index_key(targets[i]): (targets[i].cache, targets[i].fingerprint)
                             for i in usable}, request.tissue_threshold)
         logger.info('index %s (%s): %d slides added, %d dropped, %d kept', request.index,
                     index.kind, changes['added'], changes['dropped'], changes['kept'])
         progress.start('search', comment='searching the index')
         top = search_index(index, query, request.top_k,
-                           [os.path.realpath(targets[i].path) for i in usable], paths)
+                           [_index_key(targets[i]) for i in usable], paths)
     elif client is not None:
         progress.start('search', comment='searching %d caches on Dask' % len(paths))
         top, skipped = scan_on_dask(client, paths, query, request.top_k,
@@ -154,6 +153,12 @@ def search(request: Request, query: np.ndarray, targets: list[Target], progress:
     progress.end()
     top.targets = np.asarray([usable[int(t)] for t in top.targets], dtype=np.int64)
     return top
+
+
+def _index_key(target: Target) -> str:
+    """A slide's key in the index: its Girder item id (its local copy is temporary), else its
+    real path."""
+    return 'girder:item/' + target.item_id if target.item_id else os.path.realpath(target.path)
 
 
 def result_rows(top: TopK, targets: list[Target]) -> list[dict]:
