@@ -36,6 +36,7 @@ RUN printf 'deb [check-valid-until=no] https://snapshot.debian.org/archive/debia
     && rm -rf /var/lib/apt/lists/* /root/.cache
 COPY cli_list.json slicer_cli_list.json docker-entrypoint.sh ./
 COPY EmbeddingClusters ./EmbeddingClusters
+COPY CollectionSimilarity ./CollectionSimilarity
 
 # Build-time smoke tests: what Slicer CLI Web asks of the image.
 RUN ./docker-entrypoint.sh --list_cli \
@@ -43,6 +44,8 @@ RUN ./docker-entrypoint.sh --list_cli \
     && ./docker-entrypoint.sh EmbeddingSimilarity --help > /dev/null \
     && ./docker-entrypoint.sh EmbeddingSimilarity --list-models > /dev/null \
     && ./docker-entrypoint.sh EmbeddingClusters --xml > /dev/null \
-    && ./docker-entrypoint.sh EmbeddingClusters --help > /dev/null
+    && ./docker-entrypoint.sh EmbeddingClusters --help > /dev/null \
+    && ./docker-entrypoint.sh CollectionSimilarity --xml > /dev/null \
+    && ./docker-entrypoint.sh CollectionSimilarity --help > /dev/null
 
 ENTRYPOINT ["/opt/EmbeddingSimilarity/docker-entrypoint.sh"]

@@ -23,7 +23,8 @@ setup(
     license='Apache-2.0',
     python_requires='>=3.10',
     packages=find_packages(include=['EmbeddingSimilarity', 'EmbeddingSimilarity.*']),
-    package_data={'EmbeddingSimilarity': ['EmbeddingSimilarity.xml', 'EmbeddingClusters.xml']},
+    package_data={'EmbeddingSimilarity': ['EmbeddingSimilarity.xml', 'EmbeddingClusters.xml',
+                                          'CollectionSimilarity.xml']},
     install_requires=[
         # torch is not pinned here; requirements.txt pins the tested CPU/CUDA pair.
         'torch>=2.1',
@@ -53,6 +54,8 @@ setup(
     extras_require={
         # --scheduler: spread the embedding over a Dask cluster
         'dask': ['distributed>=2024.1'],
+        # CollectionSimilarity --index: a FAISS index over a collection's tissue cells
+        'index': ['faiss-cpu==1.15.1'],
         'test': [
             'pytest>=8',
             'tifffile>=2024.1',
@@ -64,11 +67,13 @@ setup(
             'dockerfile-parse>=2.0',
             # property tests of cache loading and the similarity window
             'hypothesis==6.170.15',
+            'faiss-cpu==1.15.1',
         ],
     },
     entry_points={
         'console_scripts': ['EmbeddingSimilarity = EmbeddingSimilarity.cli:main',
-                            'EmbeddingClusters = EmbeddingSimilarity.cli:clusters_main'],
+                            'EmbeddingClusters = EmbeddingSimilarity.cli:clusters_main',
+                            'CollectionSimilarity = EmbeddingSimilarity.cli:collection_main'],
     },
     classifiers=[
         'Programming Language :: Python :: 3',

@@ -16,12 +16,15 @@ from .request import Request, default_output_names
 from .shapes import parse_shapes, points_of, regions_of
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-TASKS = {'EmbeddingSimilarity': 'similarity', 'EmbeddingClusters': 'clusters'}
+TASKS = {'EmbeddingSimilarity': 'similarity', 'EmbeddingClusters': 'clusters',
+         'CollectionSimilarity': 'collection'}
 """Each CLI and the word its default output names carry."""
 ANNOTATION_NAMES = {'EmbeddingSimilarity': 'Embedding similarity',
-                    'EmbeddingClusters': 'Embedding clusters'}
+                    'EmbeddingClusters': 'Embedding clusters',
+                    'CollectionSimilarity': 'Collection similarity'}
 OUTPUT_NAMES = {'outputEmbeddingFile': 'embeddings', 'outputAnnotationFile': 'annotation',
-                'outputOverlayFile': 'overlay', 'outputTableFile': 'table'}
+                'outputOverlayFile': 'overlay', 'outputTableFile': 'table',
+                'outputResultsFile': 'table', 'outputGalleryFile': 'overlay'}
 """Output parameters and the key of their default name in :func:`default_output_names`."""
 
 
@@ -116,64 +119,52 @@ def _model_name(args: argparse.Namespace) -> str:
     return (args.customModel or '').strip() or args.model
 
 
+# Request field <- the XML parameter (argparse dest) that fills it; a parameter a CLI's XML lacks
+# leaves the Request's default
+PLAIN_FIELDS = {
+    'image': 'inputImageFile', 'trust_remote_code': 'trustRemoteCode', 'scorer': 'scorer',
+    'tile_size': 'tileSize', 'stride': 'stride',
+    'mpp': 'mpp', 'magnification': 'magnification', 'batch_size': 'batchSize',
+    'tissue_threshold': 'tissueThreshold', 'aggregation': 'aggregation',
+    'threshold': 'similarityThreshold', 'scaling': 'scaling', 'colour': 'heatmapColor',
+    'colormap': 'colormap', 'display': 'display', 'clusters': 'clusters', 'seed': 'seed',
+    'annotation_name': 'annotationName', 'picture_size': 'pictureSize', 'device': 'device',
+    'precision': 'precision', 'reader_threads': 'readerThreads',
+    'checkpoint_seconds': 'checkpointSeconds', 'num_workers': 'num_workers',
+    'threads_per_worker': 'num_threads_per_worker', 'top_k': 'topK'}
+TEXT_FIELDS = {
+    'image_id': 'inputImageId', 'positive_annotations': 'positiveAnnotations',
+    'negative_annotations': 'negativeAnnotations', 'annotation_id': 'annotationId',
+    'api_url': 'girderApiUrl', 'token': 'girderToken', 'scheduler': 'scheduler',
+    'collection': 'collection', 'index': 'indexFile', 'embeddings_folder': 'embeddingsFolder'}
+"""Stripped strings (ids, addresses, names)."""
+FILE_FIELDS = {
+    'output_hits': 'outputHitsFile', 'return_parameter_file': 'returnParameterFile',
+    'input_embeddings': 'inputEmbeddingFile', 'output_embeddings': 'outputEmbeddingFile',
+    'output_annotation': 'outputAnnotationFile', 'output_overlay': 'outputOverlayFile',
+    'output_table': 'outputTableFile', 'output_results': 'outputResultsFile',
+    'output_gallery': 'outputGalleryFile'}
+"""Paths, '' when not given."""
+
+
 def to_request(args: argparse.Namespace, cli: str = 'EmbeddingSimilarity') -> Request:
-    """The :class:`Request` of parsed arguments; a parameter the CLI's XML lacks keeps the
-    Request's default (the annotation name: the CLI's own)."""
+    """The :class:`Request` of parsed arguments (the annotation name defaults to the CLI's)."""
     defaults = Request(image='', annotation_name=ANNOTATION_NAMES.get(cli, ''))
-
-    def arg(name: str, field: str):
-        return getattr(args, name, getattr(defaults, field))
-
-    def text(name: str, field: str) -> str:
-        return (arg(name, field) or '').strip()
-
+    values = {}
+    for field, name in PLAIN_FIELDS.items():
+        values[field] = getattr(args, name, getattr(defaults, field))
+    for field, name in TEXT_FIELDS.items():
+        values[field] = (getattr(args, name, None) or getattr(defaults, field) or '').strip()
+    for field, name in FILE_FIELDS.items():
+        values[field] = getattr(args, name, None) or ''
     positives = parse_shapes(getattr(args, 'keypoints', None), 'key points')
     negatives = parse_shapes(getattr(args, 'negativeKeypoints', None), 'negative key points')
+    pooling = getattr(args, 'pooling', 'default')
     return Request(
-        image=arg('inputImageFile', 'image'),
-        image_id=text('inputImageId', 'image_id'),
-        model=_model_name(args),
-        trust_remote_code=bool(arg('trustRemoteCode', 'trust_remote_code')),
+        model=_model_name(args), trust_remote_code=bool(values.pop('trust_remote_code')),
         keypoints=points_of(positives), key_regions=regions_of(positives),
         negative_keypoints=points_of(negatives), negative_regions=regions_of(negatives),
-        positive_annotations=text('positiveAnnotations', 'positive_annotations'),
-        negative_annotations=text('negativeAnnotations', 'negative_annotations'),
-        scorer=arg('scorer', 'scorer'),
-        output_hits=arg('outputHitsFile', 'output_hits') or '',
-        return_parameter_file=arg('returnParameterFile', 'return_parameter_file') or '',
-        tile_size=arg('tileSize', 'tile_size'),
-        stride=arg('stride', 'stride'),
-        mpp=arg('mpp', 'mpp'),
-        magnification=arg('magnification', 'magnification'),
-        pooling='' if arg('pooling', 'pooling') == 'default' else arg('pooling', 'pooling'),
-        batch_size=arg('batchSize', 'batch_size'),
-        tissue_threshold=arg('tissueThreshold', 'tissue_threshold'),
-        aggregation=arg('aggregation', 'aggregation'),
-        threshold=arg('similarityThreshold', 'threshold'),
-        scaling=arg('scaling', 'scaling'),
-        colour=arg('heatmapColor', 'colour'),
-        colormap=arg('colormap', 'colormap'),
-        display=arg('display', 'display'),
-        clusters=arg('clusters', 'clusters'),
-        seed=arg('seed', 'seed'),
-        annotation_name=arg('annotationName', 'annotation_name'),
-        input_embeddings=arg('inputEmbeddingFile', 'input_embeddings') or '',
-        output_embeddings=arg('outputEmbeddingFile', 'output_embeddings') or '',
-        output_annotation=arg('outputAnnotationFile', 'output_annotation') or '',
-        output_overlay=arg('outputOverlayFile', 'output_overlay') or '',
-        output_table=arg('outputTableFile', 'output_table') or '',
-        picture_size=arg('pictureSize', 'picture_size'),
-        annotation_id=text('annotationId', 'annotation_id'),
-        api_url=text('girderApiUrl', 'api_url'),
-        token=text('girderToken', 'token'),
-        device=arg('device', 'device'),
-        precision=arg('precision', 'precision'),
-        reader_threads=arg('readerThreads', 'reader_threads'),
-        checkpoint_seconds=arg('checkpointSeconds', 'checkpoint_seconds'),
-        scheduler=text('scheduler', 'scheduler'),
-        num_workers=arg('num_workers', 'num_workers'),
-        threads_per_worker=arg('num_threads_per_worker', 'threads_per_worker'),
-    )
+        pooling='' if pooling == 'default' else pooling, **values)
 
 
 def join_negative_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:

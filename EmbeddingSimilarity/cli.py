@@ -31,6 +31,10 @@ def _runner(cli: str) -> Callable:
         from .cluster_map import run_clusters
 
         return run_clusters
+    if cli == 'CollectionSimilarity':
+        from .collection import run_collection
+
+        return run_collection
     from .pipeline import run
 
     return run
@@ -122,6 +126,11 @@ def main(argv: list[str] | None = None, cli: str = PROG) -> int:
 
 
 def _report(outcome, seconds: float) -> None:
+    if hasattr(outcome, 'summary'):  # CollectionSimilarity
+        logger.info('done in %.1f s: %s', seconds, outcome.summary())
+        for path in outcome.files:
+            logger.info('wrote %s', path)
+        return
     summary = '%d x %d cells, %d embedded now' % (outcome.data.grid.rows, outcome.data.grid.cols,
                                                   outcome.cells_embedded)
     if outcome.cache_source:
@@ -138,3 +147,8 @@ def _report(outcome, seconds: float) -> None:
 def clusters_main(argv: list[str] | None = None) -> int:
     """The ``EmbeddingClusters`` console script."""
     return main(argv, 'EmbeddingClusters')
+
+
+def collection_main(argv: list[str] | None = None) -> int:
+    """The ``CollectionSimilarity`` console script."""
+    return main(argv, 'CollectionSimilarity')

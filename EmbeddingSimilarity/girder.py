@@ -9,16 +9,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from . import TOOL_ATTRIBUTE
 from .errors import GirderError, first_line
+from .girder_cache import CacheFolder, NotFound
 
 logger = logging.getLogger(__name__)
 
-CACHE_FOLDER = 'EmbeddingSimilarity cache'
 
 
 def _http_status(exc: Exception) -> int | None:
@@ -39,11 +38,7 @@ def _describe(exc: Exception) -> str:
     return ('HTTP %s %s' % (status, text)).strip() if status else type(exc).__name__
 
 
-class NotFound(GirderError):
-    """Girder has no such object (or the token may not see it)."""
-
-
-class GirderSession:
+class GirderSession(CacheFolder):
     """An authenticated girder_client connection with one-line errors."""
 
     def __init__(self, api_url: str, token: str) -> None:
@@ -165,93 +160,35 @@ class GirderSession:
             doc = self.client.put('annotation/%s' % annotation_id, json=annotation)
         return str(doc['_id'])
 
+    def folder_items(self, folder_id: str) -> list[dict]:
+        """Every item under the folder, subfolders included, with ``path`` below it."""
+        with self._errors('read folder %s' % folder_id, missing='Girder folder %s does not '
+                          'exist or you cannot read it; pick one you can read' % folder_id):
+            self.client.get('folder/%s' % folder_id)
+        found: list[dict] = []
+        todo = [(folder_id, '')]  # breadth first
+        while todo:
+            current, prefix = todo.pop(0)
+            found.extend(dict(item, path=prefix + item['name']) for item in self._call(
+                'list folder %s' % current, 'get', 'item', parameters={
+                    'folderId': current, 'limit': 0, 'sort': 'name'}) or [])
+            todo.extend((sub['_id'], prefix + sub['name'] + '/') for sub in self._call(
+                'list folder %s' % current, 'get', 'folder', parameters={
+                    'parentType': 'folder', 'parentId': current, 'limit': 0}) or [])
+        return found
+
+    def item_file(self, item: dict) -> dict | None:
+        """The file an item's image is read from: its large image's, else its first file."""
+        files = self._call('list the files of item %s' % item['_id'], 'get',
+                           'item/%s/files' % item['_id'], parameters={'limit': 0}) or []
+        wanted = (item.get('largeImage') or {}).get('fileId')
+        return next((f for f in files if f['_id'] == wanted), files[0] if files else None)
+
     # --- embedding cache in the user's Private folder -------------------------------------
-
-    def _cache_folder(self, create: bool) -> dict | None:
-        """``Private/EmbeddingSimilarity cache`` of the token's user.
-
-        Runs that create it at once can each make one (Girder checks names before saving);
-        every run uses the oldest and deletes its own extra one, so uploads meet in one folder.
-        """
-        private = self._call('find your Private folder', 'get', 'folder', parameters={
-            'parentType': 'user', 'parentId': self.user['_id'], 'name': 'Private'})
-        if not private:
-            return None
-        found = self._cache_folders(private[0]['_id'])
-        if found or not create:
-            return found[0] if found else None
-        try:
-            mine = self._call('create the embedding cache folder', 'post', 'folder', parameters={
-                'parentType': 'folder', 'parentId': private[0]['_id'], 'name': CACHE_FOLDER,
-                'description': 'Embedding grids cached by EmbeddingSimilarity; safe to delete.',
-                'reuseExisting': True})
-        except GirderError:  # another run created it a moment ago
-            mine = None
-        found = self._cache_folders(private[0]['_id'])
-        if not found:
-            raise GirderError('could not create the folder Private/%s for the embedding cache'
-                              % CACHE_FOLDER)
-        if mine is not None and mine['_id'] != found[0]['_id']:
-            with contextlib.suppress(NotFound), self._errors(
-                    'remove a second embedding cache folder', missing='gone'):
-                self.client.delete('folder/%s' % mine['_id'])
-        return found[0]
-
-    def _cache_folders(self, private_id: str) -> list[dict]:
-        """The cache folders in Private, oldest first (normally one)."""
-        return self._call('list your Private folder', 'get', 'folder', parameters={
-            'parentType': 'folder', 'parentId': private_id, 'name': CACHE_FOLDER,
-            'sort': '_id', 'sortdir': 1, 'limit': 0}) or []
-
-    def find_cached_embeddings(self, name: str) -> dict | None:
-        """The file of the cached embedding item called ``name``, if there is one."""
-        folder = self._cache_folder(create=False)
-        if folder is None:
-            return None
-        items = self._call('list the embedding cache', 'get', 'item', parameters={
-            'folderId': folder['_id'], 'name': name, 'limit': 1})
-        if not items:
-            return None
-        files = self._call('list the cached embedding file', 'get',
-                           'item/%s/files' % items[0]['_id'], parameters={'limit': 1})
-        return files[0] if files else None
 
     def download_file(self, file_id: str, path: str) -> None:
         with self._errors('download file %s' % file_id):
             self.client.downloadFile(file_id, path)
-
-    def store_cached_embeddings(self, path: str, name: str, metadata: dict) -> str:
-        """Upload ``path`` as the cache item ``name``, replacing older ones; its file id.
-
-        Runs that upload the same cache at once each create an item (Girder renames clashes
-        ``name (1)``...). Each then keeps the newest item, deletes the others and gives the
-        kept one the plain name, so the folder ends with one item whoever finishes last.
-        """
-        folder = self._cache_folder(create=True)
-        with self._errors('upload the embedding cache'):
-            uploaded = self.client.uploadFileToFolder(folder['_id'], path, filename=name)
-        self._call('describe the cached embeddings', 'put',
-                   'item/%s/metadata' % uploaded['itemId'], json={TOOL_ATTRIBUTE: metadata})
-        items = self._call('list the embedding cache', 'get', 'item', parameters={
-            'folderId': folder['_id'], 'limit': 0, 'sort': '_id', 'sortdir': 1})
-        copies = [item for item in items or [] if _same_name(item['name'], name)]
-        if copies:
-            for item in copies[:-1]:
-                with contextlib.suppress(NotFound), self._errors(
-                        'replace the old cached embeddings', missing='gone'):
-                    self.client.delete('item/%s' % item['_id'])
-            kept = copies[-1]
-            if kept['name'] != name:
-                with contextlib.suppress(NotFound), self._errors(
-                        'rename the cached embeddings', missing='gone'):
-                    self.client.put('item/%s' % kept['_id'], parameters={'name': name})
-        return str(uploaded['_id'])
-
-
-def _same_name(found: str, name: str) -> bool:
-    """``found`` is ``name`` or Girder's rename of a clash with it (``name (2)``)."""
-    return found == name or re.fullmatch(re.escape(name) + r' \(\d+\)', found) is not None
-
 
 def _made_for(doc: dict, model: str, tool: str = TOOL_ATTRIBUTE) -> bool:
     """``doc`` is ``tool``'s annotation for ``model``."""

@@ -88,6 +88,15 @@ class Request:
     num_workers: int = -1
     threads_per_worker: int = 1
     checkpoint_seconds: float = CHECKPOINT_SECONDS
+    collection: str = ''
+    """CollectionSimilarity: the folder of slides to search (a Girder folder id in Girder)."""
+    top_k: int = 100
+    output_results: str = ''
+    output_gallery: str = ''
+    index: str = ''
+    """CollectionSimilarity: a FAISS index to build, update and search ('' = exact search)."""
+    embeddings_folder: str = ''
+    """CollectionSimilarity: where target caches are looked for (and new ones written)."""
 
     @property
     def outputs(self) -> list[str]:
@@ -98,7 +107,8 @@ class Request:
         return {'--output-embeddings': self.output_embeddings,
                 '--output-annotation': self.output_annotation,
                 '--output-overlay': self.output_overlay, '--output-table': self.output_table,
-                '--output-hits': self.output_hits}
+                '--output-hits': self.output_hits,
+                '--output-results': self.output_results, '--output-gallery': self.output_gallery}
 
     @property
     def has_query(self) -> bool:

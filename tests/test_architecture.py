@@ -130,7 +130,8 @@ def test_each_module_is_readable(module):
                                                                         length)
 
 
-@pytest.mark.parametrize('cli', ['EmbeddingSimilarity', 'EmbeddingClusters'])
+@pytest.mark.parametrize('cli', ['EmbeddingSimilarity', 'EmbeddingClusters',
+                                 'CollectionSimilarity'])
 def test_xml_defaults_are_the_request_defaults(sample_slide, cli):
     """Parsing no optional argument gives exactly ``Request``'s defaults, field by field (the
     annotation name is each CLI's own)."""

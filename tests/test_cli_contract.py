@@ -38,13 +38,17 @@ def test_list_cli_prints_the_cli_list(entrypoint, tmp_path):
     result = _run(entrypoint, '--list_cli', cwd=cwd)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {'EmbeddingSimilarity': {'type': 'python'},
-                                         'EmbeddingClusters': {'type': 'python'}}
+                                         'EmbeddingClusters': {'type': 'python'},
+                                         'CollectionSimilarity': {'type': 'python'}}
     with open(os.path.join(REPO, 'cli_list.json')) as handle:
         assert json.load(handle) == json.loads(result.stdout)
 
 
-CLIS = {'EmbeddingSimilarity': ('Embedding Similarity', '--keypoints'),
-        'EmbeddingClusters': ('Embedding Clusters', '--clusters')}
+CLIS = {'EmbeddingSimilarity': ('Embedding Similarity', '--keypoints', '--output-embeddings'),
+        'EmbeddingClusters': ('Embedding Clusters', '--clusters', '--output-embeddings'),
+        'CollectionSimilarity': ('Collection Similarity', '--collection', '--top-k',
+                                 '--output-results', '--output-gallery', '--index',
+                                 '--embeddings-folder', '--scheduler')}
 
 
 @pytest.mark.parametrize('cli', sorted(CLIS))
@@ -63,7 +67,7 @@ def test_xml_is_printed_and_valid(entrypoint, cli):
 def test_help_lists_the_parameters(entrypoint, cli):
     result = _run(entrypoint, cli, '--help')
     assert result.returncode == 0, result.stderr
-    for flag in (CLIS[cli][1], '--model', '--output-embeddings', '--girder-token', '--stride'):
+    for flag in (*CLIS[cli][1:], '--model', '--girder-token', '--stride'):
         assert flag in result.stdout
 
 

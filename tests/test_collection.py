@@ -1,0 +1,333 @@
+"""CollectionSimilarity: search every slide of a folder for the tissue under the key points.
+
+Real slides (the sample SVS, a copy of it, the same tissue rescanned as a 40x pyramidal TIFF),
+the real Test embedder, the real CLI in a subprocess; exact results are checked against a
+brute-force cosine written here from the caches, the FAISS index and a Dask LocalCluster
+against the exact in-process search.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from EmbeddingSimilarity import store
+from EmbeddingSimilarity.search import TopK, merge
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(REPO, 'CollectionSimilarity', 'CollectionSimilarity.py')
+KEYPOINT = (1100.0, 1500.0)
+GLASS = (100.0, 100.0)
+COLUMNS = ['rank', 'image', 'x', 'y', 'score', 'percentile', 'row', 'col', 'query', 'path',
+           'item_id', 'url']
+
+
+def search_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``CollectionSimilarity ...`` as slicer_cli_web runs it (the script folder)."""
+    return subprocess.run([sys.executable, SCRIPT, *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def make_collection(folder, sample_slide: str, slide_40x: str) -> str:
+    os.makedirs(folder / 'sub')
+    shutil.copy(sample_slide, folder / 'a.svs')
+    shutil.copy(sample_slide, folder / 'sub' / 'b.svs')
+    shutil.copy(slide_40x, folder / 'c.tiff')
+    (folder / 'notes.dat').write_text('not a slide')
+    return str(folder)
+
+
+def read_rows(path: str) -> list[dict]:
+    with open(path, newline='') as handle:
+        reader = csv.DictReader(handle)
+        assert reader.fieldnames == COLUMNS
+        return list(reader)
+
+
+def search_args(folder: str, out, *extra: str, k: int = 30) -> list[str]:
+    return [os.path.join(folder, 'a.svs'), '--keypoints', '%g,%g' % KEYPOINT, '--collection',
+            folder, '--model', 'Test', '--top-k', str(k), '--output-results',
+            str(out / 'results.csv'), *extra]
+
+
+@pytest.fixture(scope='module')
+def searched(tmp_path_factory, sample_slide, slide_40x):
+    """A collection searched once from scratch (every cache embedded by the search)."""
+    folder = make_collection(tmp_path_factory.mktemp('collection'), sample_slide, slide_40x)
+    out = tmp_path_factory.mktemp('out')
+    result = search_cli(*search_args(folder, out, '--output-gallery',
+                                     str(out / 'gallery.png')))
+    assert result.returncode == 0, result.stderr
+    return folder, out, result
+
+
+def brute_force(folder: str, k: int, threshold: float = 0.1) -> list[tuple[float, str, int,
+                                                                          int]]:
+    """Every tissue cell of every cache scored in float64, best first."""
+    caches = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            if name.endswith('.Test.npz'):
+                caches[name] = store.load(os.path.join(root, name))
+    query_data = caches['a.Test.npz']
+    r, c = query_data.grid.cell_of_point(*KEYPOINT)
+    query = query_data.embeddings[r, c].astype(np.float64)
+    query /= np.linalg.norm(query)
+    scored = []
+    for data in caches.values():
+        vectors = np.asarray(data.embeddings, dtype=np.float64)
+        cos = vectors @ query / np.maximum(np.linalg.norm(vectors, axis=2), 1e-12)
+        ok = data.embedded & (data.tissue_fraction >= threshold)
+        for row, col in np.argwhere(ok):
+            scored.append((float(cos[row, col]), data.provenance.image.name, int(row), int(col)))
+    scored.sort(key=lambda item: -item[0])
+    return scored[:k]
+
+
+def test_a_folder_search_ranks_the_tissue_of_every_slide(searched):
+    folder, out, result = searched
+    rows = read_rows(str(out / 'results.csv'))
+    assert [int(row['rank']) for row in rows] == list(range(1, 31))
+    scores = [float(row['score']) for row in rows]
+    assert scores == sorted(scores, reverse=True)
+    # the query image is flagged, and its key-point cell is a perfect match
+    assert {row['image'] for row in rows if row['query'] == '1'} == {'a.svs'}
+    assert {row['image'] for row in rows} <= {'a.svs', 'b.svs', 'c.tiff'}
+    top = rows[0]
+    assert float(top['score']) == pytest.approx(1.0, abs=1e-3)
+    assert top['image'] in ('a.svs', 'b.svs')
+    data = store.load(os.path.join(folder, 'a.Test.npz'))
+    assert (int(top['row']), int(top['col'])) == data.grid.cell_of_point(*KEYPOINT)
+    x, y = data.grid.cell_center(int(top['row']), int(top['col']))
+    assert (float(top['x']), float(top['y'])) == (x, y)
+    assert abs(x - KEYPOINT[0]) <= data.grid.stride_base / 2
+    # the copy in the subfolder scores exactly like the query image, cell for cell
+    by_cell = {}
+    for row in rows:
+        by_cell.setdefault((row['row'], row['col']), {})[row['image']] = row['score']
+    assert any(len(v) >= 2 and v.get('a.svs') == v.get('b.svs') for v in by_cell.values())
+    percentiles = [float(row['percentile']) for row in rows]
+    assert percentiles == sorted(percentiles, reverse=True) and 0 < percentiles[-1] <= 100
+    # the unreadable file is reported and the search went on
+    assert 'notes.dat cannot be read' in result.stderr
+    assert '3 of 4 slides searched (3 embedded now, 1 skipped)' in result.stderr
+    assert '<filter-progress>' in result.stdout
+
+
+def test_exact_search_equals_a_brute_force_cosine(searched):
+    folder, out, _ = searched
+    rows = read_rows(str(out / 'results.csv'))
+    expected = brute_force(folder, 30)
+    np.testing.assert_allclose([float(r['score']) for r in rows], [e[0] for e in expected],
+                               atol=2e-5)
+    cut = expected[-1][0] + 1e-4  # cells tied at the cut may come in either order
+    got = {(r['image'], int(r['row']), int(r['col'])) for r in rows if float(r['score']) > cut}
+    assert got == {(name, row, col) for score, name, row, col in expected if score > cut}
+
+
+def test_the_gallery_shows_the_matches(searched):
+    from PIL import Image
+
+    _, out, _ = searched
+    image = np.asarray(Image.open(out / 'gallery.png').convert('RGB'))
+    assert image.shape[1] > 10 * 192 and image.shape[0] > 3 * 192
+    # tiles of tissue, not blank: the first tile's pixels vary
+    assert image[40:220, 10:190].std() > 20
+
+
+def test_a_second_search_reuses_every_cache(searched):
+    folder, out, _ = searched
+    again = search_cli(*search_args(folder, out, k=30)[:-1], str(out / 'again.csv'))
+    assert again.returncode == 0, again.stderr
+    assert '(0 embedded now, 1 skipped)' in again.stderr
+    assert read_rows(str(out / 'again.csv')) == read_rows(str(out / 'results.csv'))
+
+
+def test_a_cache_made_for_another_slide_is_embedded_afresh(searched, tmp_path):
+    folder, _, _ = searched
+    copy = tmp_path / 'copy'
+    shutil.copytree(folder, copy)
+    shutil.copy(copy / 'a.Test.npz', copy / 'c.Test.npz')  # c's name, a's content
+    result = search_cli(*search_args(str(copy), tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert 'c.Test.npz does not match' in result.stderr
+    assert 'embedding afresh with Test' in result.stderr
+    assert store.load(str(copy / 'c.Test.npz')).provenance.image.name == 'c.tiff'
+
+
+def test_caches_go_to_the_embeddings_folder(searched, tmp_path, sample_slide):
+    folder = tmp_path / 'slides'
+    folder.mkdir()
+    shutil.copy(sample_slide, folder / 'a.svs')
+    caches = tmp_path / 'caches'
+    caches.mkdir()
+    result = search_cli(*search_args(str(folder), tmp_path, '--embeddings-folder', str(caches)))
+    assert result.returncode == 0, result.stderr
+    assert os.listdir(folder) == ['a.svs']
+    assert os.listdir(caches) == ['a.Test.npz']
+
+
+@pytest.mark.parametrize('case', ['empty', 'no-slide', 'top-k-0', 'top-k-negative', 'glass',
+                                  'glass-cached', 'not-a-folder'])
+def test_bad_input_is_one_line(case, searched, tmp_path, sample_slide):
+    folder, _, _ = searched
+    query = os.path.join(folder, 'a.svs')
+    collection = tmp_path / 'collection'
+    collection.mkdir()
+    point, k = KEYPOINT, '10'
+    expected = {'empty': 'holds no files', 'no-slide': 'no slide of collection',
+                'top-k-0': '--top-k 0 is out of range', 'top-k-negative': '--top-k -3',
+                'glass': 'is on glass', 'glass-cached': 'is on glass',
+                'not-a-folder': 'is not a folder'}[case]
+    if case == 'no-slide':
+        (collection / 'readme.dat').write_text('no slide here')
+    elif case in ('top-k-0', 'top-k-negative'):
+        k = '0' if case == 'top-k-0' else '-3'
+    elif case == 'glass':
+        query = str(tmp_path / 'alone.svs')  # no cache: the key point's cell is checked
+        shutil.copy(sample_slide, query)
+        shutil.copy(sample_slide, collection / 'x.svs')
+        point = GLASS
+    elif case == 'glass-cached':
+        point = GLASS
+        collection = folder
+    elif case == 'not-a-folder':
+        collection = tmp_path / 'missing'
+    out = tmp_path / 'out'
+    out.mkdir()
+    result = search_cli(query, '--keypoints', '%g,%g' % point, '--collection', str(collection),
+                        '--model', 'Test', '--top-k', k, '--output-results',
+                        str(out / 'r.csv'))
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if 'error' in line]
+    assert len(lines) == 1 and lines[0].startswith('CollectionSimilarity: error:'), result.stderr
+    assert expected in lines[0]
+    assert os.listdir(out) == []
+    if case == 'glass':
+        assert os.listdir(collection) == ['x.svs']  # failed before embedding anything
+
+
+def test_top_k_merges_like_one_pass():
+    rng = np.random.default_rng(3)
+    maps = [np.round(rng.normal(size=(7, 9)), 1).astype(np.float32) for _ in range(6)]
+    maps[2][1:3] = np.nan
+    whole = TopK(15)
+    for number, values in enumerate(maps):
+        whole.add_map(values, number)
+    shards = []
+    for first in (0, 2, 5):
+        shard = TopK(15)
+        for number in range(first, {0: 2, 2: 5, 5: 6}[first]):
+            shard.add_map(maps[number], number)
+        shards.append(shard)
+    merged = merge(shards, 15)
+    for name in ('scores', 'targets', 'rows', 'cols', 'histogram'):
+        np.testing.assert_array_equal(getattr(merged, name), getattr(whole, name))
+    flat = np.concatenate([m[np.isfinite(m)] for m in maps])
+    np.testing.assert_allclose(whole.scores, np.sort(flat)[::-1][:15])
+    assert whole.histogram.sum() == len(flat)
+
+
+def _targets_of(folder: str):
+    """The searched collection's targets and query, as the run builds them."""
+    from EmbeddingSimilarity.collection import query_of
+    from EmbeddingSimilarity.progress import NullProgress
+    from EmbeddingSimilarity.request import Request
+    from EmbeddingSimilarity.targets import list_targets, prepare_targets
+
+    request = Request(image=os.path.join(folder, 'a.svs'), model='Test', keypoints=[KEYPOINT],
+                      collection=folder, top_k=25)
+    targets = list_targets(request)
+    assert prepare_targets(request, targets, NullProgress()) == 0  # all cached
+    return request, targets, query_of(request, NullProgress())[0]
+
+
+@pytest.mark.parametrize('kind', ['flat', 'hnsw'])
+def test_the_index_finds_what_exact_search_finds(searched, tmp_path, kind):
+    from EmbeddingSimilarity.search import scan_caches
+    from EmbeddingSimilarity.search_index import build_or_update, search_index
+
+    folder, _, _ = searched
+    request, targets, query = _targets_of(folder)
+    usable = [t for t in targets if t.cache]
+    caches = {t.path: (t.cache, t.fingerprint) for t in usable}
+    path = str(tmp_path / 'collection.faiss')
+    index, changes = build_or_update(path, caches, 0.1, kind)
+    assert changes == {'added': 3, 'dropped': 0, 'kept': 0} and index.kind == kind
+    keys, paths = [t.path for t in usable], [t.cache for t in usable]
+    found = search_index(index, query, 25, keys, paths)
+    exact = scan_caches(paths, query, 25, 0.1)
+    np.testing.assert_allclose(found.scores, exact.scores, atol=1e-6)
+    assert set(zip(found.targets, found.rows, found.cols, strict=False)) == set(zip(
+        exact.targets, exact.rows, exact.cols, strict=False))
+    # persisted with its provenance, and reopened unchanged
+    import json
+
+    with open(path + '.json') as handle:
+        meta = json.load(handle)
+    assert meta['model']['name'] == 'Test' and meta['grid']['tile'] == 224
+    assert {s['fingerprint'].split(':')[0] for s in meta['slides'].values()} == {'sha256'}
+    again, changes = build_or_update(path, caches, 0.1, kind)
+    assert changes == {'added': 0, 'dropped': 0, 'kept': 3}
+    assert again.index.ntotal == index.index.ntotal == sum(s.cells for s in index.slides.values())
+
+
+def test_the_index_adds_new_slides_and_drops_changed_caches(searched, tmp_path):
+    from EmbeddingSimilarity.search_index import build_or_update
+
+    folder, _, _ = searched
+    _, targets, _ = _targets_of(folder)
+    usable = [t for t in targets if t.cache]
+    copies = {}
+    for t in usable:
+        copies[t.path] = (shutil.copy(t.cache, tmp_path / os.path.basename(t.cache)),
+                          t.fingerprint)
+    path = str(tmp_path / 'collection.faiss')
+    first = dict(list(copies.items())[:2])
+    index, changes = build_or_update(path, first, 0.1, 'flat')
+    assert changes['added'] == 2
+    index, changes = build_or_update(path, copies, 0.1, 'flat')
+    assert changes == {'added': 1, 'dropped': 0, 'kept': 2}
+    # a cache recomputed (different bytes): its slide is dropped and added again
+    changed_key = list(copies)[0]
+    data = store.load(copies[changed_key][0])
+    data.embeddings = np.asarray(data.embeddings) * np.float16(0.5)
+    data.norms = None
+    store.save(copies[changed_key][0], data)
+    before = index.index.ntotal
+    index, changes = build_or_update(path, copies, 0.1, 'flat')
+    assert changes == {'added': 1, 'dropped': 1, 'kept': 2}
+    assert index.index.ntotal == before
+
+
+def test_the_cli_index_path_equals_exact_search(searched, tmp_path):
+    folder, out, _ = searched
+    result = search_cli(*search_args(folder, tmp_path, '--index',
+                                     str(tmp_path / 'archive.faiss')))
+    assert result.returncode == 0, result.stderr
+    assert 'index ' in result.stderr and '3 slides added' in result.stderr
+    exact, indexed = read_rows(str(out / 'results.csv')), read_rows(str(tmp_path / 'results.csv'))
+    np.testing.assert_allclose([float(r['score']) for r in indexed],
+                               [float(r['score']) for r in exact], atol=2e-6)
+    assert {(r['image'], r['row'], r['col']) for r in indexed} == {
+        (r['image'], r['row'], r['col']) for r in exact}
+
+
+def test_a_dask_local_cluster_equals_in_process(searched, tmp_path, sample_slide, slide_40x):
+    """Uncached slides embedded as whole-slide Dask tasks, caches scanned in shards on the
+    workers, top-k merged on the client: the same CSV as the in-process search."""
+    folder = make_collection(tmp_path / 'fresh', sample_slide, slide_40x)
+    result = search_cli(*search_args(folder, tmp_path, '--scheduler', 'local',
+                                     '--num_workers', '2'))
+    assert result.returncode == 0, result.stderr
+    assert '3 embedded now' in result.stderr
+    exact = read_rows(str(searched[1] / 'results.csv'))
+    dask = read_rows(str(tmp_path / 'results.csv'))
+    keep = ('rank', 'image', 'x', 'y', 'score', 'percentile', 'row', 'col', 'query')
+    assert [{k: r[k] for k in keep} for r in dask] == [{k: r[k] for k in keep} for r in exact]
