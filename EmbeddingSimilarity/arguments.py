@@ -129,7 +129,8 @@ PLAIN_FIELDS = {
     'threshold': 'similarityThreshold', 'scaling': 'scaling', 'colour': 'heatmapColor',
     'colormap': 'colormap', 'display': 'display', 'clusters': 'clusters', 'seed': 'seed',
     'annotation_name': 'annotationName', 'picture_size': 'pictureSize', 'device': 'device',
-    'precision': 'precision', 'reader_threads': 'readerThreads',
+    'precision': 'precision', 'layout': 'layout', 'progressive': 'progressive',
+    'reader_threads': 'readerThreads',
     'checkpoint_seconds': 'checkpointSeconds', 'num_workers': 'num_workers',
     'threads_per_worker': 'num_threads_per_worker', 'top_k': 'topK'}
 TEXT_FIELDS = {

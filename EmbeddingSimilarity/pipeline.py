@@ -14,9 +14,10 @@ import datetime
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
-from . import __version__, cache, store
+from . import __version__, cache, progressive, store
 from .annotation import build_annotation, check_display, contour_levels, scale_legend
 from .calibration import calibrate
 from .errors import GirderError, Interrupted
@@ -25,9 +26,10 @@ from .girder import GirderLink
 from .picture import similarity_picture
 from .plan import Plan, make_plan
 from .progress import NullProgress, Progress
+from .progressive import Previewer
 from .provenance import software_versions
 from .publish import caption, publish, publish_hits
-from .query import cells_to_embed, query_attributes, query_description, score
+from .query import cells_to_embed, query_attributes, query_cells, query_description, score
 from .request import Request, validate
 from .similarity import SimilarityMap
 from .tissue import tissue_fractions
@@ -55,9 +57,12 @@ class Outcome:
 
 
 def compute_embeddings(request: Request, progress: Progress | None = None,
-                       girder: GirderLink | None = None) -> Outcome:
+                       girder: GirderLink | None = None,
+                       on_level: Callable[[store.EmbeddingGrid, Any], None] | None = None
+                       ) -> Outcome:
     """Plan, reuse or compute the embedding grid, and save it (and cache it in Girder when
-    connected)."""
+    connected). With ``on_level``, the missing cells are embedded coarse to fine and
+    ``on_level(data, todo)`` is called after every level but the last."""
     progress = progress or NullProgress()
     # scratch holds a cache downloaded from Girder; its memory map stays valid after the
     # folder is removed (POSIX keeps an unlinked, mapped file until it is unmapped)
@@ -70,7 +75,7 @@ def compute_embeddings(request: Request, progress: Progress | None = None,
             data.tissue_fraction = tissue_fractions(plan.source, plan.grid)
         todo = cells_to_embed(request, plan.grid, data.tissue_fraction) & ~data.embedded
         try:
-            embedded_now = embed_missing(request, plan, data, todo, progress)
+            embedded_now = embed_missing(request, plan, data, todo, progress, on_level)
         except Interrupted as exc:
             if girder is not None and girder.session is not None and \
                     cache.checkpoint_to_girder(girder.session, data, scratch):
@@ -99,9 +104,11 @@ def _reuse(request: Request, plan: Plan, girder: GirderLink | None,
 
 
 def embed_missing(request: Request, plan: Plan, data: store.EmbeddingGrid, todo,
-                  progress: Progress) -> int:
-    """Embed the ``todo`` cells into ``data`` in place, checkpointing to ``<output>.partial``."""
+                  progress: Progress, on_level: Callable | None = None) -> int:
+    """Embed the ``todo`` cells into ``data`` in place, checkpointing to ``<output>.partial``;
+    coarse to fine when ``on_level`` is given (see :mod:`.progressive`)."""
     from .models.loaders import resolved_revision
+    from .progressive import levels
 
     count = int(todo.sum())
     if not count:
@@ -110,11 +117,17 @@ def embed_missing(request: Request, plan: Plan, data: store.EmbeddingGrid, todo,
     checkpoint = cache.Checkpointer(data, request.output_embeddings,
                                     request.checkpoint_seconds, spec.embed_dim, spec.name)
     data.norms = None  # stale from here on; checkpoints compute their own
+    parts = (levels(todo, first=query_cells(request, plan.grid)) if on_level is not None
+             else [todo])
+
+    def after(level: int) -> None:
+        if on_level is not None and level < len(parts) - 1:
+            on_level(data, todo)
     try:
         if request.scheduler:
-            ran = _embed_on_dask(request, plan, todo, checkpoint.keep, progress)
+            ran = _embed_on_dask(request, plan, parts, checkpoint.keep, progress, after)
         else:
-            ran = _embed_in_process(request, plan, todo, checkpoint.keep, progress)
+            ran = _embed_in_process(request, plan, parts, checkpoint.keep, progress, after)
     except KeyboardInterrupt as exc:
         raise Interrupted(checkpoint.interrupted()) from exc
     progress.end()
@@ -122,36 +135,47 @@ def embed_missing(request: Request, plan: Plan, data: store.EmbeddingGrid, todo,
     model = data.provenance.model
     model.device = ran.get('device')
     model.precision = ran.get('precision')
+    model.layout = ran.get('layout')
     model.batch_size_after_back_off = ran.get('batch_size_after_back_off')
     model.resolved_revision = resolved_revision(spec)
     return count
 
 
-def _embed_on_dask(request: Request, plan: Plan, todo, keep, progress: Progress) -> dict:
+def _embed_on_dask(request: Request, plan: Plan, parts: list, keep, progress: Progress,
+                   after: Callable[[int], None]) -> dict:
     from .distributed import dask_client, embed_distributed
 
+    count = int(sum(part.sum() for part in parts))
+    ran: dict = {}
     with dask_client(request.scheduler, request.num_workers,
                      request.threads_per_worker) as client:
-        progress.start('embed', total=int(todo.sum()),
-                       comment='embedding %d tiles on Dask' % int(todo.sum()))
-        return embed_distributed(client, request.image, plan.spec, plan.grid, todo,
-                                 request.batch_size, request.device, request.precision,
-                                 request.threads_per_worker, keep, progress)
+        progress.start('embed', total=count, comment='embedding %d tiles on Dask' % count)
+        for level, part in enumerate(parts):
+            ran = embed_distributed(client, request.image, plan.spec, plan.grid, part,
+                                    request.batch_size, request.device, request.precision,
+                                    request.threads_per_worker, keep, progress)
+            after(level)
+    return ran
 
 
-def _embed_in_process(request: Request, plan: Plan, todo, keep, progress: Progress) -> dict:
+def _embed_in_process(request: Request, plan: Plan, parts: list, keep, progress: Progress,
+                      after: Callable[[int], None]) -> dict:
     from .models.engine import load_engine
     from .reader import iter_batches
 
-    count = int(todo.sum())
+    count = int(sum(part.sum() for part in parts))
     progress.start('load-model', comment='loading %s' % plan.spec.name)
-    engine = load_engine(plan.spec, request.device, request.precision, request.batch_size)
-    logger.info('embedding %d cells with %s on %s (%s, batches of %d)', count, plan.spec.name,
-                engine.device, engine.precision, request.batch_size)
+    engine = load_engine(plan.spec, request.device, request.precision, request.batch_size,
+                         request.layout)
+    logger.info('embedding %d cells with %s on %s (%s, %s, batches of %d, %d level(s))', count,
+                plan.spec.name, engine.device, engine.precision, engine.layout,
+                request.batch_size, len(parts))
     progress.start('embed', total=count, comment='embedding %d tiles' % count)
-    batches = iter_batches(plan.source, plan.grid, todo, request.batch_size,
-                           request.reader_threads)
-    engine.run(batches, keep, progress)
+    for level, part in enumerate(parts):
+        batches = iter_batches(plan.source, plan.grid, part, request.batch_size,
+                               request.reader_threads)
+        engine.run(batches, keep, progress)
+        after(level)
     return engine.describe()
 
 
@@ -198,7 +222,11 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
     colormap = validate(request)
     girder = GirderLink.connect(request.api_url, request.token)
     request = exemplar_shapes(request, girder)
-    outcome = compute_embeddings(request, progress, girder)
+    preview = (Previewer(request, girder, colormap) if request.has_query
+               and progressive.wanted(request.progressive, bool(request.api_url)) else None)
+    outcome = compute_embeddings(request, progress, girder, preview)
+    if preview is not None and preview.annotation_id:  # the final map replaces the preview
+        request = dataclasses.replace(request, annotation_id=preview.annotation_id)
     if not request.has_query:
         logger.info('no key point given: embeddings only')
         if girder is not None and girder.error is not None:

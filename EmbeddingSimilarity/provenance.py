@@ -40,6 +40,7 @@ class ModelRecord:
     std: list[float] = dataclasses.field(default_factory=list)
     device: str | None = None
     precision: str | None = None
+    layout: str | None = None
     resolved_revision: str | None = None
     batch_size_after_back_off: int | None = None
 

@@ -46,6 +46,17 @@ def key_shapes(request: Request) -> tuple[list[Shape], list[Shape]]:
             [point(x, y) for x, y in request.negative_keypoints] + list(request.negative_regions))
 
 
+def query_cells(request: Request, grid: TileGrid) -> np.ndarray:
+    """Every cell a key shape stands for (embedded first by a coarse-to-fine run, so a preview
+    scores with the true query)."""
+    mask = np.zeros(grid.shape, dtype=bool)
+    positives, negatives = key_shapes(request)
+    for shape in positives + negatives:
+        for cell in shape_cells(grid, shape):
+            mask[cell] = True
+    return mask
+
+
 def _single_cells(request: Request, grid: TileGrid) -> list[tuple[int, int]]:
     """Cells that get a value even on glass: those under a point or a region too small to
     cover a cell centre (a deliberate click)."""

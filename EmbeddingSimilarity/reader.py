@@ -2,8 +2,9 @@
 
 Cells are grouped into square blocks of neighbouring cells. Each block is read as one region at
 the model's scale (so overlapping tiles, stride < tile, share one read), and its tiles are
-array views into that region. Blocks are read by a thread pool with a bounded look-ahead and
-handed over in a fixed order, so the result does not depend on the number of threads.
+array views into that region. Blocks are read by a thread pool (or, where threads stop scaling,
+a pool of processes) with a bounded look-ahead and handed over in a fixed order, so the result
+does not depend on the number of threads or processes.
 """
 
 from __future__ import annotations
@@ -86,14 +87,61 @@ def iter_blocks(source, grid: TileGrid, blocks: list[Block], workers: int = 2,
                 future.cancel()
 
 
+def iter_blocks_in_processes(path: str, grid: TileGrid, blocks: list[Block], processes: int = 2,
+                             prefetch: int = 4) -> Iterator[tuple[Block, np.ndarray]]:
+    """Like :func:`iter_blocks`, but each block is read and decoded in one of ``processes``
+    worker processes (each opens the slide once), for hosts where threads stop scaling
+    (the GIL, JPEG decode). The tiles come back through a pipe, in ``blocks`` order."""
+    import multiprocessing
+
+    window = max(prefetch, 2 * processes)
+    context = multiprocessing.get_context('spawn')  # never fork a process that holds torch
+    with concurrent.futures.ProcessPoolExecutor(processes, mp_context=context,
+                                                initializer=_open_in_worker,
+                                                initargs=(path,)) as pool:
+        pending: collections.deque = collections.deque()
+        try:
+            for block in blocks:
+                pending.append((block, pool.submit(_read_in_worker, grid, block)))
+                if len(pending) >= window:
+                    done_block, future = pending.popleft()
+                    yield done_block, future.result()
+            while pending:
+                done_block, future = pending.popleft()
+                yield done_block, future.result()
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
+_WORKER_SOURCE: list = []
+
+
+def _open_in_worker(path: str) -> None:
+    from .slide import open_slide
+
+    _WORKER_SOURCE[:] = [open_slide(path)]
+
+
+def _read_in_worker(grid: TileGrid, block: Block) -> np.ndarray:
+    return np.ascontiguousarray(read_block(_WORKER_SOURCE[0], grid, block))
+
+
 def iter_batches(source, grid: TileGrid, wanted: np.ndarray, batch_size: int, workers: int = 2,
                  prefetch: int = 4) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(cells (n, 2), tiles (n, tile, tile, 3) uint8)`` batches of ``batch_size``."""
     blocks = plan_blocks(grid, wanted)
+    return batched(iter_blocks(source, grid, blocks, workers, prefetch), batch_size)
+
+
+def batched(blocks: Iterator[tuple[Block, np.ndarray]],
+            batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Regroup the tiles of consecutive blocks into ``(cells, tiles)`` batches of
+    ``batch_size`` (the last one shorter)."""
     cells_buf: list[np.ndarray] = []
     tiles_buf: list[np.ndarray] = []
     held = 0
-    for block, tiles in iter_blocks(source, grid, blocks, workers, prefetch):
+    for block, tiles in blocks:
         start = 0
         while start < len(tiles):
             take = min(batch_size - held, len(tiles) - start)

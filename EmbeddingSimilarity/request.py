@@ -19,7 +19,7 @@ from .distributed import check_scheduler
 from .errors import InputError, OutputError
 from .models import BUNDLED_MODEL
 from .models.engine import DEFAULT_BATCH_SIZE
-from .models.spec import POOLING_RULES
+from .models.spec import LAYOUTS, POOLING_RULES
 from .overlay import DISPLAYS
 from .paths import check_image, check_paths, check_readable_file
 from .provenance import safe_name
@@ -27,6 +27,7 @@ from .shapes import Shape, parse_shapes, points_of
 from .similarity import check_options
 
 CHECKPOINT_SECONDS = 60.0
+PROGRESSIVE = ('auto', 'true', 'false')
 MPP_RANGE = (0.02, 100.0)
 """Accepted --mpp values (besides 0): a 40x scan's pixel to a 100 µm overview."""
 SCORERS = ('prototype', 'linear')
@@ -82,6 +83,10 @@ class Request:
     token: str = dataclasses.field(default='', repr=False)
     device: str = 'auto'
     precision: str = 'auto'
+    layout: str = 'auto'
+    """Memory layout of the model's input: auto, channels_last or contiguous."""
+    progressive: str = 'auto'
+    """Embed coarse to fine with preview heatmaps: auto (= when posting to Girder), true, false."""
     reader_threads: int = 2
     scheduler: str = ''
     """Dask: '' = in-process, 'local' = a local cluster, else a scheduler address."""
@@ -142,6 +147,11 @@ def validate(request: Request) -> Colormap:
     if not 64 <= request.picture_size <= 8192:
         raise InputError('picture size %d is out of range; use 64 to 8192 pixels'
                          % request.picture_size)
+    if request.layout not in LAYOUTS:
+        raise InputError('unknown layout %r; use %s' % (request.layout, ', '.join(LAYOUTS)))
+    if request.progressive not in PROGRESSIVE:
+        raise InputError('unknown progressive value %r; use %s' % (
+            request.progressive, ', '.join(PROGRESSIVE)))
     if request.reader_threads < 1 or request.reader_threads > 64:
         raise InputError('reader threads %d must be between 1 and 64' % request.reader_threads)
     if bool(request.api_url) != bool(request.token):

@@ -1,6 +1,8 @@
 """Embedding speed and memory: our pipeline against the bare forward pass and a naive reader.
 
     python benchmarks/bench_embed.py [--batch-size 32] [--precision auto] [--quick]
+    python benchmarks/bench_embed.py --first-click [--compile]   # only the settings, parity
+                                                                  # and time-to-heatmap part
 
 Measured in one run, on one model (a ViT-S/16 loaded through the real ``local:`` path), batch
 size, precision and device:
@@ -13,6 +15,10 @@ size, precision and device:
     and stride = tile / 2;
 (d) the share of cells the tissue mask skips;
 (e) peak RSS of a fresh process embedding slides of 4x and 16x the sample's area.
+
+(f) the first click (``first_click.py``): every precision x layout of the bare forward, the
+    pipeline's embed stage with ``auto`` against the best of them, for the bundled model and a
+    ViT-S, and time to the first preview heatmap against the final one on the 16x slide.
 
 Prints a table and writes ``benchmarks/results/bench_embed.json``.
 """
@@ -29,6 +35,7 @@ import sys
 import tempfile
 import time
 
+import first_click
 from results_file import save_report  # benchmarks/ is on sys.path when run as a script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -37,13 +44,13 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, 'tests'))
 
 
-def make_model_dir(folder: str) -> str:
-    """A ViT-S/16 with random weights saved the way timm's hub exporter does."""
+def make_model_dir(folder: str, architecture: str = 'vit_small_patch16_224') -> str:
+    """A ViT (S/16 by default) with random weights saved the way timm's hub exporter does."""
     import timm
 
-    path = os.path.join(folder, 'vit_small_patch16_224')
+    path = os.path.join(folder, architecture)
     if not os.path.exists(os.path.join(path, 'model.safetensors')):
-        model = timm.create_model('vit_small_patch16_224', pretrained=False, num_classes=0)
+        model = timm.create_model(architecture, pretrained=False, num_classes=0)
         timm.models.save_for_hf(model, path, safe_serialization=True)
     return 'local:' + path
 
@@ -187,6 +194,12 @@ def main() -> None:
     parser.add_argument('--precision', default='auto')
     parser.add_argument('--model', default='')
     parser.add_argument('--quick', action='store_true', help='skip the 16x slide and stride/2')
+    parser.add_argument('--first-click', action='store_true',
+                        help='only (f): settings, pipeline vs best bare forward, progressive')
+    parser.add_argument('--compile', action='store_true',
+                        help='also measure torch.compile (compile cost and gain)')
+    parser.add_argument('--vit', default='vit_small_patch16_224',
+                        help='timm ViT for (f), random weights (vit_large_patch16_224 = UNI size)')
     parser.add_argument('--child', default='', help=argparse.SUPPRESS)
     parser.add_argument('--work', default=os.path.join(tempfile.gettempdir(), 'es-bench'))
     args = parser.parse_args()
@@ -205,6 +218,18 @@ def main() -> None:
         if args.precision == 'auto' else args.precision
     slide4 = make_slide(args.work, 2)
     slide16 = make_slide(args.work, 4)
+    first = first_click.measure(
+        slide4, slide16, [('efficientnet-lite0', 'efficientnet-lite0'),
+                          ('%s (random)' % args.vit, make_model_dir(args.work, args.vit))],
+        args.batch_size, ('fp32', 'bf16') if device.type == 'cpu' else ('fp32', 'fp16', 'bf16'),
+        args.compile)
+    first['cuda_checks'] = first_click.cuda_checks(make_model_dir(args.work, args.vit))
+    print('CUDA checks: %s' % first['cuda_checks'])
+    if args.first_click:
+        save_report('bench_embed_first_click', dict(first, device=str(device),
+                                                    torch=torch.__version__,
+                                                    batch_size=args.batch_size))
+        return
     report: dict = {'model': 'ViT-S/16 (random weights, via local:)' if not args.model
                     else args.model, 'batch_size': args.batch_size, 'precision': precision,
                     'device': str(device), 'torch': torch.__version__,
@@ -268,6 +293,7 @@ def main() -> None:
             r = report[key]
             print('peak RSS %s: %.0f MiB (%d cells, grid %.1f MiB as float16)' % (
                 key[4:], r['peak_rss_mib'], r['cells'], r['cells'] * r['embed_dim'] * 2 / 2 ** 20))
+    report['first_click'] = first
     save_report('bench_embed', report)
 
 

@@ -10,7 +10,16 @@ import pytest
 import torch
 
 from EmbeddingSimilarity import reader
-from EmbeddingSimilarity.embedding import EmbeddingEngine, choose_precision, preprocess
+from EmbeddingSimilarity.embedding import (
+    EmbeddingEngine,
+    choose_layout,
+    choose_precision,
+    cpu_flags,
+    cpu_has_native_bf16,
+    is_convolutional,
+    preprocess,
+)
+from EmbeddingSimilarity.errors import InputError
 from EmbeddingSimilarity.models import get_spec
 from EmbeddingSimilarity.models.loaders import Embedder
 from EmbeddingSimilarity.pipeline import compute_embeddings
@@ -77,7 +86,54 @@ def test_preprocessing_normalises_and_resizes_on_the_device():
 
 def test_cpu_never_runs_fp16():
     assert choose_precision('fp16', 'fp32', torch.device('cpu')) in ('bf16', 'fp32')
-    assert choose_precision('auto', 'fp32', torch.device('cpu')) == 'fp32'
+
+
+def test_auto_precision_is_bf16_only_on_a_cpu_with_native_bf16():
+    cpu = torch.device('cpu')
+    assert choose_precision('auto', 'fp32', cpu, native_bf16=True) == 'bf16'
+    assert choose_precision('auto', 'fp16', cpu, native_bf16=False) == 'fp32'
+    assert choose_precision('fp32', 'fp16', cpu, native_bf16=True) == 'fp32'
+    assert choose_precision('auto', 'fp16', torch.device('cuda')) == 'fp16'
+    assert choose_precision('auto', 'fp32', torch.device('cuda')) == 'fp32'
+
+
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path):
+    cpuinfo = tmp_path / 'cpuinfo'
+    cpuinfo.write_text('processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16 avx2\n')
+    assert 'avx512_bf16' in cpu_flags(str(cpuinfo))
+    assert cpu_has_native_bf16({'avx512f', 'avx512_bf16'})
+    assert cpu_has_native_bf16({'amx_bf16', 'amx_tile'})
+    assert not cpu_has_native_bf16({'avx512f', 'avx2'})
+
+
+def test_layout_is_channels_last_for_convolutional_models_only():
+    from EmbeddingSimilarity.models.loaders import build_embedder
+
+    conv = build_embedder(get_spec('efficientnet-lite0'))
+    assert is_convolutional(conv) and choose_layout('auto', conv) == 'channels_last'
+    vit = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 16, 16), torch.nn.Flatten(),
+                              torch.nn.Linear(8 * 14 * 14, 512), torch.nn.Linear(512, 512))
+    assert not is_convolutional(vit) and choose_layout('auto', vit) == 'contiguous'
+    assert choose_layout('contiguous', conv) == 'contiguous'
+    engine = EmbeddingEngine(conv, torch.device('cpu'), 'fp32', 4)
+    assert engine.describe()['layout'] == 'channels_last'
+
+
+def test_channels_last_gives_the_same_embeddings():
+    from EmbeddingSimilarity.models.loaders import build_embedder
+
+    spec = get_spec('efficientnet-lite0')
+    tiles = _tiles(4)
+    plain = EmbeddingEngine(build_embedder(spec), torch.device('cpu'), 'fp32', 4,
+                            'contiguous').embed(tiles)
+    last = EmbeddingEngine(build_embedder(spec), torch.device('cpu'), 'fp32', 4,
+                           'channels_last').embed(tiles)
+    assert np.allclose(plain, last, rtol=1e-3, atol=1e-4)
+
+
+def test_unknown_layout_is_a_user_error():
+    with pytest.raises(InputError, match='unknown layout'):
+        choose_layout('nhwc', torch.nn.Identity())
 
 
 def test_glass_cells_are_never_read_or_embedded(sample_slide, monkeypatch):

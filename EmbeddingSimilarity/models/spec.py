@@ -19,6 +19,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 HALF_MEAN = (0.5, 0.5, 0.5)
 HALF_STD = (0.5, 0.5, 0.5)
 
+LAYOUTS = ('auto', 'channels_last', 'contiguous')
+"""Memory layouts of the model input: auto = channels_last for convolutional models."""
+
 POOLING_RULES: dict[str, str] = {
     'cls': 'the class token',
     'mean': 'the mean of the patch tokens (prefix and register tokens skipped)',
