@@ -23,6 +23,8 @@ from conftest import REPO, running_girder, upload_slide
 from PIL import Image
 from test_histomicsui import PLUGINS, ui_python
 
+from EmbeddingSimilarity import HITS_TOOL_ATTRIBUTE, TOOL_ATTRIBUTE
+
 UI = os.path.join(REPO, 'tests', 'ui')
 IMAGE = 'embeddingsimilarity:test'  # the task image's name as an administrator would give it
 ENTRYPOINT = ['env', 'PYTHON=' + sys.executable, 'PYTHONPATH=' + REPO, 'bash',
@@ -41,6 +43,12 @@ def listed_clis() -> dict:
 def cli_xml(name: str) -> ElementTree.Element:
     out = subprocess.run(ENTRYPOINT + [name, '--xml'], capture_output=True, text=True, check=True)
     return ElementTree.fromstring(out.stdout)
+
+
+def _simple_output(param: ElementTree.Element) -> bool:
+    """A value the CLI reports (Slicer's return parameters), not a file it writes."""
+    return (param.findtext('channel') == 'output'
+            and param.tag not in ('file', 'image', 'directory', 'table'))
 
 
 def image_parameters(xml: ElementTree.Element) -> list[str]:
@@ -124,9 +132,11 @@ def yellow_pixels(path: str) -> int:
     return int(((rgb[..., 0] > 180) & (rgb[..., 1] > 170) & (rgb[..., 2] < 110)).sum())
 
 
-def heatmaps(client, item_id: str) -> list[dict]:
+def heatmaps(client, item_id: str, hits: bool = False) -> list[dict]:
+    """The item's similarity heatmaps (or, with ``hits``, the hit polygons posted with them)."""
+    key = HITS_TOOL_ATTRIBUTE if hits else TOOL_ATTRIBUTE
     return [a for a in client.get('annotation', parameters={'itemId': item_id, 'limit': 0})
-            if a['annotation']['name'].startswith('Embedding similarity')]
+            if key in (a['annotation'].get('attributes') or {})]
 
 
 def keypoint(argv: list[str]) -> tuple[float, float]:
@@ -165,8 +175,13 @@ def test_every_listed_cli_opens_its_panel(analyses_server, pathologist, sample_s
             panel = browser.next('panel')
             assert panel['cli'] == name
             assert panel['title'] == xmls[name].findtext('title').strip()
-            labels = [group.findtext('label') for group in xmls[name].iter('parameters')]
+            # a group of simple outputs only (values the job reports) is shown under
+            # "Parameter outputs"; every other group keeps its label
+            labels = [group.findtext('label') for group in xmls[name].iter('parameters')
+                      if not all(_simple_output(p) for p in group if p.find('name') is not None)]
             assert [label for label in labels if label not in panel['groups']] == [], panel
+            if len(labels) < len(list(xmls[name].iter('parameters'))):
+                assert 'Parameter outputs' in panel['groups'], panel
             for param in image_parameters(xmls[name]):
                 assert panel['values'][param] == os.path.basename(sample_slide), panel
         assert not browser.next('done')['errors']
@@ -238,6 +253,7 @@ def test_two_clicks_and_a_bad_click_through_the_analyses_menu(analyses_server, p
         assert job2['status'] == 3, ''.join(job2.get('log', []))[-3000:]
         assert [a['_id'] for a in maps2] == [maps1[0]['_id']]
         assert maps2[0]['_version'] > maps1[0]['_version']
+        assert len(heatmaps(client, item['_id'], hits=True)) == 1  # its hit polygons, in place
         # a key point beside the slide: the job errors with our one-line message; nothing changes
         assert beside['returncode'] == 2 and job3['status'] == 4
         log3 = ''.join(job3['log'])
@@ -311,11 +327,12 @@ def test_cancel_stops_the_job_and_the_next_job_resumes(analyses_server, patholog
     assert cancelled['status'] == 5, (report, err[-2000:])  # CANCELED
     log = ''.join(cancelled['log'])
     # docker stop's SIGTERM reaches our CLI (the entrypoint execs it): a clean exit 130 whose one
-    # line says what was kept, no traceback, and no output or heatmap half-made in Girder
+    # line says what was kept, no traceback; a heatmap left in Girder is a marked preview
     assert report['returncode'] == 130, log[-3000:]
     assert 'interrupted;' in log and 'kept in' in log and 'Girder cache' in log, log[-3000:]
     assert 'Traceback' not in log
-    assert heatmaps(client, item['_id']) == []
+    for heatmap in heatmaps(client, item['_id']):
+        assert heatmap['annotation']['description'].startswith('Preview: '), heatmap
     kept = [f for f in cache_files(client) if f['name'].endswith('.npz')]
     assert len(kept) == 1, kept  # the finished cells, marked incomplete, for the next job
 
@@ -325,6 +342,7 @@ def test_cancel_stops_the_job_and_the_next_job_resumes(analyses_server, patholog
     log = ''.join(done['log'])
     assert report['returncode'] == 0 and done['status'] == 3, log[-3000:]
     assert 'reusing' in log and 'girder:file/' in log, log[-3000:]
-    assert len(heatmaps(client, item['_id'])) == 1
+    final, = heatmaps(client, item['_id'])  # the preview, if any, was replaced in place
+    assert not final['annotation']['description'].startswith('Preview'), final
     cached = [f for f in cache_files(client) if f['name'].endswith('.npz')]
     assert len(cached) == 1, 'the finished job left %d caches in Girder' % len(cached)

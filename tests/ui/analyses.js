@@ -121,12 +121,16 @@ async function openPanel(p, panel, cli) {
   }
   const submitOn = await toggle.evaluate((el) => el.classList.contains('enabled'));
   emit({ event: 'submiton', atStart: submitOnAtStart, now: submitOn });
-  const pointTool = keypoints.locator('.s-select-region-button[shape="point"]').first();
+  // Key points take points, rectangles and polygons: the visible button draws the first shape
+  // slicer_cli_web lists (a rectangle), and the point tool is in the drop-down
+  const pointTool = keypoints.locator(
+    '.dropdown-menu .s-select-region-button[shape="point"][multi="false"]').first();
   for (const [index, point] of config.clicks.entries()) {
     await page.waitForTimeout(500);
-    // HistomicsUI re-arms the point tool 50 ms after a submit; press it when it is not armed
+    // HistomicsUI re-arms the tool 50 ms after a submit; choose it again when it is not armed
     const armed = await pointTool.evaluate((el) => el.classList.contains('active'));
     if (!armed) {
+      await keypoints.locator('.dropdown-toggle').click();
       await pointTool.click();
     }
     const where = await displayPoint(page, point);
