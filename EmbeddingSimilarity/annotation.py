@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import CLUSTER_TOOL_ATTRIBUTE, TOOL_ATTRIBUTE
+from .calibration import otsu
 from .colours import RGB, Colormap, hex_text, parse_colormap, rgba_text
 from .errors import InputError
 from .overlay import DISPLAYS
@@ -51,18 +52,8 @@ def check_display(display: str, grid: TileGrid, valid: np.ndarray) -> None:
 def suggested_cutoff(values: np.ndarray) -> float:
     """Otsu's threshold of the non-zero display values: the split that best separates the
     matching cells from the rest (0.5 when there is nothing to split)."""
-    shown = values[values > 0]
-    if shown.size < 2 or float(shown.min()) == float(shown.max()):
-        return 0.5
-    counts, edges = np.histogram(shown, bins=64, range=(0.0, 1.0))
-    centres = (edges[:-1] + edges[1:]) / 2
-    weight = np.cumsum(counts)
-    mean = np.cumsum(counts * centres)
-    total, grand = weight[-1], mean[-1]
-    with np.errstate(divide='ignore', invalid='ignore'):
-        between = (grand * weight / total - mean) ** 2 / (weight * (total - weight))
-    between = np.nan_to_num(between, nan=-1.0, posinf=-1.0)
-    return float(edges[int(np.argmax(between)) + 1])
+    cutoff = otsu(values[values > 0], bins=64, value_range=(0.0, 1.0))
+    return 0.5 if np.isnan(cutoff) else cutoff
 
 
 def contour_levels(values: np.ndarray, valid: np.ndarray) -> list[tuple[float, str]]:

@@ -62,11 +62,13 @@ def _round(value: float) -> float | None:
     return None if not np.isfinite(value) else round(float(value), 6)
 
 
-def otsu(scores: np.ndarray, bins: int = 256) -> float:
-    """Otsu's threshold of ``scores`` (NaN when they are all equal or fewer than 2)."""
+def otsu(scores: np.ndarray, bins: int = 256,
+         value_range: tuple[float, float] | None = None) -> float:
+    """Otsu's threshold of ``scores`` (NaN when they are all equal or fewer than 2): the upper
+    edge of the histogram bin that best splits them in two."""
     if scores.size < 2 or float(scores.min()) == float(scores.max()):
         return float('nan')
-    counts, edges = np.histogram(scores, bins=bins)
+    counts, edges = np.histogram(scores, bins=bins, range=value_range)
     centres = (edges[:-1] + edges[1:]) / 2
     weight = np.cumsum(counts).astype(np.float64)
     mean = np.cumsum(counts * centres)

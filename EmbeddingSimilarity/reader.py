@@ -63,6 +63,24 @@ def read_block(source, grid: TileGrid, block: Block) -> np.ndarray:
     return tiles[rows, cols]
 
 
+def _in_order(blocks: list[Block], submit, window: int) -> Iterator[tuple[Block, np.ndarray]]:
+    """``(block, tiles)`` in ``blocks`` order, with up to ``window`` reads submitted ahead;
+    reads not yet started are cancelled when the consumer stops."""
+    pending: collections.deque = collections.deque()
+    try:
+        for block in blocks:
+            pending.append((block, submit(block)))
+            if len(pending) >= window:
+                done_block, future = pending.popleft()
+                yield done_block, future.result()
+        while pending:
+            done_block, future = pending.popleft()
+            yield done_block, future.result()
+    finally:
+        for _, future in pending:
+            future.cancel()
+
+
 def iter_blocks(source, grid: TileGrid, blocks: list[Block], workers: int = 2,
                 prefetch: int = 4) -> Iterator[tuple[Block, np.ndarray]]:
     """Yield ``(block, tiles)`` in ``blocks`` order, reading ahead on ``workers`` threads."""
@@ -72,19 +90,8 @@ def iter_blocks(source, grid: TileGrid, blocks: list[Block], workers: int = 2,
         return
     window = max(prefetch, workers)
     with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix='tile-reader') as pool:
-        pending: collections.deque = collections.deque()
-        try:
-            for block in blocks:
-                pending.append((block, pool.submit(read_block, source, grid, block)))
-                if len(pending) >= window:
-                    done_block, future = pending.popleft()
-                    yield done_block, future.result()
-            while pending:
-                done_block, future = pending.popleft()
-                yield done_block, future.result()
-        finally:
-            for _, future in pending:
-                future.cancel()
+        yield from _in_order(blocks, lambda block: pool.submit(read_block, source, grid, block),
+                             window)
 
 
 def iter_blocks_in_processes(path: str, grid: TileGrid, blocks: list[Block], processes: int = 2,
@@ -99,19 +106,8 @@ def iter_blocks_in_processes(path: str, grid: TileGrid, blocks: list[Block], pro
     with concurrent.futures.ProcessPoolExecutor(processes, mp_context=context,
                                                 initializer=_open_in_worker,
                                                 initargs=(path,)) as pool:
-        pending: collections.deque = collections.deque()
-        try:
-            for block in blocks:
-                pending.append((block, pool.submit(_read_in_worker, grid, block)))
-                if len(pending) >= window:
-                    done_block, future = pending.popleft()
-                    yield done_block, future.result()
-            while pending:
-                done_block, future = pending.popleft()
-                yield done_block, future.result()
-        finally:
-            for _, future in pending:
-                future.cancel()
+        yield from _in_order(blocks, lambda block: pool.submit(_read_in_worker, grid, block),
+                             window)
 
 
 _WORKER_SOURCE: list = []
