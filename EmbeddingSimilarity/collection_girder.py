@@ -69,7 +69,7 @@ def girder_targets(session: GirderSession, request: Request, scratch: str) -> li
 def find_girder_cache(session: GirderSession, wanted, folder: str) -> str:
     """A matching cache from the user's Girder cache folder, downloaded into ``folder``."""
     data, source = cache.find_in_girder(session, wanted, folder)
-    if data is None:
+    if data is None or not data.complete:  # an interrupted job's cells: embed the rest first
         return ''
     return os.path.join(folder, wanted.cache_name())
 

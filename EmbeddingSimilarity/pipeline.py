@@ -70,6 +70,7 @@ def compute_embeddings(request: Request, progress: Progress | None = None,
         progress.start('plan', comment='opening %s' % os.path.basename(request.image))
         plan = make_plan(request)
         data, cache_source = _reuse(request, plan, girder, scratch)
+        resumed = not data.provenance.complete  # an interrupted run's checkpoint
         if data.tissue_fraction is None:
             progress.start('tissue', comment='finding tissue')
             data.tissue_fraction = tissue_fractions(plan.source, plan.grid)
@@ -87,7 +88,7 @@ def compute_embeddings(request: Request, progress: Progress | None = None,
         _record_run(data, request, progress)
         outcome = Outcome(data=data, cells_embedded=embedded_now, cache_source=cache_source,
                           source=plan.source)
-        _save(request, outcome, girder, scratch, progress)
+        _save(request, outcome, girder, scratch, progress, changed=bool(embedded_now or resumed))
     return outcome
 
 
@@ -192,15 +193,16 @@ def _record_run(data: store.EmbeddingGrid, request: Request, progress: Progress)
 
 
 def _save(request: Request, outcome: Outcome, girder: GirderLink | None, scratch: str,
-          progress: Progress) -> None:
-    """Write the output embeddings and cache them in Girder, unless they came from there."""
+          progress: Progress, changed: bool) -> None:
+    """Write the output embeddings and cache them in Girder, unless they came from there
+    unchanged (``changed``: cells were embedded now, or a checkpoint became complete)."""
     data, embedded_now, source = outcome.data, outcome.cells_embedded, outcome.cache_source
     if request.output_embeddings:
-        if embedded_now or source != request.output_embeddings:
+        if changed or source != request.output_embeddings:
             cache.save_local(request.output_embeddings, data)
         outcome.files.append(request.output_embeddings)
     if girder is not None and girder.session is not None and (
-            embedded_now or not (source or '').startswith('girder:')):
+            changed or not (source or '').startswith('girder:')):
         path = request.output_embeddings or os.path.join(scratch, 'upload.npz')
         if not request.output_embeddings:
             store.save(path, data)

@@ -74,7 +74,9 @@ def find_cache(request: Request, slide: str, wanted) -> tuple[str, str]:
         if not os.path.isfile(path):
             continue
         try:
-            problem = store.load(path).provenance.mismatch(wanted)
+            data = store.load(path)
+            problem = data.provenance.mismatch(wanted) or (
+                None if data.complete else 'an interrupted run\'s checkpoint')
         except UserError as exc:
             problem = str(exc)
         if problem is None:

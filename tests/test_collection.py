@@ -161,6 +161,21 @@ def test_a_cache_made_for_another_slide_is_embedded_afresh(searched, tmp_path):
     assert store.load(str(copy / 'c.Test.npz')).provenance.image.name == 'c.tiff'
 
 
+def test_an_interrupted_runs_checkpoint_is_completed_before_the_search(searched, tmp_path):
+    """A cache marked incomplete (a cancelled job's) is not searched as it is: its slide is
+    embedded in full first."""
+    folder, _, _ = searched
+    copy = tmp_path / 'copy'
+    shutil.copytree(folder, copy)
+    data = store.load(str(copy / 'a.Test.npz'))
+    data.provenance.complete = False
+    store.save(str(copy / 'a.Test.npz'), data)
+    result = search_cli(*search_args(str(copy), tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "a.Test.npz does not match (an interrupted run's checkpoint)" in result.stderr
+    assert store.load(str(copy / 'a.Test.npz')).complete
+
+
 def test_caches_go_to_the_embeddings_folder(searched, tmp_path, sample_slide):
     folder = tmp_path / 'slides'
     folder.mkdir()
