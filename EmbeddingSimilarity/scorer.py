@@ -21,7 +21,7 @@ import dataclasses
 import numpy as np
 
 from .errors import InputError
-from .similarity import cosine_map
+from .similarity import cosine_map, unit_query
 
 Cells = list[tuple[int, int]]
 BACKGROUND_CELLS = 512
@@ -64,11 +64,7 @@ def prototype(embeddings: np.ndarray, positives: list[Cells],
     query = group_mean(embeddings, positives)
     if negatives:
         query = query - group_mean(embeddings, negatives)
-    norm = float(np.linalg.norm(query))
-    if norm < 1e-8:
-        raise InputError('the positive and negative key points have the same embedding; choose '
-                         'points on different tissue')
-    return Scorer('prototype', (query / norm).astype(np.float32))
+    return Scorer('prototype', unit_query(query).astype(np.float32))
 
 
 def _samples(embeddings: np.ndarray, groups: list[Cells]) -> tuple[np.ndarray, np.ndarray]:

@@ -54,6 +54,12 @@ def query_vector(embeddings: np.ndarray, cells: list[tuple[int, int]],
     query = _mean_unit(embeddings, cells)
     if negative_cells:
         query = query - _mean_unit(embeddings, negative_cells)
+    return unit_query(query)
+
+
+def unit_query(query: np.ndarray) -> np.ndarray:
+    """``query`` scaled to unit length; an InputError when the positives and negatives cancel
+    out (the same embedding on both sides)."""
     norm = float(np.linalg.norm(query))
     if norm < 1e-8:
         raise InputError('the positive and negative key points have the same embedding; choose '
