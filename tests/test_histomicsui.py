@@ -38,6 +38,24 @@ def histomicsui_server(tmp_path_factory):
         yield info
 
 
+def _viewer(api: str, slide: str, tmp_path, prefix: str) -> tuple:
+    """A new user with ``slide`` in their Public folder (no login needed to view it): the
+    client, the item, its HistomicsUI address and the screenshot folder."""
+    import girder_client
+
+    login = prefix + os.urandom(4).hex()
+    girder_client.GirderClient(apiUrl=api).post('user', parameters={
+        'login': login, 'email': login + '@example.org', 'firstName': 'A', 'lastName': 'B',
+        'password': 'password1'})
+    client = girder_client.GirderClient(apiUrl=api)
+    client.authenticate(login, 'password1')
+    item = upload_slide(client, slide)
+    url = api.replace('/api/v1', '') + '/histomics#?image=%s' % item['_id']
+    shots = os.environ.get('UI_SCREENSHOT_DIR') or str(tmp_path)
+    os.makedirs(shots, exist_ok=True)
+    return client, item, url, shots
+
+
 def _screenshot(url: str, out: str) -> dict:
     result = subprocess.run(['node', os.path.join(UI, 'screenshot.js'), url, out], cwd=UI,
                             capture_output=True, text=True, timeout=300, check=False)
@@ -51,19 +69,9 @@ def _yellow_pixels(path: str) -> int:
 
 
 def test_histomicsui_draws_the_posted_heatmap(histomicsui_server, sample_slide, tmp_path):
-    import girder_client
 
     api = histomicsui_server['apiUrl']
-    login = 'viewer%s' % os.urandom(3).hex()
-    girder_client.GirderClient(apiUrl=api).post('user', parameters={
-        'login': login, 'email': login + '@example.org', 'firstName': 'A', 'lastName': 'B',
-        'password': 'password1'})
-    client = girder_client.GirderClient(apiUrl=api)
-    client.authenticate(login, 'password1')
-    item = upload_slide(client, sample_slide)  # the user's Public folder: no login needed
-    url = api.replace('/api/v1', '') + '/histomics#?image=%s' % item['_id']
-    shots = os.environ.get('UI_SCREENSHOT_DIR') or str(tmp_path)
-    os.makedirs(shots, exist_ok=True)
+    client, item, url, shots = _viewer(api, sample_slide, tmp_path, 'viewer')
     before = os.path.join(shots, 'histomicsui_before.png')
     after = os.path.join(shots, 'histomicsui_heatmap.png')
 
@@ -101,7 +109,6 @@ def _hue_share(path: str, mask: np.ndarray) -> dict[str, float]:
 def test_histomicsui_draws_the_cluster_map_and_a_viridis_choropleth(histomicsui_server,
                                                                    sample_slide, tmp_path):
     """Both annotations are posted as the new CLI will post them; HistomicsUI must draw them."""
-    import girder_client
 
     from EmbeddingSimilarity.annotation import build_annotation, build_cluster_annotation
     from EmbeddingSimilarity.clusters import cluster_grid
@@ -111,16 +118,7 @@ def test_histomicsui_draws_the_cluster_map_and_a_viridis_choropleth(histomicsui_
     from EmbeddingSimilarity.similarity import compute
 
     api = histomicsui_server['apiUrl']
-    login = 'mapper%s' % os.urandom(3).hex()
-    girder_client.GirderClient(apiUrl=api).post('user', parameters={
-        'login': login, 'email': login + '@example.org', 'firstName': 'A', 'lastName': 'B',
-        'password': 'password1'})
-    client = girder_client.GirderClient(apiUrl=api)
-    client.authenticate(login, 'password1')
-    item = upload_slide(client, sample_slide)
-    url = api.replace('/api/v1', '') + '/histomics#?image=%s' % item['_id']
-    shots = os.environ.get('UI_SCREENSHOT_DIR') or str(tmp_path)
-    os.makedirs(shots, exist_ok=True)
+    client, item, url, shots = _viewer(api, sample_slide, tmp_path, 'mapper')
     before = os.path.join(shots, 'histomicsui_before_maps.png')
     _screenshot(url, before)
 
@@ -179,7 +177,6 @@ def test_histomicsui_draws_the_hit_polygons(histomicsui_server, sample_slide, tm
     """The hit polygons of a region query ("like this epidermis, not that dermis"), written by
     --output-hits and posted as HistomicsUI's upload of that output would be, are drawn: their
     cyan outlines appear. Screenshot: ``histomicsui_hits.png``."""
-    import girder_client
 
     hits = tmp_path / 'hits.anot'
     result = run_cli(sample_slide, '--model', 'Test', '--keypoints',
@@ -190,16 +187,7 @@ def test_histomicsui_draws_the_hit_polygons(histomicsui_server, sample_slide, tm
     doc = json.loads(hits.read_text())
     assert doc['elements']
     api = histomicsui_server['apiUrl']
-    login = 'hits%s' % os.urandom(4).hex()
-    girder_client.GirderClient(apiUrl=api).post('user', parameters={
-        'login': login, 'email': login + '@example.org', 'firstName': 'T', 'lastName': 'U',
-        'password': 'password1'})
-    client = girder_client.GirderClient(apiUrl=api)
-    client.authenticate(login, 'password1')
-    item = upload_slide(client, sample_slide)
-    url = api.replace('/api/v1', '') + '/histomics#?image=%s' % item['_id']
-    shots = os.environ.get('UI_SCREENSHOT_DIR') or str(tmp_path)
-    os.makedirs(shots, exist_ok=True)
+    client, item, url, shots = _viewer(api, sample_slide, tmp_path, 'hits')
     before = os.path.join(shots, 'histomicsui_before_hits.png')
     after = os.path.join(shots, 'histomicsui_hits.png')
     _screenshot(url, before)
