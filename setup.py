@@ -71,9 +71,9 @@ setup(
         ],
     },
     entry_points={
-        'console_scripts': ['EmbeddingSimilarity = EmbeddingSimilarity.cli:main',
-                            'EmbeddingClusters = EmbeddingSimilarity.cli:clusters_main',
-                            'CollectionSimilarity = EmbeddingSimilarity.cli:collection_main'],
+        'console_scripts': ['EmbeddingSimilarity = EmbeddingSimilarity.cli.main:main',
+                            'EmbeddingClusters = EmbeddingSimilarity.cli.main:clusters_main',
+                            'CollectionSimilarity = EmbeddingSimilarity.cli.main:collection_main'],
     },
     classifiers=[
         'Programming Language :: Python :: 3',

@@ -10,6 +10,6 @@ if __name__ == '__main__':
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
     sys.path.insert(0, os.path.dirname(here))
-    from EmbeddingSimilarity.cli import collection_main
+    from EmbeddingSimilarity.cli.main import collection_main
 
     sys.exit(collection_main())

@@ -10,6 +10,6 @@ if __name__ == '__main__':
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
     sys.path.insert(0, os.path.dirname(here))
-    from EmbeddingSimilarity.cli import clusters_main
+    from EmbeddingSimilarity.cli.main import clusters_main
 
     sys.exit(clusters_main())

@@ -38,10 +38,10 @@ def main() -> None:
     from sklearn.cluster import KMeans, MiniBatchKMeans
     from sklearn.metrics import adjusted_rand_score
 
-    from EmbeddingSimilarity import clusters
-    from EmbeddingSimilarity.annotation import build_cluster_annotation, to_json
-    from EmbeddingSimilarity.colours import cluster_colours
-    from EmbeddingSimilarity.picture import cluster_picture
+    from EmbeddingSimilarity.query import clusters
+    from EmbeddingSimilarity.render.annotation import build_cluster_annotation, to_json
+    from EmbeddingSimilarity.render.colours import cluster_colours
+    from EmbeddingSimilarity.render.picture import cluster_picture
 
     data = synthetic_grid(args.rows, args.cols, args.dim)
     grid, valid = data.grid, data.embedded

@@ -7,7 +7,7 @@ Synthetic caches (``slides x cells x dim`` float16, written with ``store.save``:
 x 1536 is about 6 GB) whose cells are drawn from 64 shared "tissue types" plus noise. Measured
 in one run and saved to ``benchmarks/results/bench_collection.json``:
 
-* exact search (:func:`~EmbeddingSimilarity.search.scan_caches`, the CRC and norm checks
+* exact search (:func:`~EmbeddingSimilarity.collection.search.scan_caches`, the CRC and norm checks
   included), page cache warm (best of two) and cold (each cache dropped from the page cache
   with ``posix_fadvise(DONTNEED)`` first), each in a fresh process that also reports its peak
   RSS, for the whole collection and for a tenth of it (peak RSS must not grow with the
@@ -50,8 +50,8 @@ def write_caches(folder: str, slides: int, cells: int, dim: int,
     ``lowrank``: cells on a 32-dimensional tissue manifold plus small noise (the structure of
     real foundation-model embeddings, whose intrinsic dimension is low).
     """
-    from EmbeddingSimilarity import store
-    from EmbeddingSimilarity.tiling import plan_grid
+    from EmbeddingSimilarity.cache import store
+    from EmbeddingSimilarity.slide.tiling import plan_grid
 
     os.makedirs(folder, exist_ok=True)
     protos = prototypes(dim)
@@ -109,7 +109,7 @@ def drop_page_cache(paths: list[str]) -> None:
 
 def exact_phase(listing: str, dim: int, cold: bool) -> dict:
     """One exact search in this (fresh) process: seconds and peak RSS."""
-    from EmbeddingSimilarity.search import scan_caches
+    from EmbeddingSimilarity.collection.search import scan_caches
 
     with open(listing) as handle:
         paths = json.load(handle)
@@ -137,8 +137,8 @@ def run_index(paths: list[str], dim: int, work: str, queries: int, kind: str = '
               structure: str = 'types') -> dict:
     import faiss
 
-    from EmbeddingSimilarity.search import scan_caches
-    from EmbeddingSimilarity.search_index import build_or_update, search_index
+    from EmbeddingSimilarity.collection.index import build_or_update, search_index
+    from EmbeddingSimilarity.collection.search import scan_caches
 
     index_path = os.path.join(work, 'collection.faiss')
     for stale in (index_path, index_path + '.json'):

@@ -23,7 +23,7 @@ sys.path.insert(0, HERE)
 
 
 def timed(request) -> dict:
-    from EmbeddingSimilarity.pipeline import compute_embeddings
+    from EmbeddingSimilarity.steps.embed import compute_embeddings
 
     started = time.perf_counter()
     outcome = compute_embeddings(request)
@@ -42,7 +42,7 @@ def main() -> None:
     os.makedirs(args.work, exist_ok=True)
     from bench_embed import make_slide
 
-    from EmbeddingSimilarity.request import Request
+    from EmbeddingSimilarity.cli.request import Request
 
     slide = make_slide(args.work, 2)
     common = dict(image=slide, model=args.model, stride=args.stride,

@@ -75,7 +75,7 @@ def bare_forward(model_name: str, batch: int, precision: str, repeats: int) -> d
 
     import torch
 
-    from EmbeddingSimilarity.embedding import EmbeddingEngine, choose_device
+    from EmbeddingSimilarity.engine.embedding import EmbeddingEngine, choose_device
     from EmbeddingSimilarity.models import get_spec
     from EmbeddingSimilarity.models.loaders import build_embedder
 
@@ -104,9 +104,9 @@ def _sync(device) -> None:
 
 
 def ours(slide: str, model_name: str, batch: int, precision: str, stride: int = 0) -> dict:
-    from EmbeddingSimilarity.pipeline import compute_embeddings
+    from EmbeddingSimilarity.cli.request import Request
     from EmbeddingSimilarity.progress import NullProgress
-    from EmbeddingSimilarity.request import Request
+    from EmbeddingSimilarity.steps.embed import compute_embeddings
 
     progress = NullProgress()
     started = time.perf_counter()
@@ -133,7 +133,7 @@ def naive(slide: str, model_name: str, batch: int, precision: str, stride: int) 
     from PIL import Image
     from torchvision import transforms
 
-    from EmbeddingSimilarity.embedding import EmbeddingEngine, choose_device
+    from EmbeddingSimilarity.engine.embedding import EmbeddingEngine, choose_device
     from EmbeddingSimilarity.models import get_spec
     from EmbeddingSimilarity.models.loaders import build_embedder
 
@@ -209,7 +209,7 @@ def main() -> None:
         return
     import torch
 
-    from EmbeddingSimilarity.embedding import choose_device, choose_precision
+    from EmbeddingSimilarity.engine.embedding import choose_device, choose_precision
 
     os.makedirs(args.work, exist_ok=True)
     model_name = args.model or make_model_dir(args.work)

@@ -46,7 +46,7 @@ def fresh_source(path: str):
     tiles from memory."""
     import large_image
 
-    from EmbeddingSimilarity.slide import open_slide
+    from EmbeddingSimilarity.slide.source import open_slide
 
     large_image.cache_util.cachesClear()
     return open_slide(path)
@@ -63,15 +63,15 @@ def main() -> None:
     args = parser.parse_args()
     from bench_embed import make_slide
 
-    from EmbeddingSimilarity.reader import (
+    from EmbeddingSimilarity.slide.reader import (
         batched,
         iter_batches,
         iter_blocks_in_processes,
         plan_blocks,
     )
-    from EmbeddingSimilarity.slide import open_slide
-    from EmbeddingSimilarity.tiling import plan_grid
-    from EmbeddingSimilarity.tissue import tissue_fractions
+    from EmbeddingSimilarity.slide.source import open_slide
+    from EmbeddingSimilarity.slide.tiling import plan_grid
+    from EmbeddingSimilarity.slide.tissue import tissue_fractions
 
     os.makedirs(args.work, exist_ok=True)
     slide = args.slide or make_slide(args.work, 4)

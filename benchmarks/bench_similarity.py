@@ -41,8 +41,8 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 def synthetic_grid(rows: int, cols: int, dim: int, seed: int = 0):
     """Cells drawn from 6 tissue prototypes plus noise, in row bands; a glass border."""
-    from EmbeddingSimilarity import store
-    from EmbeddingSimilarity.tiling import plan_grid
+    from EmbeddingSimilarity.cache import store
+    from EmbeddingSimilarity.slide.tiling import plan_grid
 
     rng = np.random.default_rng(seed)
     prototypes = rng.standard_normal((6, dim)).astype(np.float32)
@@ -100,9 +100,9 @@ def torch_cosine_map(embeddings: np.ndarray, valid: np.ndarray, query: np.ndarra
 
 def scorer_passes(data, row: int, col: int, similarity: np.ndarray) -> dict:
     """Seconds of fitting and applying each scorer, and of the calibration and hit polygons."""
-    from EmbeddingSimilarity.calibration import calibrate
-    from EmbeddingSimilarity.hits import hit_elements
-    from EmbeddingSimilarity.scorer import linear, prototype
+    from EmbeddingSimilarity.query.calibration import calibrate
+    from EmbeddingSimilarity.query.hits import hit_elements
+    from EmbeddingSimilarity.query.scorer import linear, prototype
 
     region = [(r, c) for r in range(row, row + 8) for c in range(col, col + 8)]
     rows, cols = data.grid.shape
@@ -187,10 +187,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.work) as folder:
         click = cached_click(folder, args.clicks)
 
-    from EmbeddingSimilarity import store
-    from EmbeddingSimilarity.annotation import build_annotation, to_json
-    from EmbeddingSimilarity.colours import parse_colour
-    from EmbeddingSimilarity.similarity import compute, cosine_map, query_vector
+    from EmbeddingSimilarity.cache import store
+    from EmbeddingSimilarity.query.similarity import compute, cosine_map, query_vector
+    from EmbeddingSimilarity.render.annotation import build_annotation, to_json
+    from EmbeddingSimilarity.render.colours import parse_colour
 
     path = os.path.join(args.work, 'bench_similarity_%dx%dx%d.npz' % (args.rows, args.cols,
                                                                        args.dim))

@@ -27,7 +27,7 @@ def bare(model_name: str, batch: int, precision: str, layout: str, repeats: int 
     """Median tiles/s of forward passes on a random batch already on the device."""
     import torch
 
-    from EmbeddingSimilarity.embedding import EmbeddingEngine, choose_device
+    from EmbeddingSimilarity.engine.embedding import EmbeddingEngine, choose_device
     from EmbeddingSimilarity.models import get_spec
     from EmbeddingSimilarity.models.loaders import build_embedder
 
@@ -77,9 +77,9 @@ def settings_grid(model_name: str, batch: int, precisions: tuple[str, ...]) -> d
 def embed_stage(slide: str, model_name: str, batch: int, threads: int = 2) -> dict:
     """The pipeline with ``auto`` precision and layout: tiles/s of its embed stage, whole and
     steady (after the first two batches, as the bare forward leaves out two warm-up passes)."""
-    from EmbeddingSimilarity.pipeline import compute_embeddings
+    from EmbeddingSimilarity.cli.request import Request
     from EmbeddingSimilarity.progress import NullProgress
-    from EmbeddingSimilarity.request import Request
+    from EmbeddingSimilarity.steps.embed import compute_embeddings
 
     class Clocked(NullProgress):
         def __init__(self) -> None:
@@ -134,9 +134,9 @@ def model_parity(slide: str, model_name: str, batch: int, precisions: tuple[str,
 
 def time_to_heatmap(slide: str, model_name: str, batch: int, stride: int = 0) -> dict:
     """Seconds from the start of a progressive run to its first preview and to its end."""
-    from EmbeddingSimilarity import progressive
-    from EmbeddingSimilarity.pipeline import run
-    from EmbeddingSimilarity.request import Request
+    from EmbeddingSimilarity.cli.request import Request
+    from EmbeddingSimilarity.steps import progressive
+    from EmbeddingSimilarity.steps.embed import run
 
     previews: list[float] = []
     original = progressive.Previewer.__call__
@@ -204,7 +204,7 @@ def cuda_checks(model_name: str, huge_batch: int = 16384) -> dict:
     import numpy as np
     import torch
 
-    from EmbeddingSimilarity.models.engine import load_engine
+    from EmbeddingSimilarity.engine.build import load_engine
 
     if not torch.cuda.is_available():
         return {'cuda': 'not measured (no GPU)'}

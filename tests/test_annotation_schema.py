@@ -9,11 +9,11 @@ import subprocess
 import numpy as np
 import pytest
 
-from EmbeddingSimilarity.annotation import build_annotation, to_json
-from EmbeddingSimilarity.colours import parse_colour
 from EmbeddingSimilarity.errors import InputError
-from EmbeddingSimilarity.similarity import SimilarityMap
-from EmbeddingSimilarity.tiling import plan_grid
+from EmbeddingSimilarity.query.similarity import SimilarityMap
+from EmbeddingSimilarity.render.annotation import build_annotation, to_json
+from EmbeddingSimilarity.render.colours import parse_colour
+from EmbeddingSimilarity.slide.tiling import plan_grid
 
 VALIDATOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'girder',
                          'validate_annotation.py')
@@ -48,8 +48,8 @@ def test_written_annotations_pass_the_large_image_schema(girder_env_python, tmp_
 
 def test_every_display_colour_map_and_cluster_map_pass_the_schema(girder_env_python,
                                                                   tmp_path):
-    from EmbeddingSimilarity.annotation import build_cluster_annotation
-    from EmbeddingSimilarity.colours import cluster_colours, parse_colormap
+    from EmbeddingSimilarity.render.annotation import build_cluster_annotation
+    from EmbeddingSimilarity.render.colours import cluster_colours, parse_colormap
 
     rng = np.random.default_rng(0)
     values = rng.random((6, 7)).astype(np.float32)

@@ -110,8 +110,9 @@ def test_new_clis_can_plan_and_query_without_the_pipeline():
                     seen.add(nxt)
                     todo.append(nxt)
         return seen
-    for room in ('plan', 'cache', 'query', 'request', 'store', 'girder'):
-        assert 'EmbeddingSimilarity.pipeline' not in reach('EmbeddingSimilarity.' + room), room
+    for room in ('steps.plan', 'cache.local', 'query.cells', 'cli.request', 'cache.store',
+                 'girder.session'):
+        assert 'EmbeddingSimilarity.steps.embed' not in reach('EmbeddingSimilarity.' + room), room
 
 
 @pytest.mark.parametrize('module', sorted(_modules()))
@@ -135,9 +136,9 @@ def test_each_module_is_readable(module):
 def test_xml_defaults_are_the_request_defaults(sample_slide, cli):
     """Parsing no optional argument gives exactly ``Request``'s defaults, field by field (the
     annotation name is each CLI's own)."""
-    from EmbeddingSimilarity.arguments import ANNOTATION_NAMES
-    from EmbeddingSimilarity.cli import build_parser, to_request
-    from EmbeddingSimilarity.request import Request
+    from EmbeddingSimilarity.cli.arguments import ANNOTATION_NAMES
+    from EmbeddingSimilarity.cli.main import build_parser, to_request
+    from EmbeddingSimilarity.cli.request import Request
 
     from_xml = to_request(build_parser(cli).parse_args([sample_slide]), cli)
     defaults = Request(image=sample_slide, annotation_name=ANNOTATION_NAMES[cli])
@@ -146,9 +147,9 @@ def test_xml_defaults_are_the_request_defaults(sample_slide, cli):
 
 
 def test_library_defaults_agree_with_the_xml():
-    from EmbeddingSimilarity.cli import build_parser
-    from EmbeddingSimilarity.embedding import EmbeddingEngine
-    from EmbeddingSimilarity.similarity import compute
+    from EmbeddingSimilarity.cli.main import build_parser
+    from EmbeddingSimilarity.engine.embedding import EmbeddingEngine
+    from EmbeddingSimilarity.query.similarity import compute
 
     args = build_parser().parse_args(['x'])
     assert inspect.signature(compute).parameters['scaling'].default == args.scaling

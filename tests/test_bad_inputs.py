@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from EmbeddingSimilarity import store
+from EmbeddingSimilarity.cache import store
 
 KEYPOINT = '1000,1500'
 
@@ -240,7 +240,7 @@ def test_default_names_never_replace_the_image(cli, sample_slide, tmp_path):
     """``photo.png`` run in its own folder keeps the photo and writes beside it."""
     from PIL import Image
 
-    from EmbeddingSimilarity.slide import open_slide, thumbnail
+    from EmbeddingSimilarity.slide.source import open_slide, thumbnail
 
     photo = tmp_path / 'photo.png'
     Image.fromarray(thumbnail(open_slide(sample_slide), 555, 742)).save(photo)

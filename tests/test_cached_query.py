@@ -21,10 +21,10 @@ from conftest import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from EmbeddingSimilarity import store
+from EmbeddingSimilarity.cache import store
 from EmbeddingSimilarity.errors import CacheError
-from EmbeddingSimilarity.similarity import box_mean, compute
-from EmbeddingSimilarity.tiling import plan_grid
+from EmbeddingSimilarity.query.similarity import box_mean, compute
+from EmbeddingSimilarity.slide.tiling import plan_grid
 
 KEYPOINT = '1000,1500'
 HEAVY = ('torch', 'timm', 'transformers')

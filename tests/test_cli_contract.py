@@ -11,8 +11,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from conftest import REPO
 
-from EmbeddingSimilarity.arguments import xml_path
-from EmbeddingSimilarity.cli import XML_PATH
+from EmbeddingSimilarity.cli.arguments import xml_path
+from EmbeddingSimilarity.cli.main import XML_PATH
 from EmbeddingSimilarity.models import list_specs
 
 ENTRYPOINTS = {
@@ -136,5 +136,5 @@ def test_every_cli_has_a_console_script_and_a_script_folder():
         dockerfile = handle.read()
     for cli in clis:
         assert os.path.isfile(os.path.join(REPO, cli, cli + '.py')), cli
-        assert re.search(r"'%s = EmbeddingSimilarity.cli:\w+'" % cli, setup), cli
+        assert re.search(r"'%s = EmbeddingSimilarity.cli.main:\w+'" % cli, setup), cli
         assert '%s --xml' % cli in dockerfile, cli

@@ -13,18 +13,16 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from EmbeddingSimilarity import CLUSTER_TOOL_ATTRIBUTE, clusters
-from EmbeddingSimilarity.annotation import (
-    build_cluster_annotation,
-    merged_rectangles,
-)
-from EmbeddingSimilarity.colours import CLUSTER_PALETTE, cluster_colours, parse_colour
+from EmbeddingSimilarity import CLUSTER_TOOL_ATTRIBUTE
+from EmbeddingSimilarity.cli.request import Request
 from EmbeddingSimilarity.errors import InputError
-from EmbeddingSimilarity.overlay import CLUSTER_ALPHA, overlay_size
-from EmbeddingSimilarity.picture import cluster_picture
-from EmbeddingSimilarity.pipeline import compute_embeddings
-from EmbeddingSimilarity.request import Request
-from EmbeddingSimilarity.slide import open_slide, thumbnail
+from EmbeddingSimilarity.query import clusters
+from EmbeddingSimilarity.render.annotation import build_cluster_annotation, merged_rectangles
+from EmbeddingSimilarity.render.colours import CLUSTER_PALETTE, cluster_colours, parse_colour
+from EmbeddingSimilarity.render.overlay import CLUSTER_ALPHA, overlay_size
+from EmbeddingSimilarity.render.picture import cluster_picture
+from EmbeddingSimilarity.slide.source import open_slide, thumbnail
+from EmbeddingSimilarity.steps.embed import compute_embeddings
 
 
 @pytest.fixture(scope='module')
@@ -176,10 +174,10 @@ def test_cluster_picture_has_a_legend_swatch_per_cluster(grid_data, sample_slide
 
 def test_girder_accepts_the_cluster_map_and_updates_it_in_place(grid_data, gc, slide_item):
     """The real Girder server stores the map; a second run for the model replaces it."""
-    from EmbeddingSimilarity.annotation import build_annotation
-    from EmbeddingSimilarity.colours import parse_colormap
-    from EmbeddingSimilarity.girder import GirderSession
-    from EmbeddingSimilarity.similarity import compute
+    from EmbeddingSimilarity.girder.session import GirderSession
+    from EmbeddingSimilarity.query.similarity import compute
+    from EmbeddingSimilarity.render.annotation import build_annotation
+    from EmbeddingSimilarity.render.colours import parse_colormap
 
     grid = grid_data.grid
     valid = grid_data.embedded & (grid_data.tissue_fraction >= 0.1)

@@ -17,8 +17,8 @@ import sys
 import numpy as np
 import pytest
 
-from EmbeddingSimilarity import store
-from EmbeddingSimilarity.search import TopK, merge
+from EmbeddingSimilarity.cache import store
+from EmbeddingSimilarity.collection.search import TopK, merge
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, 'CollectionSimilarity', 'CollectionSimilarity.py')
@@ -251,10 +251,10 @@ def test_top_k_merges_like_one_pass():
 
 def _targets_of(folder: str):
     """The searched collection's targets and query, as the run builds them."""
-    from EmbeddingSimilarity.collection import query_of
+    from EmbeddingSimilarity.cli.collection_similarity import query_of
+    from EmbeddingSimilarity.cli.request import Request
+    from EmbeddingSimilarity.collection.targets import list_targets, prepare_targets
     from EmbeddingSimilarity.progress import NullProgress
-    from EmbeddingSimilarity.request import Request
-    from EmbeddingSimilarity.targets import list_targets, prepare_targets
 
     request = Request(image=os.path.join(folder, 'a.svs'), model='Test', keypoints=[KEYPOINT],
                       collection=folder, top_k=25)
@@ -265,8 +265,8 @@ def _targets_of(folder: str):
 
 @pytest.mark.parametrize('kind', ['flat', 'hnsw'])
 def test_the_index_finds_what_exact_search_finds(searched, tmp_path, kind):
-    from EmbeddingSimilarity.search import scan_caches
-    from EmbeddingSimilarity.search_index import build_or_update, search_index
+    from EmbeddingSimilarity.collection.index import build_or_update, search_index
+    from EmbeddingSimilarity.collection.search import scan_caches
 
     folder, _, _ = searched
     request, targets, query = _targets_of(folder)
@@ -294,7 +294,7 @@ def test_the_index_finds_what_exact_search_finds(searched, tmp_path, kind):
 
 
 def test_the_index_adds_new_slides_and_drops_changed_caches(searched, tmp_path):
-    from EmbeddingSimilarity.search_index import build_or_update
+    from EmbeddingSimilarity.collection.index import build_or_update
 
     folder, _, _ = searched
     _, targets, _ = _targets_of(folder)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from EmbeddingSimilarity.colours import parse_colormap, parse_colour
 from EmbeddingSimilarity.errors import InputError
+from EmbeddingSimilarity.render.colours import parse_colormap, parse_colour
 
 COLOUR_TEXT = st.one_of(
     st.text(max_size=40),

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import ndimage
 
-from EmbeddingSimilarity.components import boxes, label
+from EmbeddingSimilarity.query.components import boxes, label
 
 MASKS = hnp.arrays(bool, st.tuples(st.integers(1, 24), st.integers(1, 24)))
 

@@ -8,9 +8,9 @@ import shutil
 import numpy as np
 import pytest
 
-from EmbeddingSimilarity import store
-from EmbeddingSimilarity.pipeline import compute_embeddings
-from EmbeddingSimilarity.request import Request
+from EmbeddingSimilarity.cache import store
+from EmbeddingSimilarity.cli.request import Request
+from EmbeddingSimilarity.steps.embed import compute_embeddings
 
 
 @pytest.mark.parametrize('model', ['Test', 'efficientnet-lite0'])

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from EmbeddingSimilarity import reader
-from EmbeddingSimilarity.embedding import (
+from EmbeddingSimilarity.cli.request import Request
+from EmbeddingSimilarity.engine.embedding import (
     EmbeddingEngine,
     choose_layout,
     choose_precision,
@@ -22,10 +22,10 @@ from EmbeddingSimilarity.embedding import (
 from EmbeddingSimilarity.errors import InputError
 from EmbeddingSimilarity.models import get_spec
 from EmbeddingSimilarity.models.loaders import Embedder
-from EmbeddingSimilarity.pipeline import compute_embeddings
 from EmbeddingSimilarity.progress import Progress
-from EmbeddingSimilarity.query import tissue_wanted
-from EmbeddingSimilarity.request import Request
+from EmbeddingSimilarity.query.cells import tissue_wanted
+from EmbeddingSimilarity.slide import reader
+from EmbeddingSimilarity.steps.embed import compute_embeddings
 
 
 class FlakyMemory(torch.nn.Module):

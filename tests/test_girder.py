@@ -11,7 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from EmbeddingSimilarity import HITS_TOOL_ATTRIBUTE, store
+from EmbeddingSimilarity import HITS_TOOL_ATTRIBUTE
+from EmbeddingSimilarity.cache import store
 
 KEYPOINT = '1000,1500'
 OTHER_KEYPOINT = '600,2600'
@@ -161,11 +162,11 @@ def test_folder_script_embeds_every_image(girder_server, gc, sample_slide, slide
 
 def test_an_all_glass_heatmap_is_accepted(girder_server, gc, slide_item):
     """Nothing similar (every value 0) still makes a valid annotation, not a server error."""
-    from EmbeddingSimilarity.annotation import build_annotation
-    from EmbeddingSimilarity.colours import parse_colour
-    from EmbeddingSimilarity.girder import GirderSession
-    from EmbeddingSimilarity.similarity import SimilarityMap
-    from EmbeddingSimilarity.tiling import plan_grid
+    from EmbeddingSimilarity.girder.session import GirderSession
+    from EmbeddingSimilarity.query.similarity import SimilarityMap
+    from EmbeddingSimilarity.render.annotation import build_annotation
+    from EmbeddingSimilarity.render.colours import parse_colour
+    from EmbeddingSimilarity.slide.tiling import plan_grid
 
     grid = plan_grid(2220, 2967, 224, 224, 1.0)
     empty = np.full(grid.shape, np.nan, dtype=np.float32)

@@ -110,12 +110,12 @@ def test_histomicsui_draws_the_cluster_map_and_a_viridis_choropleth(histomicsui_
                                                                    sample_slide, tmp_path):
     """Both annotations are posted as the new CLI will post them; HistomicsUI must draw them."""
 
-    from EmbeddingSimilarity.annotation import build_annotation, build_cluster_annotation
-    from EmbeddingSimilarity.clusters import cluster_grid
-    from EmbeddingSimilarity.colours import cluster_colours, parse_colormap
-    from EmbeddingSimilarity.pipeline import compute_embeddings
-    from EmbeddingSimilarity.request import Request
-    from EmbeddingSimilarity.similarity import compute
+    from EmbeddingSimilarity.cli.request import Request
+    from EmbeddingSimilarity.query.clusters import cluster_grid
+    from EmbeddingSimilarity.query.similarity import compute
+    from EmbeddingSimilarity.render.annotation import build_annotation, build_cluster_annotation
+    from EmbeddingSimilarity.render.colours import cluster_colours, parse_colormap
+    from EmbeddingSimilarity.steps.embed import compute_embeddings
 
     api = histomicsui_server['apiUrl']
     client, item, url, shots = _viewer(api, sample_slide, tmp_path, 'mapper')

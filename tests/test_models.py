@@ -16,7 +16,7 @@ import pytest
 import torch
 from conftest import REPO
 
-from EmbeddingSimilarity.cli import XML_PATH
+from EmbeddingSimilarity.cli.main import XML_PATH
 from EmbeddingSimilarity.models import BUILTIN_SPECS, get_spec, list_specs
 from EmbeddingSimilarity.models.loaders import build_backbone, wrap_backbone
 from EmbeddingSimilarity.models.table import models_rst
@@ -214,7 +214,7 @@ def test_cli_runs_a_cached_hub_model_offline(hub_cache, cli, sample_slide, tmp_p
     result = cli(sample_slide, '--custom-model', 'timm:hf_hub:testorg/tiny-vit', '--keypoints',
                  KEYPOINT, '--output-dir', str(tmp_path), env=_offline_env(hub_cache['cache']))
     assert result.returncode == 0, result.stderr
-    from EmbeddingSimilarity import store
+    from EmbeddingSimilarity.cache import store
 
     data = store.load(str(tmp_path / 'cmu_small_region.timm_hf_hub_testorg_tiny-vit.npz'))
     assert data.embeddings.shape[-1] == 192
@@ -262,7 +262,7 @@ def test_plugin_models_register_through_an_entry_point(tmp_path, cli, sample_sli
     result = cli(sample_slide, '--custom-model', 'PluginNet', '--keypoints', KEYPOINT,
                  '--output-dir', str(tmp_path / 'out'), env=env)
     assert result.returncode == 0, result.stderr
-    from EmbeddingSimilarity import store
+    from EmbeddingSimilarity.cache import store
 
     assert store.load(str(tmp_path / 'out' / 'cmu_small_region.PluginNet.npz')).embeddings.shape[
         -1] == 2

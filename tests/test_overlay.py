@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from EmbeddingSimilarity.annotation import (
+from EmbeddingSimilarity.errors import InputError
+from EmbeddingSimilarity.query.similarity import SimilarityMap, scale_values
+from EmbeddingSimilarity.render.annotation import (
     build_annotation,
     check_display,
     contour_levels,
@@ -13,13 +15,11 @@ from EmbeddingSimilarity.annotation import (
     scale_legend,
     suggested_cutoff,
 )
-from EmbeddingSimilarity.colours import FADE_IN, parse_colormap
-from EmbeddingSimilarity.errors import InputError
-from EmbeddingSimilarity.overlay import overlay_size, tint_similarity
-from EmbeddingSimilarity.picture import scale_bar_length, similarity_picture
-from EmbeddingSimilarity.similarity import SimilarityMap, scale_values
-from EmbeddingSimilarity.slide import open_slide, thumbnail
-from EmbeddingSimilarity.tiling import plan_grid
+from EmbeddingSimilarity.render.colours import FADE_IN, parse_colormap
+from EmbeddingSimilarity.render.overlay import overlay_size, tint_similarity
+from EmbeddingSimilarity.render.picture import scale_bar_length, similarity_picture
+from EmbeddingSimilarity.slide.source import open_slide, thumbnail
+from EmbeddingSimilarity.slide.tiling import plan_grid
 
 SAMPLE_MPP = 0.499
 
@@ -255,8 +255,8 @@ def test_displays_differ_as_described(sample_thumb):
 def test_similarity_xml_offers_colormap_and_display():
     import xml.etree.ElementTree as ET
 
-    from EmbeddingSimilarity.cli import XML_PATH
-    from EmbeddingSimilarity.overlay import DISPLAYS
+    from EmbeddingSimilarity.cli.main import XML_PATH
+    from EmbeddingSimilarity.render.overlay import DISPLAYS
 
     params = {p.findtext('name'): p for group in ET.parse(XML_PATH).getroot()
               .findall('parameters') for p in group if p.find('name') is not None}

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from EmbeddingSimilarity import store
-from EmbeddingSimilarity.pipeline import run
-from EmbeddingSimilarity.request import Request
+from EmbeddingSimilarity.cache import store
+from EmbeddingSimilarity.cli.request import Request
+from EmbeddingSimilarity.steps.embed import run
 
 KEYPOINT = (1000.0, 1500.0)  # stroma in the middle of the sample's tissue
 

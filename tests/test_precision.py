@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from test_quality import cell_brightness, roc_auc
 
-from EmbeddingSimilarity.pipeline import compute_embeddings
-from EmbeddingSimilarity.request import Request
-from EmbeddingSimilarity.similarity import cosine_map, query_vector
+from EmbeddingSimilarity.cli.request import Request
+from EmbeddingSimilarity.query.similarity import cosine_map, query_vector
+from EmbeddingSimilarity.steps.embed import compute_embeddings
 
 TOP = 10
 

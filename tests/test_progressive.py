@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from test_girder import _annotations
 
-from EmbeddingSimilarity.pipeline import compute_embeddings
-from EmbeddingSimilarity.progressive import fill_from_neighbours, levels, preview_map, wanted
-from EmbeddingSimilarity.query import score
-from EmbeddingSimilarity.request import Request
+from EmbeddingSimilarity.cli.request import Request
+from EmbeddingSimilarity.query.cells import score
+from EmbeddingSimilarity.steps.embed import compute_embeddings
+from EmbeddingSimilarity.steps.progressive import fill_from_neighbours, levels, preview_map, wanted
 
 KEYPOINT = '1000,1500'
 

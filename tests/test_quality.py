@@ -16,17 +16,17 @@ import numpy as np
 import pytest
 import torch
 
-from EmbeddingSimilarity.embedding import EmbeddingEngine
+from EmbeddingSimilarity.cli.request import Request
+from EmbeddingSimilarity.engine.embedding import EmbeddingEngine
 from EmbeddingSimilarity.models import get_spec
 from EmbeddingSimilarity.models.builtin import efficientnet_lite0, efficientnet_lite0_weights_path
 from EmbeddingSimilarity.models.loaders import wrap_backbone
-from EmbeddingSimilarity.pipeline import compute_embeddings
-from EmbeddingSimilarity.reader import iter_batches
-from EmbeddingSimilarity.request import Request
-from EmbeddingSimilarity.similarity import cosine_map, query_vector
-from EmbeddingSimilarity.slide import open_slide, thumbnail
-from EmbeddingSimilarity.tiling import plan_grid
-from EmbeddingSimilarity.tissue import tissue_fractions
+from EmbeddingSimilarity.query.similarity import cosine_map, query_vector
+from EmbeddingSimilarity.slide.reader import iter_batches
+from EmbeddingSimilarity.slide.source import open_slide, thumbnail
+from EmbeddingSimilarity.slide.tiling import plan_grid
+from EmbeddingSimilarity.slide.tissue import tissue_fractions
+from EmbeddingSimilarity.steps.embed import compute_embeddings
 
 
 def roc_auc(positive: np.ndarray, negative: np.ndarray) -> float:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from EmbeddingSimilarity.reader import batched, iter_batches, iter_blocks_in_processes, plan_blocks
-from EmbeddingSimilarity.slide import open_slide
-from EmbeddingSimilarity.tiling import plan_grid
-from EmbeddingSimilarity.tissue import tissue_fractions
+from EmbeddingSimilarity.slide.reader import (
+    batched,
+    iter_batches,
+    iter_blocks_in_processes,
+    plan_blocks,
+)
+from EmbeddingSimilarity.slide.source import open_slide
+from EmbeddingSimilarity.slide.tiling import plan_grid
+from EmbeddingSimilarity.slide.tissue import tissue_fractions
 
 
 def test_processes_read_the_same_tiles_as_threads(sample_slide):

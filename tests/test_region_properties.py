@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from EmbeddingSimilarity.errors import InputError
-from EmbeddingSimilarity.shapes import format_shapes, parse_shapes
+from EmbeddingSimilarity.query.shapes import format_shapes, parse_shapes
 
 NUMBERS = st.lists(st.one_of(st.integers(-3, 5000).map(float), st.just(-1.0),
                              st.floats(allow_nan=True, allow_infinity=True, width=32)),

@@ -17,12 +17,12 @@ import pytest
 from conftest import run_cli
 from test_annotation_schema import _validate
 
-from EmbeddingSimilarity import store
+from EmbeddingSimilarity.cache import store
+from EmbeddingSimilarity.cli.request import Request, parse_points
 from EmbeddingSimilarity.errors import InputError
-from EmbeddingSimilarity.query import score, shape_cells
-from EmbeddingSimilarity.request import Request, parse_points
-from EmbeddingSimilarity.scorer import prototype
-from EmbeddingSimilarity.shapes import format_shapes, parse_shapes
+from EmbeddingSimilarity.query.cells import score, shape_cells
+from EmbeddingSimilarity.query.scorer import prototype
+from EmbeddingSimilarity.query.shapes import format_shapes, parse_shapes
 
 # (value as HistomicsUI sends it, kinds, vertices of the first shape)
 HISTOMICSUI_VALUES = [

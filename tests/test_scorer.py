@@ -8,13 +8,13 @@ import pytest
 import slides
 from conftest import run_cli
 
-from EmbeddingSimilarity import store
-from EmbeddingSimilarity.calibration import calibrate, otsu, percentiles
+from EmbeddingSimilarity.cache import store
 from EmbeddingSimilarity.errors import InputError
-from EmbeddingSimilarity.hits import hit_elements, hit_outlines
-from EmbeddingSimilarity.scorer import _samples, background, linear, prototype
-from EmbeddingSimilarity.similarity import query_vector
-from EmbeddingSimilarity.tiling import plan_grid
+from EmbeddingSimilarity.query.calibration import calibrate, otsu, percentiles
+from EmbeddingSimilarity.query.hits import hit_elements, hit_outlines
+from EmbeddingSimilarity.query.scorer import _samples, background, linear, prototype
+from EmbeddingSimilarity.query.similarity import query_vector
+from EmbeddingSimilarity.slide.tiling import plan_grid
 
 
 def _two_kinds(rows: int = 12, cols: int = 12, dim: int = 16, seed: int = 0):

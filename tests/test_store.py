@@ -9,11 +9,12 @@ import zipfile
 import numpy as np
 import pytest
 
-from EmbeddingSimilarity import similarity, store
+from EmbeddingSimilarity.cache import store
+from EmbeddingSimilarity.cache.float16 import FLOAT16_MAX, to_float32
 from EmbeddingSimilarity.errors import CacheError, OutputError
-from EmbeddingSimilarity.float16 import FLOAT16_MAX, to_float32
-from EmbeddingSimilarity.similarity import compute, cosine_map
-from EmbeddingSimilarity.tiling import plan_grid
+from EmbeddingSimilarity.query import similarity
+from EmbeddingSimilarity.query.similarity import compute, cosine_map
+from EmbeddingSimilarity.slide.tiling import plan_grid
 
 
 def _grid_data(dim: int = 8) -> store.EmbeddingGrid:

@@ -7,9 +7,9 @@ import pytest
 import slides
 
 from EmbeddingSimilarity.errors import InputError
-from EmbeddingSimilarity.reader import iter_batches, plan_blocks, read_block
-from EmbeddingSimilarity.slide import open_slide, read_region
-from EmbeddingSimilarity.tiling import plan_grid, resolve_scale
+from EmbeddingSimilarity.slide.reader import iter_batches, plan_blocks, read_block
+from EmbeddingSimilarity.slide.source import open_slide, read_region
+from EmbeddingSimilarity.slide.tiling import plan_grid, resolve_scale
 
 
 @pytest.mark.parametrize('metadata, expected_factor, expected_source', [
@@ -136,7 +136,7 @@ def test_edges_past_the_image_are_white(ramp_slide):
     (np.full((2, 2, 3), 65535, np.uint16), [255, 255, 255]),  # 16-bit
 ])
 def test_pixels_become_rgb_uint8(pixels, expected):
-    from EmbeddingSimilarity.slide import to_rgb
+    from EmbeddingSimilarity.slide.source import to_rgb
 
     rgb = to_rgb(pixels)
     assert rgb.shape == (2, 2, 3) and rgb.dtype == np.uint8

@@ -1,0 +1,168 @@
+"""Integrity of a memory-mapped cache: a mapped ``embeddings`` member carries the zip's CRC-32
+of its bytes, and the pass that streams the grid (the similarity pass, a save) checks the bytes
+against it and the stored norms against the embeddings, so a cache damaged after it was written
+is a :class:`~.errors.CacheError`, never a wrong heatmap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import zipfile
+from typing import Any
+
+import numpy as np
+
+try:  # the zip CRC-32 with carry-less multiplication, ~7x zlib's speed
+    from isal.isal_zlib import crc32
+except ImportError:  # pragma: no cover - isal is a dependency; zlib gives the same value
+    from zlib import crc32
+
+from ..errors import CacheError
+from .float16 import norms_of, row_norms
+
+_CHECK_CELLS = 4096
+
+
+def map_member(path: str, name: str) -> np.ndarray:
+    """An archive member memory-mapped copy-on-write when stored uncompressed, else read.
+
+    A grid can be several GB; mapping it makes loading instant and lets the similarity pass
+    stream it from the page cache. A mapped member carries the zip's CRC-32 so that pass can
+    check the bytes it streams (:class:`GridCheck`); a member read through ``zipfile`` has its
+    CRC checked as it is read. Object dtypes are refused as ``np.load`` would.
+    """
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(name + '.npy')
+        with open(path, 'rb') as handle:
+            handle.seek(info.header_offset)
+            local = handle.read(30)
+            if local[:4] != b'PK\x03\x04':
+                raise zipfile.BadZipFile('bad local header for %s' % name)
+            name_length, extra_length = np.frombuffer(local[26:30], dtype='<u2')
+            start = info.header_offset + 30 + int(name_length) + int(extra_length)
+            handle.seek(start)
+            if info.compress_type == zipfile.ZIP_STORED:
+                version = np.lib.format.read_magic(handle)
+                header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                          else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = header(handle)
+                if dtype.hasobject:
+                    raise ValueError('Object arrays cannot be loaded when allow_pickle=False')
+                offset = handle.tell()
+                handle.seek(start)
+                header_crc = crc32(handle.read(offset - start))
+        if info.compress_type != zipfile.ZIP_STORED or fortran:
+            with archive.open(info) as member:
+                array = np.lib.format.read_array(member, allow_pickle=False)
+                member.read()  # to the end, where zipfile checks the CRC
+            return array
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    if offset + nbytes > os.path.getsize(path) or offset - start + nbytes != info.file_size:
+        raise EOFError('%s is shorter than its header says' % name)
+    array = MappedMember(path, dtype=dtype, mode='c', offset=offset, shape=shape)
+    array.integrity = MemberIntegrity(path, name, info.CRC, header_crc)
+    return array
+
+
+@dataclasses.dataclass(frozen=True)
+class MemberIntegrity:
+    """What a mapped member's bytes must hash to: the zip's CRC-32 of the whole member."""
+
+    path: str
+    member: str
+    expected_crc: int
+    header_crc: int
+    """CRC-32 of the member's ``.npy`` header (the bytes before the array)."""
+
+
+class MappedMember(np.memmap):
+    """A memory-mapped archive member that still carries the CRC its file promises.
+
+    ``integrity`` is None on views and once anything is assigned into the array (a resumed run
+    embeds new cells into the mapped grid), so the check only ever applies to the file's bytes.
+    In-place ufuncs (``out=``) bypass this; call :func:`forget_integrity` after them.
+    """
+
+    integrity: MemberIntegrity | None = None
+
+    def __array_finalize__(self, obj: Any) -> None:
+        super().__array_finalize__(obj)
+        self.integrity = None
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        forget_integrity(self)
+        super().__setitem__(key, value)
+
+
+def forget_integrity(array: np.ndarray) -> None:
+    """Drop the CRC check of ``array`` and the mapped arrays it views (its bytes changed)."""
+    while isinstance(array, MappedMember):
+        array.integrity = None
+        array = array.base
+
+
+class GridCheck:
+    """Checks a grid alongside a pass that reads all of it (the similarity pass, :func:`save`).
+
+    * the bytes of a freshly mapped ``embeddings`` member against the zip's CRC-32 (a cache
+      damaged after it was written): :meth:`stream_crc` reads them in order, and can run in a
+      thread beside the pass;
+    * ``stored_norms`` against the norms the pass recomputes (norms that do not belong to the
+      embeddings, e.g. a file rewritten by another tool).
+
+    :meth:`finish` raises :class:`CacheError` for either.
+    """
+
+    NORM_RTOL = 1e-3
+
+    def __init__(self, embeddings: np.ndarray, stored_norms: np.ndarray | None) -> None:
+        integrity = getattr(embeddings, 'integrity', None)
+        self.integrity = integrity if embeddings.flags.c_contiguous else None
+        self.embeddings = embeddings
+        self.crc: int | None = None
+        self.norms = (None if stored_norms is None or stored_norms.shape != embeddings.shape[:2]
+                      else np.asarray(stored_norms, dtype=np.float32))
+        self.source = 'embedding file %s' % integrity.path if integrity else 'the embedding grid'
+
+    def stream_crc(self) -> None:
+        """CRC-32 of the member's bytes, header included (a no-op without a mapped member)."""
+        if self.integrity is None:
+            return
+        crc = self.integrity.header_crc
+        flat = self.embeddings.reshape(-1, self.embeddings.shape[-1])
+        for start in range(0, len(flat), _CHECK_CELLS):
+            crc = crc32(memoryview(flat[start:start + _CHECK_CELLS]).cast('B'), crc)
+        self.crc = crc
+
+    def finish(self, norms: np.ndarray | None) -> None:
+        """Raise if the CRC (after :meth:`stream_crc`) or ``norms`` (recomputed) disagree."""
+        if self.integrity is not None:
+            if self.crc is None:
+                self.stream_crc()
+            if self.crc != self.integrity.expected_crc:
+                raise CacheError('%s is corrupt: its %s fail the zip CRC check (the file '
+                                 'changed after it was written); delete it or recompute'
+                                 % (self.source, self.integrity.member))
+        if self.norms is not None and norms is not None:
+            wrong = ~np.isclose(self.norms, norms.reshape(self.norms.shape), rtol=self.NORM_RTOL,
+                                atol=1e-6, equal_nan=True)
+            if wrong.any():
+                row, col = np.argwhere(wrong)[0]
+                raise CacheError('%s is corrupt: the stored norm of cell (%d, %d) does not '
+                                 'match its embedding; delete it or recompute'
+                                 % (self.source, row, col))
+
+
+def verify(embeddings: np.ndarray, stored_norms: np.ndarray | None) -> None:
+    """A full :class:`GridCheck` pass (for callers that do not read the grid themselves)."""
+    check = GridCheck(embeddings, stored_norms)
+    check.finish(embedding_norms(embeddings) if check.norms is not None else None)
+
+
+def embedding_norms(embeddings: np.ndarray) -> np.ndarray:
+    """Float32 L2 norm of every cell's embedding (NaN or inf stay non-finite)."""
+    flat = embeddings.reshape(-1, embeddings.shape[-1])
+    if flat.dtype == np.float16:
+        return norms_of(flat).reshape(embeddings.shape[:2])
+    return row_norms(np.asarray(flat, dtype=np.float32)).reshape(embeddings.shape[:2])

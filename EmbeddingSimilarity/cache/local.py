@@ -1,0 +1,172 @@
+"""Finding, reusing and saving embedding grids: the given input file, the output and its
+``.partial`` checkpoint, and the user's Girder cache folder.
+
+A given input file that does not match the run is an error (the user asked for it); a stale
+output, checkpoint or Girder cache is simply recomputed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..cli.request import Request
+from ..errors import CacheError, GirderError, OutputError
+from . import store
+from .provenance import Provenance
+
+if TYPE_CHECKING:
+    from ..girder.session import GirderSession
+
+logger = logging.getLogger(__name__)
+
+
+def partial_path(output: str) -> str:
+    """Where the checkpoint of an interrupted run that writes ``output`` is kept."""
+    return output + '.partial'
+
+
+def find_local(request: Request, wanted: Provenance) -> tuple[store.EmbeddingGrid | None,
+                                                               str | None]:
+    """A cache that can serve the request: the given input file, a checkpoint, or the output."""
+    if request.input_embeddings:
+        data = store.load(request.input_embeddings)
+        problem = data.provenance.mismatch(wanted)
+        if problem:
+            raise CacheError('embedding file %s does not match this run: %s; drop '
+                             '--input-embeddings or use the same model, tile size, stride and '
+                             'scale' % (request.input_embeddings, problem))
+        return data, request.input_embeddings
+    if not request.output_embeddings:
+        return None, None
+    for path in (request.output_embeddings, partial_path(request.output_embeddings)):
+        if not os.path.isfile(path):
+            continue
+        try:
+            data = store.load(path)
+        except CacheError as exc:
+            logger.warning('ignoring %s: %s', path, exc)
+            continue
+        problem = data.provenance.mismatch(wanted)
+        if problem:
+            logger.info('existing %s was made differently (%s); recomputing', path, problem)
+            continue
+        return data, path
+    return None, None
+
+
+def find_in_girder(session: GirderSession, wanted: Provenance,
+                   folder: str) -> tuple[store.EmbeddingGrid | None, str | None]:
+    """A matching cache from the user's Girder cache folder, downloaded into ``folder``."""
+    name = wanted.cache_name()
+    try:
+        found = session.find_cached_embeddings(name)
+        if found is None:
+            return None, None
+        path = os.path.join(folder, name)
+        session.download_file(found['_id'], path)
+        data = store.load(path)
+    except (GirderError, CacheError) as exc:
+        logger.warning('not using the Girder embedding cache: %s', exc)
+        return None, None
+    problem = data.provenance.mismatch(wanted)
+    if problem:
+        logger.info('Girder cache %s was made differently (%s); recomputing', name, problem)
+        return None, None
+    return data, 'girder:file/%s' % found['_id']
+
+
+def empty_grid(wanted: Provenance) -> store.EmbeddingGrid:
+    """A grid with no cell embedded yet."""
+    grid = wanted.grid
+    return store.EmbeddingGrid(
+        embeddings=np.zeros((grid.rows, grid.cols, wanted.model.embed_dim), dtype=np.float16),
+        embedded=np.zeros(grid.shape, dtype=bool), tissue_fraction=None, provenance=wanted)
+
+
+class Checkpointer:
+    """Puts finished embeddings into the grid and saves ``<output>.partial`` every
+    ``interval`` seconds (and on :meth:`flush`), so an interrupted run resumes."""
+
+    def __init__(self, data: store.EmbeddingGrid, output: str, interval: float,
+                 embed_dim: int, model_name: str) -> None:
+        self.data = data
+        self.path = partial_path(output) if output else ''
+        self.interval = interval
+        self.embed_dim = embed_dim
+        self.model_name = model_name
+        self.last_save = time.monotonic()
+
+    def keep(self, cells: np.ndarray, embeddings: np.ndarray) -> None:
+        if embeddings.shape[1] != self.embed_dim:
+            from ..errors import InputError
+
+            raise InputError('model %s gave %d-dimensional embeddings where its record says %d; '
+                             'fix the model record or pooling' % (
+                                 self.model_name, embeddings.shape[1], self.embed_dim))
+        self.data.embeddings[cells[:, 0], cells[:, 1]] = embeddings.astype(np.float16)
+        self.data.embedded[cells[:, 0], cells[:, 1]] = True
+        if self.path and time.monotonic() - self.last_save >= self.interval:
+            self.flush()
+
+    def interrupted(self) -> str:
+        """Save the checkpoint after an interruption; say exactly what was kept and where."""
+        self.flush()
+        return interrupted_line(int(self.data.embedded.sum()), self.path)
+
+    def flush(self) -> None:
+        """Save what is embedded so far as an incomplete cache (nothing without an output)."""
+        if not self.path:
+            return
+        self.data.provenance.complete = False
+        store.save(self.path, self.data)
+        self.data.provenance.complete = True
+        self.last_save = time.monotonic()
+
+
+def interrupted_line(cells: int, path: str, in_girder: bool = False) -> str:
+    """What an interrupted run kept, and where (the CLI's one line after "interrupted; ")."""
+    places = (['in %s' % path] if path else []) + (['in the Girder cache'] if in_girder else [])
+    if not places:
+        return ('%d embedded cells were not saved (no --output-embeddings); the next run starts '
+                'over' % cells)
+    return ('%d embedded cells are kept %s; the next run with the same settings resumes from '
+            'them' % (cells, ' and '.join(places)))
+
+
+def save_local(output: str, data: store.EmbeddingGrid) -> None:
+    """Write the finished grid to ``output`` and drop its checkpoint."""
+    store.save(output, data)
+    checkpoint = partial_path(output)
+    if os.path.exists(checkpoint):
+        os.unlink(checkpoint)
+
+
+def upload_to_girder(session: GirderSession, data: store.EmbeddingGrid, path: str) -> str:
+    """Store the saved grid ``path`` in the user's Girder cache folder; the file id."""
+    provenance = data.provenance
+    meta = data.meta
+    return session.store_cached_embeddings(
+        path, provenance.cache_name(),
+        {'image': meta['image'], 'model': provenance.model.name, 'grid': meta['grid'],
+         'format_version': store.FORMAT_VERSION})
+
+
+def checkpoint_to_girder(session: GirderSession, data: store.EmbeddingGrid, folder: str) -> bool:
+    """Cache an interrupted run's grid in Girder, marked incomplete, so the next job resumes
+    from it (a cancelled DSA job loses its local files); whether it worked."""
+    data.provenance.complete = False
+    path = os.path.join(folder, 'checkpoint.npz')
+    try:
+        store.save(path, data)
+        upload_to_girder(session, data, path)
+    except (GirderError, OutputError) as exc:
+        logger.warning('the finished cells were not cached in Girder: %s', exc)
+        return False
+    finally:
+        data.provenance.complete = True
+    return True

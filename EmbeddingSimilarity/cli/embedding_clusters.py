@@ -1,0 +1,73 @@
+"""The ``EmbeddingClusters`` run: a tissue map without a click.
+
+``plan -> reuse a cache or embed -> k-means map -> table, annotation, picture``, with the same
+cache, Girder connection and publishing as ``EmbeddingSimilarity``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .. import CLUSTER_TOOL_ATTRIBUTE, __version__
+from ..girder.session import GirderLink
+from ..progress import NullProgress, Progress
+from ..query.cells import valid_cells
+from ..query.clusters import ClusterMap, check_clusters, cluster_grid, cluster_stats, write_table
+from ..render.annotation import build_cluster_annotation
+from ..render.colours import cluster_colours
+from ..render.picture import cluster_picture
+from ..steps.embed import Outcome, compute_embeddings
+from ..steps.publish import caption, publish
+from .request import Request, validate
+
+logger = logging.getLogger(__name__)
+
+
+def run_clusters(request: Request, progress: Progress | None = None) -> Outcome:
+    """Embed (or reuse) the grid, cluster its tissue cells, and write and post the map."""
+    progress = progress or NullProgress()
+    validate(request)
+    girder = GirderLink.connect(request.api_url, request.token)
+    outcome = compute_embeddings(request, progress, girder)
+    data = outcome.data
+    valid = valid_cells(data, request)
+    check_clusters(request.clusters, int(valid.sum()))
+    progress.start('clusters', comment='clustering %d tissue cells' % int(valid.sum()))
+    clusters = cluster_grid(data.embeddings, valid, request.clusters, request.seed, data.norms)
+    outcome.clusters = clusters
+    logger.info('%d clusters (%s)', clusters.k, 'chosen by silhouette'
+                if clusters.chosen_by == 'silhouette' else 'as asked')
+    if request.output_table:
+        write_table(request.output_table, data.grid, clusters, data.tissue_fraction)
+        outcome.files.append(request.output_table)
+    colours = cluster_colours(clusters.k)
+    scale = data.provenance.scale
+    slide_mpp = scale.slide_mpp if scale else None
+    stats = cluster_stats(clusters, data.grid, slide_mpp)
+    outcome.annotation = build_cluster_annotation(
+        data.grid, clusters.labels, colours, request.annotation_name,
+        _attributes(request, outcome, clusters, stats))
+
+    def draw(thumb: np.ndarray) -> np.ndarray:
+        entries = ['%d   %4.1f%%%s' % (s.cluster, 100 * s.share, '   %.2f mm²' % s.area_mm2
+                                       if s.area_mm2 is not None else '') for s in stats]
+        title = 'k-means clusters (K=%d%s): share of tissue%s' % (
+            clusters.k, ', by silhouette' if clusters.chosen_by == 'silhouette' else '',
+            ', area' if slide_mpp else '')
+        return cluster_picture(thumb, data.grid, clusters.labels, colours, entries, title=title,
+                               slide_mpp=slide_mpp, caption=caption(data.provenance))
+    publish(request, outcome, girder, progress, draw, tool=CLUSTER_TOOL_ATTRIBUTE)
+    return outcome
+
+
+def _attributes(request: Request, outcome: Outcome, clusters: ClusterMap, stats: list) -> dict:
+    """What the annotation records (read back by the next run and by people)."""
+    provenance = outcome.data.provenance
+    return {'model': provenance.model.name, 'version': __version__, 'k': clusters.k,
+            'chosenBy': clusters.chosen_by, 'seed': clusters.seed,
+            'silhouettes': {str(k): v for k, v in clusters.silhouettes.items()},
+            'shares': [s.share for s in stats], 'areasMm2': [s.area_mm2 for s in stats],
+            'tissueThreshold': request.tissue_threshold,
+            'imageFingerprint': provenance.image.fingerprint}

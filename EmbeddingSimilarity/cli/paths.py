@@ -1,0 +1,85 @@
+"""Input and output paths that cannot hurt the user: an output never replaces an input or
+another output, and an input is a regular file (or a folder of slides), never a FIFO or a
+device that would block the run.
+
+Every CLI passes its inputs and outputs through :func:`check_paths` before any work.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable
+
+from ..errors import InputError
+
+# Multi-file slide formats keep their pixels beside the named file: MIRAX (.mrxs) in a folder
+# of the same stem, Olympus VSI in ``_<stem>_``.
+_COMPANION_FOLDERS = {'.mrxs': '{stem}', '.vsi': '_{stem}_'}
+
+
+def check_readable_file(path: str, what: str) -> None:
+    """``path`` is a regular file (not a folder, FIFO, device or socket)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InputError('%s %s does not exist' % (what, path)) from None
+    except OSError as exc:
+        raise InputError('cannot read %s %s (%s)' % (what, path, exc.strerror)) from None
+    if stat.S_ISDIR(mode):
+        raise InputError('%s %s is a folder; give a file' % (what, path))
+    if not stat.S_ISREG(mode):
+        raise InputError('%s %s is not a regular file (a pipe, device or socket); give a file '
+                         'on disk' % (what, path))
+
+
+def check_image(path: str) -> None:
+    """The image is a regular file or a folder (of slides, or a multi-file format)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InputError('input image %s does not exist; check the path' % path) from None
+    except OSError as exc:
+        raise InputError('cannot read image %s (%s)' % (path, exc.strerror)) from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise InputError('image %s is not a regular file or folder (a pipe, device or socket); '
+                         'give a slide file on disk' % path)
+
+
+def input_files(image: str, others: Iterable[str] = ()) -> set[str]:
+    """The real paths of every file the run reads: the image (each file of a folder or of a
+    multi-file slide) and the other inputs."""
+    found = set()
+    paths = [image, *others]
+    stem, ext = os.path.splitext(image)
+    if ext.lower() in _COMPANION_FOLDERS:
+        paths.append(os.path.join(os.path.dirname(image), _COMPANION_FOLDERS[ext.lower()].format(
+            stem=os.path.basename(stem))))
+    for path in filter(None, paths):
+        if os.path.isdir(path):
+            for folder, _, files in os.walk(path):
+                found.update(os.path.realpath(os.path.join(folder, name)) for name in files)
+        else:
+            found.add(os.path.realpath(path))
+    return found
+
+
+def check_paths(image: str, inputs: Iterable[str], outputs: dict[str, str]) -> None:
+    """No output resolves to an input or to another output (symlinks and ``..`` resolved).
+
+    ``outputs`` maps each output's option name (for the message) to its path; empty paths are
+    skipped.
+    """
+    read = input_files(image, inputs)
+    seen: dict[str, str] = {}
+    for option, path in outputs.items():
+        if not path:
+            continue
+        real = os.path.realpath(path)
+        if real in read:
+            raise InputError('%s %s is one of the inputs; it would be overwritten. Choose '
+                             'another output path' % (option, path))
+        if real in seen:
+            raise InputError('%s and %s are the same file %s; give each output its own path'
+                             % (seen[real], option, path))
+        seen[real] = option

@@ -1,0 +1,133 @@
+"""Scores a pathologist can defend: each cell's percentile among the slide's own tissue scores,
+the score distribution, a baseline, a suggested cut-off and what lies above it.
+
+The cut-off rule: Otsu's threshold of the histogram (256 bins) of the tissue cells' scores
+(after aggregation), the split that maximises the between-class variance; when every score is
+equal there is nothing to split and no cell is a hit. Hits are the tissue cells at or above the
+cut-off; regions are their 4-connected components; the area counts each hit cell as one
+stride x stride square (cells do not overlap), in mm² when µm/px is known, else in pixels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..slide.tiling import TileGrid
+from .components import label
+from .scorer import unit_rows
+
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+BASELINE_PAIRS = 2000
+
+
+@dataclasses.dataclass
+class Calibration:
+    cutoff: float
+    """Suggested cut-off in score units (NaN when the scores cannot be split)."""
+    cutoff_percentile: float
+    quantiles: dict[str, float]
+    baseline: dict[str, float]
+    """Cosine of random pairs of tissue cells: what "unrelated tissue" scores."""
+    hits: np.ndarray
+    """Tissue cells at or above the cut-off."""
+    regions: int
+    area: float
+    area_unit: str
+    tissue_share: float
+
+    def outputs(self) -> dict[str, float | int | str]:
+        """The Slicer simple outputs (name = value)."""
+        return {'suggestedCutoff': _round(self.cutoff),
+                'cutoffPercentile': _round(self.cutoff_percentile),
+                'hitArea': _round(self.area), 'hitAreaUnit': self.area_unit,
+                'hitRegions': self.regions, 'hitTissueShare': _round(self.tissue_share)}
+
+    def attributes(self) -> dict:
+        return {'quantiles': self.quantiles, 'randomPairBaseline': self.baseline,
+                'suggestedCutoff': _round(self.cutoff), 'cutoffRule': 'Otsu (256 bins)',
+                'cutoffPercentile': _round(self.cutoff_percentile), 'hitRegions': self.regions,
+                'hitArea': _round(self.area), 'hitAreaUnit': self.area_unit,
+                'hitTissueShare': _round(self.tissue_share)}
+
+    def description(self) -> str:
+        return ('Suggested cut-off %.4g (Otsu; percentile %.1f of the tissue scores): %d '
+                'region(s), %.4g %s, %.1f%% of the tissue' % (
+                    self.cutoff, self.cutoff_percentile, self.regions, self.area,
+                    self.area_unit, 100 * self.tissue_share))
+
+
+def _round(value: float) -> float | None:
+    return None if not np.isfinite(value) else round(float(value), 6)
+
+
+def otsu(scores: np.ndarray, bins: int = 256,
+         value_range: tuple[float, float] | None = None) -> float:
+    """Otsu's threshold of ``scores`` (NaN when they are all equal or fewer than 2): the upper
+    edge of the histogram bin that best splits them in two."""
+    if scores.size < 2 or float(scores.min()) == float(scores.max()):
+        return float('nan')
+    counts, edges = np.histogram(scores, bins=bins, range=value_range)
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight = np.cumsum(counts).astype(np.float64)
+    mean = np.cumsum(counts * centres)
+    total, grand = weight[-1], mean[-1]
+    with np.errstate(divide='ignore', invalid='ignore'):
+        between = (grand * weight / total - mean) ** 2 / (weight * (total - weight))
+    between = np.nan_to_num(between, nan=-1.0, posinf=-1.0)
+    return float(edges[int(np.argmax(between)) + 1])
+
+
+def percentiles(similarity: np.ndarray) -> np.ndarray:
+    """Each valid cell's percentile (0..100) among the valid cells' scores; NaN elsewhere."""
+    valid = np.isfinite(similarity)
+    out = np.full(similarity.shape, np.nan, dtype=np.float32)
+    values = similarity[valid]
+    if values.size:
+        out[valid] = 100.0 * np.searchsorted(np.sort(values), values, side='right') / values.size
+    return out
+
+
+def random_pair_baseline(embeddings: np.ndarray, valid: np.ndarray, seed: int = 0,
+                         pairs: int = BASELINE_PAIRS) -> dict[str, float]:
+    rows, cols = np.nonzero(valid)
+    if len(rows) < 2:
+        return {}
+    rng = np.random.default_rng(seed)
+    first, second = rng.integers(0, len(rows), (2, pairs))
+    keep = first != second
+    cells = list(zip(rows.tolist(), cols.tolist(), strict=True))
+    a = unit_rows(embeddings, [cells[i] for i in first[keep]])
+    b = unit_rows(embeddings, [cells[i] for i in second[keep]])
+    cosine = (a * b).sum(axis=1)
+    return {'mean': _round(cosine.mean()), 'p95': _round(np.quantile(cosine, 0.95)),
+            'pairs': int(keep.sum())}
+
+
+def calibrate(similarity: np.ndarray, embeddings: np.ndarray, grid: TileGrid,
+              mpp: float | None, seed: int = 0) -> Calibration:
+    valid = np.isfinite(similarity)
+    scores = similarity[valid].astype(np.float64)
+    cutoff = otsu(scores)
+    hits = valid & (similarity >= cutoff) if np.isfinite(cutoff) else np.zeros_like(valid)
+    regions = label(hits)[1]
+    cell_px = grid.stride_base ** 2
+    if mpp:
+        area, unit = hits.sum() * cell_px * mpp ** 2 / 1e6, 'mm²'
+    else:
+        area, unit = float(hits.sum() * cell_px), 'px²'
+    quantiles = ({'%g' % q: _round(v) for q, v in zip(QUANTILES, np.quantile(scores, QUANTILES),
+                                                      strict=True)} if scores.size else {})
+    share = float(hits.sum() / max(valid.sum(), 1))
+    below = float(100.0 * (scores < cutoff).mean()) if np.isfinite(cutoff) else float('nan')
+    return Calibration(cutoff, below, quantiles,
+                       random_pair_baseline(embeddings, valid, seed), hits, regions,
+                       float(area), unit, share)
+
+
+def write_return_parameters(path: str, values: dict) -> None:
+    """Slicer's return parameter file: ``name = value`` lines (slicer_cli_web shows them)."""
+    with open(path, 'w', encoding='utf-8') as handle:
+        for name, value in values.items():
+            handle.write('%s = %s\n' % (name, '' if value is None else value))

@@ -1,0 +1,154 @@
+"""From what the user pointed at to a score per cell: key points become cells, cells become a
+unit query, and the query scores the grid (:mod:`.similarity` does the arithmetic).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..cache.store import EmbeddingGrid
+from ..cli.request import Request
+from ..errors import InputError
+from ..slide.tiling import TileGrid
+from .scorer import fit_scorer
+from .shapes import Shape, format_shapes, point
+from .similarity import SimilarityMap, box_mean, check_options, scale_values
+
+
+def tissue_wanted(fraction: np.ndarray, threshold: float) -> np.ndarray:
+    """Cells to embed: those with at least ``threshold`` tissue (every cell when it is 0)."""
+    if threshold <= 0:
+        return np.ones(fraction.shape, dtype=bool)
+    return fraction >= threshold
+
+
+def shape_cells(grid: TileGrid, shape: Shape) -> list[tuple[int, int]]:
+    """The cells a key shape stands for: a point's cell; the cells whose centre lies inside a
+    region, or the one cell under its centre when it covers no cell centre."""
+    if shape.is_point:
+        return [grid.cell_of_point(*shape.vertices[0])]
+    left, top, right, bottom = shape.bounds()
+    ox, oy = grid.origin
+    step = grid.stride_base
+    cols = np.arange(max(0, int(np.floor((left - ox) / step))),
+                     min(grid.cols, int(np.ceil((right - ox) / step)) + 1))
+    rows = np.arange(max(0, int(np.floor((top - oy) / step))),
+                     min(grid.rows, int(np.ceil((bottom - oy) / step)) + 1))
+    rr, cc = np.meshgrid(rows, cols, indexing='ij')
+    inside = shape.contains(ox + cc * step, oy + rr * step)
+    cells = [(int(r), int(c)) for r, c in zip(rr[inside], cc[inside], strict=True)]
+    return cells or [grid.cell_of_point(*shape.centre())]
+
+
+def key_shapes(request: Request) -> tuple[list[Shape], list[Shape]]:
+    """The positive and negative key shapes: points first, then regions."""
+    return ([point(x, y) for x, y in request.keypoints] + list(request.key_regions),
+            [point(x, y) for x, y in request.negative_keypoints] + list(request.negative_regions))
+
+
+def query_cells(request: Request, grid: TileGrid) -> np.ndarray:
+    """Every cell a key shape stands for (embedded first by a coarse-to-fine run, so a preview
+    scores with the true query)."""
+    mask = np.zeros(grid.shape, dtype=bool)
+    positives, negatives = key_shapes(request)
+    for shape in positives + negatives:
+        for cell in shape_cells(grid, shape):
+            mask[cell] = True
+    return mask
+
+
+def _single_cells(request: Request, grid: TileGrid) -> list[tuple[int, int]]:
+    """Cells that get a value even on glass: those under a point or a region too small to
+    cover a cell centre (a deliberate click)."""
+    positives, negatives = key_shapes(request)
+    cells = []
+    for shape in positives + negatives:
+        found = shape_cells(grid, shape)
+        if len(found) == 1 and (shape.is_point or not _covers_a_centre(grid, shape)):
+            cells.append(found[0])
+    return cells
+
+
+def _covers_a_centre(grid: TileGrid, shape: Shape) -> bool:
+    ox, oy = grid.origin
+    row, col = shape_cells(grid, shape)[0]
+    return bool(shape.contains(np.array([ox + col * grid.stride_base]),
+                               np.array([oy + row * grid.stride_base]))[0])
+
+
+def cells_to_embed(request: Request, grid: TileGrid, fraction: np.ndarray) -> np.ndarray:
+    """Tissue cells by the request's threshold, plus the cells under its key points."""
+    wanted = tissue_wanted(fraction, request.tissue_threshold)
+    for cell in _single_cells(request, grid):
+        wanted[cell] = True
+    return wanted
+
+
+def valid_cells(data: EmbeddingGrid, request: Request) -> np.ndarray:
+    """Cells that get a value: embedded and tissue by this run's threshold, or a key point."""
+    valid = data.embedded & tissue_wanted(data.tissue_fraction, request.tissue_threshold)
+    for cell in _single_cells(request, data.grid):
+        valid[cell] = data.embedded[cell]
+    return valid
+
+
+def query_groups(shapes: list[Shape], grid: TileGrid, valid: np.ndarray,
+                 name: str) -> list[list[tuple[int, int]]]:
+    """Each shape's valid cells (one group per shape, so each shape weighs the same)."""
+    groups = []
+    for shape in shapes:
+        cells = [cell for cell in shape_cells(grid, shape) if valid[cell]]
+        if not cells:
+            if shape.is_point:
+                x, y = shape.vertices[0]
+                row, col = grid.cell_of_point(x, y)
+                raise InputError('%s (%g, %g) falls on cell (%d, %d), which has no embedding'
+                                 % (name, x, y, row, col))
+            raise InputError('%s %s %s covers only glass (no tissue cell); draw it on the '
+                             'tissue' % (name.replace('point', 'region'), shape.kind,
+                                         format_shapes([shape])))
+        groups.append(cells)
+    return groups
+
+
+def score(request: Request, data: EmbeddingGrid) -> SimilarityMap:
+    """The similarity map of the grid to the request's key shapes, by its scorer."""
+    check_options(request.threshold, request.aggregation, request.scaling)
+    valid = valid_cells(data, request)
+    positives, negatives = key_shapes(request)
+    pos = query_groups(positives, data.grid, valid, 'key point')
+    neg = query_groups(negatives, data.grid, valid, 'negative key point')
+    scorer = fit_scorer(request.scorer, data.embeddings, pos, neg, valid, request.seed)
+    similarity = box_mean(scorer.score(data.embeddings, valid, data.norms), request.aggregation)
+    values = scale_values(similarity, request.threshold, request.scaling)
+    return SimilarityMap(similarity, values, [c for g in pos for c in g],
+                         [c for g in neg for c in g], float(request.threshold), request.scaling,
+                         int(request.aggregation))
+
+
+def query_attributes(request: Request, data: EmbeddingGrid, version: str) -> dict:
+    """What the annotation records about the query (read back by the next run and by people)."""
+    grid, provenance = data.grid, data.provenance
+    scale = provenance.scale
+    return {'model': provenance.model.name, 'version': version,
+            'tileSize': grid.tile, 'stride': grid.stride, 'factor': grid.factor,
+            'mpp': scale.mpp if scale else None,
+            'magnification': scale.magnification if scale else None,
+            'keypoints': [list(p) for p in request.keypoints],
+            'negativeKeypoints': [list(p) for p in request.negative_keypoints],
+            'keyRegions': [format_shapes([shape]) for shape in request.key_regions],
+            'negativeRegions': [format_shapes([shape]) for shape in request.negative_regions],
+            'scorer': request.scorer,
+            'imageFingerprint': provenance.image.fingerprint}
+
+
+def query_description(request: Request, result: SimilarityMap) -> str:
+    """One sentence on what was asked and how it was scored (the annotation's description)."""
+    positives, negatives = key_shapes(request)
+    rule = ('logistic regression probability (positive against %s)' % (
+        'negative cells' if negatives else 'random tissue cells')
+        if request.scorer == 'linear' else 'cosine similarity to the prototype')
+    return ('Score of %d tissue cells to %d key shape(s)%s: %s; %s scaling from %g.' % (
+        int(result.valid.sum()), len(positives),
+        ' and %d negative shape(s)' % len(negatives) if negatives else '', rule,
+        result.scaling, result.threshold))

@@ -1,0 +1,182 @@
+"""Colours: parsing user colours, the heatmap colour maps, and the categorical cluster palette.
+
+One definition serves both pictures: the annotation's ``colorRange``/``rangeValues`` and the
+PNG overlay sample the same :class:`Colormap`, so HistomicsUI and the PNG agree.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import dataclasses
+import re
+
+import numpy as np
+
+from ..errors import InputError
+
+_NAMED = {'red': '#ff0000', 'green': '#00ff00', 'blue': '#0000ff', 'yellow': '#ffff00',
+          'cyan': '#00ffff', 'magenta': '#ff00ff', 'black': '#000000', 'white': '#ffffff',
+          'orange': '#ffa500', 'lime': '#00ff00'}
+
+# 11 evenly spaced stops of matplotlib's maps (viridis, magma: perceptually uniform and
+# colour-blind safe; turbo: a rainbow with even lightness steps; coolwarm: diverging).
+_STOPS = {
+    'viridis': ('#440154', '#482475', '#414487', '#355f8d', '#2a788e', '#21918c', '#22a884',
+                '#44bf70', '#7ad151', '#bddf26', '#fde725'),
+    'magma': ('#000004', '#140e36', '#3b0f70', '#641a80', '#8c2981', '#b73779', '#de4968',
+              '#f7705c', '#fe9f6d', '#fecf92', '#fcfdbf'),
+    'turbo': ('#30123b', '#4559cb', '#3e9bfe', '#19d5cd', '#46f884', '#a4fc3c', '#e1dd37',
+              '#fea431', '#f05b12', '#c32503', '#7a0403'),
+    'coolwarm': ('#3b4cc0', '#5977e3', '#7b9ff9', '#9ebeff', '#c0d4f5', '#dddcdc', '#f2cbb7',
+                 '#f7ac8e', '#ee8468', '#d65244', '#b40426'),
+}
+COLORMAP_NAMES = ('single', *_STOPS)
+FADE_IN = 0.1
+"""Multi-colour maps fade in over the lowest tenth of the scale, so glass and cells at or below
+the threshold (value 0) stay clear and the tissue under them visible."""
+
+# Okabe & Ito (2008), then Paul Tol's "muted" and "light" schemes: the first 8 colours are
+# distinguishable with every common colour-vision deficiency, the next 17 stay distinct for most
+# viewers. Beyond 25 clusters colours are spread evenly around the hue circle.
+CLUSTER_PALETTE = (
+    '#e69f00', '#56b4e9', '#009e73', '#f0e442', '#0072b2', '#d55e00', '#cc79a7', '#000000',
+    '#cc6677', '#332288', '#ddcc77', '#117733', '#88ccee', '#882255', '#44aa99', '#999933',
+    '#aa4499', '#77aadd', '#ee8866', '#eedd88', '#ffaabb', '#99ddff', '#44bb99', '#bbcc33',
+    '#aaaa00',
+)
+CLUSTER_COLOUR_BLIND_SAFE = 8
+
+RGB = tuple[int, int, int]
+
+
+def parse_colour(text: str) -> RGB:
+    """``#rgb``, ``#rrggbb``, ``rgb(r, g, b)``, ``rgba(r, g, b, a)`` or a basic name -> RGB."""
+    value = (text or '').strip().lower()
+    value = _NAMED.get(value, value)
+    match = re.fullmatch(r'#([0-9a-f]{3}|[0-9a-f]{6})', value)
+    if match:
+        digits = match.group(1)
+        if len(digits) == 3:
+            digits = ''.join(d * 2 for d in digits)
+        return tuple(int(digits[i:i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
+    match = re.fullmatch(r'rgba?\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*(,\s*[0-9.]+\s*)?\)', value)
+    if match and all(int(match.group(i)) <= 255 for i in (1, 2, 3)):
+        return tuple(int(match.group(i)) for i in (1, 2, 3))  # type: ignore[return-value]
+    raise InputError('invalid heatmap colour %r; use #rrggbb (e.g. #ffff00), rgb(255, 255, 0) or '
+                     'a basic name such as yellow' % text)
+
+
+def rgba_text(rgb: RGB, alpha: float) -> str:
+    """``rgba(r, g, b, a)`` with the plain decimal alpha large_image's schema accepts."""
+    alpha = float(np.clip(alpha, 0.0, 1.0))
+    text = ('%.3f' % alpha).rstrip('0').rstrip('.') if alpha not in (0, 1) else str(int(alpha))
+    return 'rgba(%d, %d, %d, %s)' % (int(rgb[0]), int(rgb[1]), int(rgb[2]), text)
+
+
+def hex_text(rgb: RGB) -> str:
+    return '#%02x%02x%02x' % tuple(int(c) for c in rgb)
+
+
+@dataclasses.dataclass(frozen=True)
+class Colormap:
+    """Display values in [0, 1] -> colour and opacity.
+
+    ``single`` (one colour) fades from transparent at 0 to ``max_alpha`` at 1, as the original
+    heatmap did. The others colour by value and fade in over :data:`FADE_IN`.
+    """
+
+    name: str
+    stops: tuple[RGB, ...]
+
+    @property
+    def fades(self) -> bool:
+        """True when opacity carries the value (one colour)."""
+        return len(self.stops) == 1
+
+    def rgb(self, values: np.ndarray) -> np.ndarray:
+        """``(..., 3)`` float RGB (0-255) by linear interpolation between the stops."""
+        values = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float32)), 0.0, 1.0)
+        stops = np.asarray(self.stops, dtype=np.float32)
+        if len(stops) == 1:
+            return np.broadcast_to(stops[0], (*values.shape, 3)).copy()
+        where = values * (len(stops) - 1)
+        low = np.minimum(np.floor(where).astype(int), len(stops) - 2)
+        frac = (where - low)[..., None]
+        return stops[low] * (1 - frac) + stops[low + 1] * frac
+
+    def alpha(self, values: np.ndarray, max_alpha: float) -> np.ndarray:
+        values = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float32)), 0.0, 1.0)
+        if self.fades:
+            return values * max_alpha
+        return np.clip(values / FADE_IN, 0.0, 1.0) * max_alpha
+
+    def annotation_range(self, max_alpha: float) -> tuple[list[float], list[str]]:
+        """``rangeValues`` and ``colorRange`` for a griddata element of values in [0, 1]."""
+        if self.fades:
+            positions = [0.0, 0.5, 1.0]
+        else:
+            positions = [0.0, FADE_IN] + [round(FADE_IN + (1 - FADE_IN) * i / 10, 4)
+                                          for i in range(1, 11)]
+        rgb = self.rgb(np.array(positions))
+        alpha = self.alpha(np.array(positions), max_alpha)
+        return positions, [rgba_text(tuple(np.rint(c)), a) for c, a in zip(rgb, alpha,
+                                                                           strict=True)]
+
+
+def _split_colour_list(text: str) -> list[str]:
+    """Split at the commas that are not inside ``rgb(...)``."""
+    parts, depth, current = [], 0, ''
+    for char in text:
+        if char == '(':
+            depth += 1
+        elif char == ')':
+            depth -= 1
+            if depth < 0:
+                break
+        if char == ',' and depth == 0:
+            parts.append(current)
+            current = ''
+        else:
+            current += char
+    if depth != 0:
+        raise InputError('malformed colour list %r: unbalanced parentheses; write e.g. '
+                         '#0000ff,#ffffff,#ff0000' % text)
+    parts.append(current)
+    return [p.strip() for p in parts]
+
+
+def parse_colormap(text: str, single_colour: RGB = (255, 255, 0)) -> Colormap:
+    """A colour map name (``single`` uses ``single_colour``) or a comma list of 2+ colours."""
+    value = (text or 'single').strip()
+    if value.lower() in COLORMAP_NAMES:
+        name = value.lower()
+        if name == 'single':
+            return Colormap('single', (tuple(int(c) for c in single_colour),))
+        return Colormap(name, tuple(parse_colour(c) for c in _STOPS[name]))
+    if ',' not in value and not value.startswith('#'):
+        raise InputError('unknown colormap %r; use one of %s, or a list of colours such as '
+                         '#0000ff,#ffffff,#ff0000' % (text, ', '.join(COLORMAP_NAMES)))
+    parts = _split_colour_list(value)
+    if len(parts) < 2:
+        raise InputError('malformed colour list %r: give at least two colours separated by '
+                         'commas (one colour: --colormap single --color %s)' % (text, value))
+    colours = []
+    for part in parts:
+        try:
+            colours.append(parse_colour(part))
+        except InputError:
+            raise InputError('malformed colour list %r: %r is not a colour; use #rrggbb, '
+                             'rgb(r, g, b) or a basic name' % (text, part)) from None
+    return Colormap('list', tuple(colours))
+
+
+def cluster_colours(count: int) -> list[RGB]:
+    """``count`` categorical colours: the palette, then evenly spread hues."""
+    colours = [parse_colour(c) for c in CLUSTER_PALETTE[:count]]
+    extra = count - len(colours)
+    for i in range(extra):
+        hue = (i * 0.618033988749895 + 0.1) % 1.0
+        value = 0.85 if i % 2 else 0.6
+        r, g, b = colorsys.hsv_to_rgb(hue, 0.75, value)
+        colours.append((round(r * 255), round(g * 255), round(b * 255)))
+    return colours

@@ -1,0 +1,146 @@
+"""The slide thumbnail tinted by a heatmap (heatmap, choropleth or contour display) or a
+cluster map, key points ringed, and the PNG file; :mod:`.picture` adds the legend around it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..atomic import write_bytes
+from ..slide.tiling import TileGrid, fit_size
+from .colours import RGB, Colormap
+
+OVERLAY_MAX_SIDE = 1024
+OVERLAY_MAX_ALPHA = 0.7
+CLUSTER_ALPHA = 0.55
+DISPLAYS = ('heatmap', 'choropleth', 'contour')
+
+
+def overlay_size(grid: TileGrid, max_side: int = OVERLAY_MAX_SIDE) -> tuple[int, int]:
+    return fit_size(grid.image_width, grid.image_height, max_side)
+
+
+def write_png(path: str, pixels: np.ndarray, colours: int = 0) -> None:
+    """Write an RGB PNG; ``colours`` > 0 stores it with that many palette colours (about a
+    third of the size, for pictures that ship in the docs)."""
+    from PIL import Image
+
+    image = Image.fromarray(pixels)
+    if colours:
+        image = image.quantize(colors=colours, method=Image.Quantize.FASTOCTREE,
+                               dither=Image.Dither.NONE)
+    buffer = io.BytesIO()
+    image.save(buffer, format='PNG', optimize=True)
+    write_bytes(path, buffer.getvalue())
+
+
+def _nearest_cells(grid: TileGrid, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column index of the cell whose centre is nearest each thumbnail row / column."""
+    sx, sy = grid.image_width / width, grid.image_height / height
+    ox, oy = grid.origin
+    cols = np.clip(np.rint(((np.arange(width) + 0.5) * sx - ox) / grid.stride_base), 0,
+                   grid.cols - 1).astype(int)
+    rows = np.clip(np.rint(((np.arange(height) + 0.5) * sy - oy) / grid.stride_base), 0,
+                   grid.rows - 1).astype(int)
+    return rows, cols
+
+
+def _smooth(grid: TileGrid, values: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Cell values bilinearly interpolated between cell centres onto the thumbnail."""
+    sx, sy = grid.image_width / width, grid.image_height / height
+    ox, oy = grid.origin
+
+    def axis(n: int, scale: float, origin: float, cells: int):
+        pos = np.clip(((np.arange(n) + 0.5) * scale - origin) / grid.stride_base, 0, cells - 1)
+        low = np.minimum(np.floor(pos).astype(int), max(cells - 2, 0))
+        return low, np.minimum(low + 1, cells - 1), (pos - low).astype(np.float32)
+
+    r0, r1, fr = axis(height, sy, oy, grid.rows)
+    c0, c1, fc = axis(width, sx, ox, grid.cols)
+    v = np.nan_to_num(values.astype(np.float32))
+    top = v[r0][:, c0] * (1 - fc) + v[r0][:, c1] * fc
+    bottom = v[r1][:, c0] * (1 - fc) + v[r1][:, c1] * fc
+    return top * (1 - fr[:, None]) + bottom * fr[:, None]
+
+
+def _blend(thumb: np.ndarray, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    out = thumb.astype(np.float32) * (1 - alpha[..., None]) + rgb * alpha[..., None]
+    return out.clip(0, 255).astype(np.uint8)
+
+
+def _ring_points(out: np.ndarray, grid: TileGrid, points: Sequence[tuple[float, float]]) -> None:
+    th, tw = out.shape[:2]
+    sx, sy = grid.image_width / tw, grid.image_height / th
+    radius = max(3, int(round(min(tw, th) / 80)))
+    yy, xx = np.ogrid[:th, :tw]
+    for x, y in points:
+        d = np.hypot(xx - x / sx, yy - y / sy)
+        out[(d >= radius - 1.5) & (d <= radius + 1.5)] = (0, 0, 0)
+        out[(d > radius + 1.5) & (d <= radius + 2.5)] = (255, 255, 255)
+
+
+def overlay_image(thumb: np.ndarray, grid: TileGrid, values: np.ndarray,
+                  colour: tuple[int, int, int],
+                  points: Sequence[tuple[float, float]] = ()) -> np.ndarray:
+    """The thumbnail with each pixel tinted by its nearest cell's value, key points ringed."""
+    rows, cols = _nearest_cells(grid, thumb.shape[1], thumb.shape[0])
+    alpha = values[rows[:, None], cols[None, :]].astype(np.float32) * OVERLAY_MAX_ALPHA
+    out = _blend(thumb, np.array(colour, dtype=np.float32), alpha)
+    _ring_points(out, grid, points)
+    return out
+
+
+def _iso_lines(field: np.ndarray, level: float) -> np.ndarray:
+    """Pixels on the boundary of ``field >= level``, two pixels wide."""
+    above = field >= level
+    edge = np.zeros_like(above)
+    edge[:-1] |= above[:-1] != above[1:]
+    edge[:, :-1] |= above[:, :-1] != above[:, 1:]
+    thick = edge.copy()
+    thick[1:] |= edge[:-1]
+    thick[:, 1:] |= edge[:, :-1]
+    return thick
+
+
+def tint_similarity(thumb: np.ndarray, grid: TileGrid, values: np.ndarray, colormap: Colormap,
+                    display: str = 'heatmap', levels: Sequence[float] = (),
+                    points: Sequence[tuple[float, float]] = ()) -> np.ndarray:
+    """The thumbnail under the similarity values as ``display`` shows them.
+
+    heatmap: smooth (bilinear between cell centres); choropleth: each cell's own value;
+    contour: iso-lines at ``levels`` over a light smooth tint.
+    """
+    th, tw = thumb.shape[:2]
+    if display == 'choropleth':
+        rows, cols = _nearest_cells(grid, tw, th)
+        field = values[rows[:, None], cols[None, :]].astype(np.float32)
+    else:
+        field = _smooth(grid, values, tw, th)
+    max_alpha = OVERLAY_MAX_ALPHA / 2 if display == 'contour' else OVERLAY_MAX_ALPHA
+    out = _blend(thumb, colormap.rgb(field), colormap.alpha(field, max_alpha))
+    if display == 'contour':
+        for level in levels:
+            line = _iso_lines(field, level)
+            colour = colormap.rgb(np.array([max(level, 0.5)]))[0]
+            out[line] = np.rint(colour * 0.6).astype(np.uint8)  # darker than the tint
+    _ring_points(out, grid, points)
+    return out
+
+
+def tint_clusters(thumb: np.ndarray, grid: TileGrid, labels: np.ndarray,
+                  colours: Sequence[RGB]) -> np.ndarray:
+    """Each thumbnail pixel in its nearest cell's cluster colour, cluster borders in dark grey."""
+    th, tw = thumb.shape[:2]
+    rows, cols = _nearest_cells(grid, tw, th)
+    field = labels[rows[:, None], cols[None, :]]
+    palette = np.array(list(colours) + [(0, 0, 0)], dtype=np.float32)
+    rgb = palette[np.where(field >= 0, field, len(colours))]
+    out = _blend(thumb, rgb, np.where(field >= 0, CLUSTER_ALPHA, 0.0).astype(np.float32))
+    border = np.zeros(field.shape, dtype=bool)
+    border[:-1] |= field[:-1] != field[1:]
+    border[:, :-1] |= field[:, :-1] != field[:, 1:]
+    out[border] = (60, 60, 60)
+    return out

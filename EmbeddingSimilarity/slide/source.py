@@ -1,0 +1,146 @@
+"""Opening a slide with large_image, reading regions at a scale, and fingerprinting the file."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+
+import numpy as np
+
+from ..errors import InputError, first_line
+
+logger = logging.getLogger(__name__)
+
+FINGERPRINT_CHUNK = 1 << 20
+TILE_CACHE_BYTES = 32 << 20
+
+
+def open_slide(path: str):
+    """A large_image tile source for ``path``, or an InputError saying why not."""
+    if not path:
+        raise InputError('no input image given; pass the slide path as the first argument')
+    if not os.path.exists(path):
+        raise InputError('input image %s does not exist; check the path' % path)
+    if os.path.isdir(path) and not os.listdir(path):
+        raise InputError('input image %s is an empty folder' % path)
+    if not os.access(path, os.R_OK):
+        raise InputError('input image %s is not readable; check its permissions' % path)
+    import large_image
+
+    # Each pixel is read once, so a big tile cache only costs memory (large_image's default is
+    # a share of the machine's RAM); a few tens of MiB catch the file tiles that straddle two
+    # blocks. This also avoids probing for a memcached that a task container does not have.
+    large_image.config.minimizeCaching()
+    large_image.config.setConfig('cache_python_memory_portion', max(
+        256, large_image.config.total_memory() // TILE_CACHE_BYTES))
+    try:
+        source = large_image.open(path)
+    except Exception as exc:  # large_image raises TileSourceError and friends
+        first = first_line(exc) or type(exc).__name__
+        raise InputError('cannot read %s as an image (%s); use a whole-slide or tiled image '
+                         'format that large_image opens (svs, tiff, ndpi, png, jpeg...)'
+                         % (path, first)) from exc
+    metadata = source.getMetadata()
+    if not metadata.get('sizeX') or not metadata.get('sizeY'):
+        raise InputError('input image %s has no pixels' % path)
+    return source
+
+
+def to_rgb(pixels: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` uint8 from greyscale, grey+alpha, RGB or RGBA (alpha composited on white)."""
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.dtype != np.uint8:
+        pixels = _to_uint8(pixels)
+    bands = pixels.shape[2]
+    if bands in (2, 4):
+        alpha = pixels[:, :, -1:].astype(np.float32) / 255.0
+        colour = pixels[:, :, :-1].astype(np.float32)
+        pixels = np.rint(colour * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+        bands -= 1
+    if bands == 1:
+        return np.repeat(pixels, 3, axis=2)
+    return np.ascontiguousarray(pixels[:, :, :3])
+
+
+def _to_uint8(pixels: np.ndarray) -> np.ndarray:
+    if np.issubdtype(pixels.dtype, np.integer):
+        info = np.iinfo(pixels.dtype)
+        return (pixels.astype(np.float64) * 255.0 / info.max).clip(0, 255).astype(np.uint8)
+    return (pixels.astype(np.float64) * 255.0).clip(0, 255).astype(np.uint8)
+
+
+def file_fingerprint(path: str) -> str:
+    """A cheap identity for an image file: its size and SHA-256 of its first, middle and last MiB.
+
+    Reader-independent (it hashes bytes, not decoded pixels), so the same file gives the same
+    fingerprint in a container, a notebook and on the Girder assetstore.
+    """
+    digest = hashlib.sha256()
+    paths = [path]
+    if os.path.isdir(path):
+        paths = sorted(os.path.join(root, name) for root, _, names in os.walk(path)
+                       for name in names)
+    for item in paths:
+        size = os.path.getsize(item)
+        digest.update(('%s:%d;' % (os.path.basename(item), size)).encode())
+        with open(item, 'rb') as handle:
+            for offset in sorted({0, max(0, size // 2 - FINGERPRINT_CHUNK // 2),
+                                  max(0, size - FINGERPRINT_CHUNK)}):
+                handle.seek(offset)
+                digest.update(handle.read(FINGERPRINT_CHUNK))
+    return 'sha256:' + digest.hexdigest()[:32]
+
+
+def read_region(source, left: float, top: float, width: int, height: int,
+                factor: float) -> np.ndarray:
+    """RGB uint8 ``(height, width, 3)`` model-scale pixels whose top-left is base ``(left, top)``.
+
+    One model pixel spans ``factor`` base pixels. Whatever lies outside the image is white
+    (glass). large_image picks the pyramid level and resamples.
+    """
+    import large_image
+
+    meta = source.getMetadata()
+    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
+    x0, y0 = max(0.0, left), max(0.0, top)
+    x1 = min(float(meta['sizeX']), left + width * factor)
+    y1 = min(float(meta['sizeY']), top + height * factor)
+    if x1 <= x0 or y1 <= y0:
+        return canvas
+    out_w = min(width, max(1, round((x1 - x0) / factor)))
+    out_h = min(height, max(1, round((y1 - y0) / factor)))
+    region = dict(left=int(round(x0)), top=int(round(y0)),
+                  width=max(1, int(round(x1 - x0))), height=max(1, int(round(y1 - y0))))
+    kwargs = {}
+    if abs(factor - 1.0) > 1e-6:
+        kwargs['output'] = dict(maxWidth=out_w, maxHeight=out_h)
+    pixels, _ = source.getRegion(region=region, format=large_image.constants.TILE_FORMAT_NUMPY,
+                                 **kwargs)
+    pixels = to_rgb(pixels)
+    pixels = _fit(pixels, out_h, out_w)
+    ox = int(round((x0 - left) / factor))
+    oy = int(round((y0 - top) / factor))
+    h = min(out_h, height - oy)
+    w = min(out_w, width - ox)
+    canvas[oy:oy + h, ox:ox + w] = pixels[:h, :w]
+    return canvas
+
+
+def _fit(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Crop or edge-pad by the pixel or two that rounding in the resampler can leave."""
+    pixels = pixels[:height, :width]
+    pad_h, pad_w = height - pixels.shape[0], width - pixels.shape[1]
+    if pad_h or pad_w:
+        pixels = np.pad(pixels, ((0, pad_h), (0, pad_w), (0, 0)), mode='edge')
+    return pixels
+
+
+def thumbnail(source, width: int, height: int) -> np.ndarray:
+    """RGB uint8 image of the whole slide fitting in ``width`` x ``height``."""
+    import large_image
+
+    pixels, _ = source.getRegion(output=dict(maxWidth=width, maxHeight=height),
+                                 format=large_image.constants.TILE_FORMAT_NUMPY)
+    return to_rgb(pixels)

@@ -1,0 +1,266 @@
+"""The data flow of a run, and nothing else:
+
+``plan -> reuse a cache or embed the missing cells -> save -> query -> publish``.
+
+Embeddings are saved before anything is published, so a Girder failure never loses them. Each
+step's rules live in its own module: :mod:`.plan`, :mod:`.cache`, :mod:`.query`,
+:mod:`.annotation` and :mod:`.girder`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+from .. import __version__
+from ..cache import local as cache
+from ..cache import store
+from ..cache.provenance import software_versions
+from ..cli.request import Request, validate
+from ..errors import GirderError, Interrupted
+from ..girder.session import GirderLink
+from ..progress import NullProgress, Progress
+from ..query.calibration import calibrate
+from ..query.cells import cells_to_embed, query_attributes, query_cells, query_description, score
+from ..query.similarity import SimilarityMap
+from ..render.annotation import build_annotation, check_display, contour_levels, scale_legend
+from ..render.picture import similarity_picture
+from ..slide.tissue import tissue_fractions
+from . import progressive
+from .exemplars import exemplar_shapes
+from .plan import Plan, make_plan
+from .progressive import Previewer
+from .publish import caption, publish, publish_hits
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What a run produced."""
+
+    data: store.EmbeddingGrid
+    similarity: SimilarityMap | None = None
+    annotation: dict | None = None
+    annotation_id: str | None = None
+    cells_embedded: int = 0
+    cache_source: str | None = None
+    files: list[str] = dataclasses.field(default_factory=list)
+    source: Any = dataclasses.field(default=None, repr=False)
+    """The open large_image tile source."""
+    clusters: Any = None
+    """EmbeddingClusters: the :class:`~.clusters.ClusterMap`."""
+    calibration: Any = None
+    """EmbeddingSimilarity: the :class:`~.calibration.Calibration` (cut-off and hits)."""
+
+
+def compute_embeddings(request: Request, progress: Progress | None = None,
+                       girder: GirderLink | None = None,
+                       on_level: Callable[[store.EmbeddingGrid, Any], None] | None = None
+                       ) -> Outcome:
+    """Plan, reuse or compute the embedding grid, and save it (and cache it in Girder when
+    connected). With ``on_level``, the missing cells are embedded coarse to fine and
+    ``on_level(data, todo)`` is called after every level but the last."""
+    progress = progress or NullProgress()
+    # scratch holds a cache downloaded from Girder; its memory map stays valid after the
+    # folder is removed (POSIX keeps an unlinked, mapped file until it is unmapped)
+    with tempfile.TemporaryDirectory(prefix='embedding-similarity-') as scratch:
+        progress.start('plan', comment='opening %s' % os.path.basename(request.image))
+        plan = make_plan(request)
+        data, cache_source = _reuse(request, plan, girder, scratch)
+        resumed = not data.provenance.complete  # an interrupted run's checkpoint
+        if data.tissue_fraction is None:
+            progress.start('tissue', comment='finding tissue')
+            data.tissue_fraction = tissue_fractions(plan.source, plan.grid)
+        todo = cells_to_embed(request, plan.grid, data.tissue_fraction) & ~data.embedded
+        try:
+            embedded_now = embed_missing(request, plan, data, todo, progress, on_level)
+        except Interrupted as exc:
+            if girder is not None and girder.session is not None and \
+                    cache.checkpoint_to_girder(girder.session, data, scratch):
+                exc.kept = cache.interrupted_line(
+                    int(data.embedded.sum()), cache.partial_path(request.output_embeddings)
+                    if request.output_embeddings else '', in_girder=True)
+            raise
+        progress.end()
+        _record_run(data, request, progress)
+        outcome = Outcome(data=data, cells_embedded=embedded_now, cache_source=cache_source,
+                          source=plan.source)
+        _save(request, outcome, girder, scratch, progress, changed=bool(embedded_now or resumed))
+    return outcome
+
+
+def _reuse(request: Request, plan: Plan, girder: GirderLink | None,
+           scratch: str) -> tuple[store.EmbeddingGrid, str | None]:
+    """A cache that serves the plan (local, then Girder), else an empty grid."""
+    data, source = cache.find_local(request, plan.provenance)
+    if data is None and girder is not None and girder.session is not None:
+        data, source = cache.find_in_girder(girder.session, plan.provenance, scratch)
+    if data is None:
+        return cache.empty_grid(plan.provenance), None
+    logger.info('reusing %d embedded cells from %s', int(data.embedded.sum()), source)
+    return data, source
+
+
+def embed_missing(request: Request, plan: Plan, data: store.EmbeddingGrid, todo,
+                  progress: Progress, on_level: Callable | None = None) -> int:
+    """Embed the ``todo`` cells into ``data`` in place, checkpointing to ``<output>.partial``;
+    coarse to fine when ``on_level`` is given (see :mod:`.progressive`)."""
+    from ..models.loaders import resolved_revision
+    from .progressive import levels
+
+    count = int(todo.sum())
+    if not count:
+        return 0
+    spec = plan.spec
+    checkpoint = cache.Checkpointer(data, request.output_embeddings,
+                                    request.checkpoint_seconds, spec.embed_dim, spec.name)
+    data.norms = None  # stale from here on; checkpoints compute their own
+    parts = (levels(todo, first=query_cells(request, plan.grid)) if on_level is not None
+             else [todo])
+
+    def after(level: int) -> None:
+        if on_level is not None and level < len(parts) - 1:
+            on_level(data, todo)
+    try:
+        if request.scheduler:
+            ran = _embed_on_dask(request, plan, parts, checkpoint.keep, progress, after)
+        else:
+            ran = _embed_in_process(request, plan, parts, checkpoint.keep, progress, after)
+    except KeyboardInterrupt as exc:
+        raise Interrupted(checkpoint.interrupted()) from exc
+    progress.end()
+    data.norms = store.embedding_norms(data.embeddings)  # once, for the save and the query
+    model = data.provenance.model
+    model.device = ran.get('device')
+    model.precision = ran.get('precision')
+    model.layout = ran.get('layout')
+    model.batch_size_after_back_off = ran.get('batch_size_after_back_off')
+    model.resolved_revision = resolved_revision(spec)
+    return count
+
+
+def _embed_on_dask(request: Request, plan: Plan, parts: list, keep, progress: Progress,
+                   after: Callable[[int], None]) -> dict:
+    from ..engine.distributed import dask_client, embed_distributed
+
+    count = int(sum(part.sum() for part in parts))
+    ran: dict = {}
+    with dask_client(request.scheduler, request.num_workers,
+                     request.threads_per_worker) as client:
+        progress.start('embed', total=count, comment='embedding %d tiles on Dask' % count)
+        for level, part in enumerate(parts):
+            ran = embed_distributed(client, request.image, plan.spec, plan.grid, part,
+                                    request.batch_size, request.device, request.precision,
+                                    request.threads_per_worker, keep, progress)
+            after(level)
+    return ran
+
+
+def _embed_in_process(request: Request, plan: Plan, parts: list, keep, progress: Progress,
+                      after: Callable[[int], None]) -> dict:
+    from ..engine.build import load_engine
+    from ..slide.reader import iter_batches
+
+    count = int(sum(part.sum() for part in parts))
+    progress.start('load-model', comment='loading %s' % plan.spec.name)
+    engine = load_engine(plan.spec, request.device, request.precision, request.batch_size,
+                         request.layout)
+    logger.info('embedding %d cells with %s on %s (%s, %s, batches of %d, %d level(s))', count,
+                plan.spec.name, engine.device, engine.precision, engine.layout,
+                request.batch_size, len(parts))
+    progress.start('embed', total=count, comment='embedding %d tiles' % count)
+    for level, part in enumerate(parts):
+        batches = iter_batches(plan.source, plan.grid, part, request.batch_size,
+                               request.reader_threads)
+        engine.run(batches, keep, progress)
+        after(level)
+    return engine.describe()
+
+
+def _record_run(data: store.EmbeddingGrid, request: Request, progress: Progress) -> None:
+    provenance = data.provenance
+    provenance.complete = True
+    provenance.software = software_versions()
+    provenance.tissue = {'threshold': request.tissue_threshold,
+                         'method': 'optical density, Otsu'}
+    provenance.updated = datetime.datetime.now(datetime.timezone.utc).isoformat(
+        timespec='seconds')
+    for stage, seconds in progress.timings.items():
+        provenance.timings[stage] = round(provenance.timings.get(stage, 0.0) + seconds, 3)
+
+
+def _save(request: Request, outcome: Outcome, girder: GirderLink | None, scratch: str,
+          progress: Progress, changed: bool) -> None:
+    """Write the output embeddings and cache them in Girder, unless they came from there
+    unchanged (``changed``: cells were embedded now, or a checkpoint became complete)."""
+    data, embedded_now, source = outcome.data, outcome.cells_embedded, outcome.cache_source
+    if request.output_embeddings:
+        if changed or source != request.output_embeddings:
+            cache.save_local(request.output_embeddings, data)
+        outcome.files.append(request.output_embeddings)
+    if girder is not None and girder.session is not None and (
+            changed or not (source or '').startswith('girder:')):
+        path = request.output_embeddings or os.path.join(scratch, 'upload.npz')
+        if not request.output_embeddings:
+            store.save(path, data)
+        progress.start('cache', comment='caching the embeddings in Girder')
+        try:
+            file_id = cache.upload_to_girder(girder.session, data, path)
+            logger.info('cached the embeddings in Girder (file %s)', file_id)
+        except GirderError as exc:  # a cache is a shortcut: the run goes on without it
+            logger.warning('the embeddings were not cached in Girder: %s', exc)
+        progress.end()
+    elif embedded_now and not request.output_embeddings:
+        logger.info('%d new cells were embedded but no output embedding file was given; they are '
+                    'not cached', embedded_now)
+
+
+def run(request: Request, progress: Progress | None = None) -> Outcome:
+    """The whole job: embeddings, then (with key points) the heatmap and its outputs."""
+    progress = progress or NullProgress()
+    colormap = validate(request)
+    girder = GirderLink.connect(request.api_url, request.token)
+    request = exemplar_shapes(request, girder)
+    preview = (Previewer(request, girder, colormap) if request.has_query
+               and progressive.wanted(request.progressive, bool(request.api_url)) else None)
+    outcome = compute_embeddings(request, progress, girder, preview)
+    if preview is not None and preview.annotation_id:  # the final map replaces the preview
+        request = dataclasses.replace(request, annotation_id=preview.annotation_id)
+    if not request.has_query:
+        logger.info('no key point given: embeddings only')
+        if girder is not None and girder.error is not None:
+            raise girder.error
+        return outcome
+    progress.start('similarity', comment='comparing cells to the key points')
+    data = outcome.data
+    result = outcome.similarity = score(request, data)
+    check_display(request.display, data.grid, result.valid)
+    levels = (contour_levels(result.values, result.valid) if request.display == 'contour'
+              else [])
+    scale = data.provenance.scale
+    calibration = outcome.calibration = calibrate(
+        result.similarity, data.embeddings, data.grid, scale.slide_mpp if scale else None,
+        request.seed)
+    attributes = dict(query_attributes(request, data, __version__),
+                      calibration=calibration.attributes())
+    outcome.annotation = build_annotation(
+        data.grid, result, None, request.annotation_name, attributes, colormap=colormap,
+        display=request.display, levels=levels)
+    outcome.annotation['description'] = '%s %s' % (query_description(request, result),
+                                                   calibration.description())
+    publish_hits(request, outcome, girder, attributes)
+    title, ticks = scale_legend(result)
+
+    def draw(thumb):
+        return similarity_picture(
+            thumb, data.grid, result.values, colormap, title=title, ticks=ticks,
+            display=request.display, levels=levels, points=request.keypoints,
+            slide_mpp=scale.slide_mpp if scale else None, caption=caption(data.provenance))
+    publish(request, outcome, girder, progress, draw)
+    return outcome

@@ -1,0 +1,104 @@
+"""What a run hands to people: its annotation posted to the image in Girder (updated in place)
+or written to the ``.anot`` output, and its PNG picture. Shared by every CLI.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import HITS_TOOL_ATTRIBUTE, TOOL_ATTRIBUTE
+from ..atomic import write_bytes
+from ..cache.provenance import Provenance
+from ..cli.request import Request
+from ..errors import GirderError
+from ..girder.session import GirderLink, publish_annotation
+from ..progress import Progress
+from ..query.calibration import write_return_parameters
+from ..query.hits import build_hits_annotation
+from ..render.annotation import to_json
+from ..render.overlay import overlay_size, write_png
+from ..slide.source import thumbnail
+
+logger = logging.getLogger(__name__)
+
+
+def caption(provenance: Provenance) -> str:
+    """One line under a picture: the model, the grid and the image."""
+    grid, scale = provenance.grid, provenance.scale
+    size = (' (%.0f µm)' % (grid.stride_base * scale.slide_mpp)
+            if scale is not None and scale.slide_mpp else '')
+    return 'Model %s · grid %d x %d cells of %d px every %d px%s · %s' % (
+        provenance.model.name, grid.rows, grid.cols, grid.tile, grid.stride, size,
+        provenance.image.name)
+
+
+def publish(request: Request, outcome: Any, girder: GirderLink | None, progress: Progress,
+            draw: Callable[[np.ndarray], np.ndarray], tool: str = TOOL_ATTRIBUTE) -> None:
+    """Post ``outcome.annotation``, write the ``.anot`` and the picture ``draw(thumbnail)``;
+    a Girder error is raised once the files are written."""
+    girder_error = _post(request, outcome, girder, progress, tool)
+    if request.output_annotation:
+        # A HistomicsUI server ingests an uploaded *AnnotationFile output as a new annotation;
+        # when this run has already posted (or updated) it, the file holds an empty list so the
+        # annotation is not added twice.
+        body = '[]' if outcome.annotation_id else to_json(outcome.annotation)
+        write_bytes(request.output_annotation, body)
+        outcome.files.append(request.output_annotation)
+    if request.output_overlay:
+        progress.start('overlay', comment='drawing the PNG picture')
+        thumb = thumbnail(outcome.source, *overlay_size(outcome.data.grid, request.picture_size))
+        write_png(request.output_overlay, draw(thumb))
+        outcome.files.append(request.output_overlay)
+    progress.end()
+    if girder_error is not None:
+        raise girder_error
+
+
+def _post(request: Request, outcome: Any, girder: GirderLink | None, progress: Progress,
+          tool: str) -> GirderError | None:
+    """Post the annotation to the image in Girder; the error to raise once files are written."""
+    if girder is None:
+        return None
+    if girder.session is None:
+        return girder.error
+    if not (request.image_id or request.annotation_id):
+        logger.info('no image id (--image-id): the annotation is written to the annotation '
+                    'output, which HistomicsUI ingests, instead of being posted')
+        return None
+    progress.start('publish', comment='posting the annotation to Girder')
+    try:
+        outcome.annotation_id = publish_annotation(girder.session, outcome.annotation,
+                                                   request.image_id, request.annotation_id,
+                                                   tool)
+    except GirderError as exc:
+        return exc
+    return None
+
+
+def publish_hits(request: Request, outcome: Any, girder: GirderLink | None,
+                 attributes: dict) -> None:
+    """The hit polygons: posted as a second annotation (named after the heatmap, updated in
+    place) and written to ``--output-hits``; the simple outputs to the return parameter file.
+    A Girder error here is logged: the heatmap's own post reports the connection."""
+    calibration, data = outcome.calibration, outcome.data
+    scale = data.provenance.scale
+    hits = build_hits_annotation(data.grid, calibration.hits, scale.slide_mpp if scale else None,
+                                 request.annotation_name, calibration.description(),
+                                 {HITS_TOOL_ATTRIBUTE: dict(attributes)},
+                                 outcome.similarity.similarity)
+    posted = None
+    if girder is not None and girder.session is not None and request.image_id:
+        try:
+            posted = publish_annotation(girder.session, hits, request.image_id, '',
+                                        HITS_TOOL_ATTRIBUTE)
+        except GirderError as exc:
+            logger.warning('the hit polygons were not posted: %s', exc)
+    if request.output_hits:
+        write_bytes(request.output_hits, '[]' if posted else to_json(hits))
+        outcome.files.append(request.output_hits)
+    if request.return_parameter_file:
+        write_return_parameters(request.return_parameter_file, calibration.outputs())
