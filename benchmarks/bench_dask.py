@@ -42,16 +42,16 @@ def main() -> None:
     os.makedirs(args.work, exist_ok=True)
     from bench_embed import make_slide
 
-    from EmbeddingSimilarity.cli.request import Request
+    from EmbeddingSimilarity.steps.request import Request
 
     slide = make_slide(args.work, 2)
     common = dict(image=slide, model=args.model, stride=args.stride,
                   batch_size=args.batch_size)
     report = {'model': args.model, 'slide': os.path.basename(slide), 'stride': args.stride,
               'cpus': os.cpu_count()}
-    report['in_process'] = timed(Request(**common))
+    report['in_process'] = timed(Request.of(**common))
     for workers in (1, 2):
-        report['dask_%d_workers' % workers] = timed(Request(
+        report['dask_%d_workers' % workers] = timed(Request.of(
             **common, scheduler='local', num_workers=workers, threads_per_worker=1))
     one = report['dask_1_workers']['seconds']
     report['speedup_2_vs_1_workers'] = one / report['dask_2_workers']['seconds']

@@ -104,13 +104,13 @@ def _sync(device) -> None:
 
 
 def ours(slide: str, model_name: str, batch: int, precision: str, stride: int = 0) -> dict:
-    from EmbeddingSimilarity.cli.request import Request
     from EmbeddingSimilarity.progress import NullProgress
     from EmbeddingSimilarity.steps.embed import compute_embeddings
+    from EmbeddingSimilarity.steps.request import Request
 
     progress = NullProgress()
     started = time.perf_counter()
-    outcome = compute_embeddings(Request(image=slide, model=model_name, batch_size=batch,
+    outcome = compute_embeddings(Request.of(image=slide, model=model_name, batch_size=batch,
                                          precision=precision, stride=stride,
                                          reader_threads=2), progress)
     wall = time.perf_counter() - started

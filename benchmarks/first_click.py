@@ -77,9 +77,9 @@ def settings_grid(model_name: str, batch: int, precisions: tuple[str, ...]) -> d
 def embed_stage(slide: str, model_name: str, batch: int, threads: int = 2) -> dict:
     """The pipeline with ``auto`` precision and layout: tiles/s of its embed stage, whole and
     steady (after the first two batches, as the bare forward leaves out two warm-up passes)."""
-    from EmbeddingSimilarity.cli.request import Request
     from EmbeddingSimilarity.progress import NullProgress
     from EmbeddingSimilarity.steps.embed import compute_embeddings
+    from EmbeddingSimilarity.steps.request import Request
 
     class Clocked(NullProgress):
         def __init__(self) -> None:
@@ -91,7 +91,7 @@ def embed_stage(slide: str, model_name: str, batch: int, threads: int = 2) -> di
             self.ticks.append((time.perf_counter(), steps))
 
     progress = Clocked()
-    outcome = compute_embeddings(Request(image=slide, model=model_name, batch_size=batch,
+    outcome = compute_embeddings(Request.of(image=slide, model=model_name, batch_size=batch,
                                          reader_threads=threads), progress)
     model = outcome.data.provenance.model
     seconds = progress.timings['embed']
@@ -134,9 +134,9 @@ def model_parity(slide: str, model_name: str, batch: int, precisions: tuple[str,
 
 def time_to_heatmap(slide: str, model_name: str, batch: int, stride: int = 0) -> dict:
     """Seconds from the start of a progressive run to its first preview and to its end."""
-    from EmbeddingSimilarity.cli.request import Request
+    from EmbeddingSimilarity.cli.embedding_similarity import run
     from EmbeddingSimilarity.steps import progressive
-    from EmbeddingSimilarity.steps.embed import run
+    from EmbeddingSimilarity.steps.request import Request
 
     previews: list[float] = []
     original = progressive.Previewer.__call__
@@ -149,7 +149,7 @@ def time_to_heatmap(slide: str, model_name: str, batch: int, stride: int = 0) ->
     try:
         with tempfile.TemporaryDirectory() as folder:
             started = time.perf_counter()
-            outcome = run(Request(image=slide, model=model_name, batch_size=batch,
+            outcome = run(Request.of(image=slide, model=model_name, batch_size=batch,
                                   stride=stride, keypoints=[(1000.0, 1500.0)],
                                   progressive='true',
                                   output_annotation=os.path.join(folder, 'h.anot')))

@@ -1,5 +1,6 @@
-"""The shape of the package: no import cycles, modules and functions of a readable size, each
-module saying what it owns, and one source of truth for parameter defaults."""
+"""The shape of the package: subpackages by concern imported in one direction only, no import
+cycles, the request's records reaching only the rooms that own them, modules and functions of a
+readable size, each module saying what it owns, and one source of truth for parameter defaults."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import ast
 import dataclasses
 import inspect
 import os
+import re
 
 import pytest
 from conftest import REPO
@@ -99,6 +101,71 @@ def test_the_cycle_finder_finds_cycles():
     assert find_cycle({'p': {'d'}, 'd': {'p'}}) == ['d', 'p', 'd']
 
 
+LAYERS = ('foundation', 'slide', 'models', 'engine', 'girder', 'cache', 'query', 'render', 'steps',
+          'collection', 'cli')
+"""The rooms, low to high: a room imports only rooms before it (and itself)."""
+INNER_ROOMS = ('slide', 'models', 'engine', 'girder', 'cache', 'query', 'render')
+"""Rooms that take their own option record or plain values, never the whole request."""
+
+
+ENTRY_POINTS = ('EmbeddingSimilarity.__main__', 'EmbeddingSimilarity.EmbeddingSimilarity')
+COMPOSER = 'EmbeddingSimilarity.steps.request'
+"""The request is made of every room's record, the collection's too."""
+
+
+def _room(module: str) -> str:
+    if module in ENTRY_POINTS:
+        return 'cli'
+    parts = module.split('.')
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else 'foundation'
+
+
+def test_every_subpackage_says_what_it_owns_and_may_import():
+    for room in LAYERS[1:]:
+        path = os.path.join(PACKAGE, room, '__init__.py')
+        with open(path) as handle:
+            doc = ast.get_docstring(ast.parse(handle.read()))
+        assert doc and 'May import' in doc and len(doc.splitlines()) <= 3, room
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """Every import of a room above the importer's (``a -> b``)."""
+    wrong = []
+    for module, imported in sorted(graph.items()):
+        for other in sorted(imported):
+            if module == COMPOSER and other.endswith('.options'):
+                continue
+            if LAYERS.index(_room(other)) > LAYERS.index(_room(module)):
+                wrong.append('%s -> %s' % (module, other))
+    return wrong
+
+
+def test_rooms_import_only_rooms_below_them():
+    wrong = layer_violations(_graph())
+    assert not wrong, 'imports against the layers %s: %s' % (' < '.join(LAYERS), wrong)
+
+
+def test_the_layer_check_finds_an_upward_import():
+    graph = {'EmbeddingSimilarity.query.cells': {'EmbeddingSimilarity.render.annotation',
+                                                 'EmbeddingSimilarity.girder.session',
+                                                 'EmbeddingSimilarity.errors'},
+             'EmbeddingSimilarity.girder.session': {'EmbeddingSimilarity.cache.store'}}
+    assert layer_violations(graph) == [
+        'EmbeddingSimilarity.girder.session -> EmbeddingSimilarity.cache.store',
+        'EmbeddingSimilarity.query.cells -> EmbeddingSimilarity.render.annotation']
+
+
+def test_inner_rooms_never_take_the_request():
+    """The request is the flows' business; rooms below the steps get their own record."""
+    for module, path in _modules().items():
+        if _room(module) not in INNER_ROOMS:
+            continue
+        with open(path) as handle:
+            source = handle.read()
+        assert 'steps.request' not in source and not re.search(r'\brequest: Request\b', source), \
+            module
+
+
 def test_new_clis_can_plan_and_query_without_the_pipeline():
     graph = _graph()
 
@@ -133,17 +200,34 @@ def test_each_module_is_readable(module):
 
 @pytest.mark.parametrize('cli', ['EmbeddingSimilarity', 'EmbeddingClusters',
                                  'CollectionSimilarity'])
-def test_xml_defaults_are_the_request_defaults(sample_slide, cli):
-    """Parsing no optional argument gives exactly ``Request``'s defaults, field by field (the
-    annotation name is each CLI's own)."""
-    from EmbeddingSimilarity.cli.arguments import ANNOTATION_NAMES
+def test_xml_defaults_are_the_records_defaults(sample_slide, cli):
+    """Parsing no optional argument gives exactly each record's defaults, record by record and
+    field by field (the annotation name is each CLI's own)."""
+    from EmbeddingSimilarity.cli.arguments import flow
     from EmbeddingSimilarity.cli.main import build_parser, to_request
-    from EmbeddingSimilarity.cli.request import Request
+    from EmbeddingSimilarity.steps.request import RECORDS
 
     from_xml = to_request(build_parser(cli).parse_args([sample_slide]), cli)
-    defaults = Request(image=sample_slide, annotation_name=ANNOTATION_NAMES[cli])
-    for field in dataclasses.fields(Request):
-        assert getattr(from_xml, field.name) == getattr(defaults, field.name), field.name
+    for attribute, record in RECORDS.items():
+        defaults = record()
+        if attribute == 'render':
+            defaults.annotation_name = flow(cli).ANNOTATION_NAME
+        for field in dataclasses.fields(record):
+            assert getattr(getattr(from_xml, attribute), field.name) == \
+                getattr(defaults, field.name), '%s.%s' % (attribute, field.name)
+
+
+def test_every_request_field_belongs_to_exactly_one_record():
+    from EmbeddingSimilarity.steps.request import FIELD_RECORD, RECORDS, Request
+
+    names = [f.name for record in RECORDS.values() for f in dataclasses.fields(record)]
+    assert len(names) == len(set(names)) == len(FIELD_RECORD)
+    request = Request.of('x', keypoints=[(1.0, 2.0)], batch_size=8, api_url='http://h/api/v1')
+    assert request.query.keypoints == [(1.0, 2.0)] and request.engine.batch_size == 8
+    assert request.but(batch_size=4).engine.batch_size == 4 and request.engine.batch_size == 8
+    assert request.flat()['api_url'] == 'http://h/api/v1'
+    with pytest.raises(TypeError):
+        request.but(no_such_field=1)
 
 
 def test_library_defaults_agree_with_the_xml():

@@ -14,7 +14,6 @@ import pytest
 from conftest import REPO
 
 from EmbeddingSimilarity import CLUSTER_TOOL_ATTRIBUTE
-from EmbeddingSimilarity.cli.request import Request
 from EmbeddingSimilarity.errors import InputError
 from EmbeddingSimilarity.query import clusters
 from EmbeddingSimilarity.render.annotation import build_cluster_annotation, merged_rectangles
@@ -23,13 +22,14 @@ from EmbeddingSimilarity.render.overlay import CLUSTER_ALPHA, overlay_size
 from EmbeddingSimilarity.render.picture import cluster_picture
 from EmbeddingSimilarity.slide.source import open_slide, thumbnail
 from EmbeddingSimilarity.steps.embed import compute_embeddings
+from EmbeddingSimilarity.steps.request import Request
 
 
 @pytest.fixture(scope='module')
 def grid_data(sample_slide, tmp_path_factory):
     """The sample slide embedded at tissue threshold 0: every cell, glass included."""
     out = tmp_path_factory.mktemp('clusters') / 'sample.npz'
-    outcome = compute_embeddings(Request(image=sample_slide, model='efficientnet-lite0',
+    outcome = compute_embeddings(Request.of(image=sample_slide, model='efficientnet-lite0',
                                          tissue_threshold=0, output_embeddings=str(out)))
     return outcome.data
 

@@ -251,12 +251,12 @@ def test_top_k_merges_like_one_pass():
 
 def _targets_of(folder: str):
     """The searched collection's targets and query, as the run builds them."""
-    from EmbeddingSimilarity.cli.collection_similarity import query_of
-    from EmbeddingSimilarity.cli.request import Request
+    from EmbeddingSimilarity.collection.query import query_of
     from EmbeddingSimilarity.collection.targets import list_targets, prepare_targets
     from EmbeddingSimilarity.progress import NullProgress
+    from EmbeddingSimilarity.steps.request import Request
 
-    request = Request(image=os.path.join(folder, 'a.svs'), model='Test', keypoints=[KEYPOINT],
+    request = Request.of(image=os.path.join(folder, 'a.svs'), model='Test', keypoints=[KEYPOINT],
                       collection=folder, top_k=25)
     targets = list_targets(request)
     assert prepare_targets(request, targets, NullProgress()) == 0  # all cached

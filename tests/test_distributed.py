@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 
 from EmbeddingSimilarity.cache import store
-from EmbeddingSimilarity.cli.request import Request
 from EmbeddingSimilarity.steps.embed import compute_embeddings
+from EmbeddingSimilarity.steps.request import Request
 
 
 @pytest.mark.parametrize('model', ['Test', 'efficientnet-lite0'])
 def test_local_cluster_gives_the_in_process_grid(sample_slide, model):
     common = dict(image=sample_slide, model=model, stride=112, batch_size=16)
-    local = compute_embeddings(Request(**common)).data
-    spread = compute_embeddings(Request(**common, scheduler='local', num_workers=2)).data
+    local = compute_embeddings(Request.of(**common)).data
+    spread = compute_embeddings(Request.of(**common, scheduler='local', num_workers=2)).data
     assert (local.embedded == spread.embedded).all()
     assert spread.meta['model']['device'] == 'cpu'
     if model == 'Test':
@@ -47,7 +47,7 @@ def test_folder_of_slides_is_spread_slide_by_slide(cli, sample_slide, slide_40x,
     assert len(errors) == 1 and 'notes.txt' in errors[0]
     assert '1 of 3 slides failed' in result.stderr
     assert sorted(os.listdir(out)) == ['a.Test.npz', 'b.Test.npz']
-    single = compute_embeddings(Request(image=sample_slide, model='Test')).data
+    single = compute_embeddings(Request.of(image=sample_slide, model='Test')).data
     assert np.array_equal(store.load(str(out / 'a.Test.npz')).embeddings, single.embeddings)
 
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from EmbeddingSimilarity.cli.request import Request
 from EmbeddingSimilarity.engine.embedding import (
     EmbeddingEngine,
     choose_layout,
@@ -26,6 +25,7 @@ from EmbeddingSimilarity.progress import Progress
 from EmbeddingSimilarity.query.cells import tissue_wanted
 from EmbeddingSimilarity.slide import reader
 from EmbeddingSimilarity.steps.embed import compute_embeddings
+from EmbeddingSimilarity.steps.request import Request
 
 
 class FlakyMemory(torch.nn.Module):
@@ -144,7 +144,7 @@ def test_glass_cells_are_never_read_or_embedded(sample_slide, monkeypatch):
         read_cells.extend(map(tuple, block.cells))
         return original(source, grid, block)
     monkeypatch.setattr(reader, 'read_block', spy)
-    outcome = compute_embeddings(Request(image=sample_slide, model='Test',
+    outcome = compute_embeddings(Request.of(image=sample_slide, model='Test',
                                          tissue_threshold=0.25))
     data = outcome.data
     wanted = tissue_wanted(data.tissue_fraction, 0.25)
@@ -155,7 +155,7 @@ def test_glass_cells_are_never_read_or_embedded(sample_slide, monkeypatch):
 
 
 def test_results_do_not_depend_on_the_number_of_reader_threads(slide_40x):
-    grids = [compute_embeddings(Request(image=slide_40x, model='Test', stride=112,
+    grids = [compute_embeddings(Request.of(image=slide_40x, model='Test', stride=112,
                                         batch_size=13, reader_threads=threads)).data
              for threads in (1, 3)]
     assert (grids[0].embedded == grids[1].embedded).all()

@@ -110,19 +110,19 @@ def test_histomicsui_draws_the_cluster_map_and_a_viridis_choropleth(histomicsui_
                                                                    sample_slide, tmp_path):
     """Both annotations are posted as the new CLI will post them; HistomicsUI must draw them."""
 
-    from EmbeddingSimilarity.cli.request import Request
     from EmbeddingSimilarity.query.clusters import cluster_grid
     from EmbeddingSimilarity.query.similarity import compute
     from EmbeddingSimilarity.render.annotation import build_annotation, build_cluster_annotation
     from EmbeddingSimilarity.render.colours import cluster_colours, parse_colormap
     from EmbeddingSimilarity.steps.embed import compute_embeddings
+    from EmbeddingSimilarity.steps.request import Request
 
     api = histomicsui_server['apiUrl']
     client, item, url, shots = _viewer(api, sample_slide, tmp_path, 'mapper')
     before = os.path.join(shots, 'histomicsui_before_maps.png')
     _screenshot(url, before)
 
-    data = compute_embeddings(Request(image=sample_slide, model='efficientnet-lite0')).data
+    data = compute_embeddings(Request.of(image=sample_slide, model='efficientnet-lite0')).data
     grid = data.grid
     valid = data.embedded & (data.tissue_fraction >= 0.1)
     clusters = cluster_grid(data.embeddings, valid, 4, seed=0, norms=data.norms)

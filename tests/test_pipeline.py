@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from EmbeddingSimilarity.cache import store
-from EmbeddingSimilarity.cli.request import Request
-from EmbeddingSimilarity.steps.embed import run
+from EmbeddingSimilarity.cli.embedding_similarity import run
+from EmbeddingSimilarity.steps.request import Request
 
 KEYPOINT = (1000.0, 1500.0)  # stroma in the middle of the sample's tissue
 
@@ -19,7 +19,7 @@ KEYPOINT = (1000.0, 1500.0)  # stroma in the middle of the sample's tissue
 @pytest.fixture(scope='module')
 def sample_run(tmp_path_factory, sample_slide):
     out = tmp_path_factory.mktemp('run')
-    request = Request(image=sample_slide, model='Test', keypoints=[KEYPOINT],
+    request = Request.of(image=sample_slide, model='Test', keypoints=[KEYPOINT],
                       output_embeddings=str(out / 'e.npz'), output_annotation=str(out / 'h.anot'),
                       output_overlay=str(out / 'h.png'))
     return request, run(request)
@@ -27,7 +27,7 @@ def sample_run(tmp_path_factory, sample_slide):
 
 def test_outputs_are_written_with_consistent_shapes(sample_run):
     request, outcome = sample_run
-    data = store.load(request.output_embeddings)
+    data = store.load(request.outputs.output_embeddings)
     grid = data.grid
     # 2220 x 2967 px at 0.499 µm/px: read natively for a 0.5 µm/px model (0.2% apart)
     assert (grid.image_width, grid.image_height) == (2220, 2967)
@@ -40,12 +40,12 @@ def test_outputs_are_written_with_consistent_shapes(sample_run):
     assert not data.embeddings[~data.embedded].any()
     assert data.meta['model']['name'] == 'Test'
     assert data.meta['scale']['source'] == 'mpp'
-    with open(request.output_annotation) as handle:
+    with open(request.outputs.output_annotation) as handle:
         annotation = json.load(handle)
     element, = annotation['elements']
     assert len(element['values']) == grid.rows * grid.cols
     assert element['gridWidth'] == grid.cols
-    overlay = Image.open(request.output_overlay)
+    overlay = Image.open(request.outputs.output_overlay)
     # the 1024-px-high thumbnail (2220 x 2967 slide), a legend panel beside it, a caption below
     assert overlay.format == 'PNG' and overlay.size[1] > 1024
     assert overlay.size[0] > round(1024 * 2220 / 2967) + 150
@@ -98,19 +98,19 @@ def test_annotation_has_what_large_image_requires(sample_run):
 
 def test_second_run_reuses_the_cache(sample_run, tmp_path):
     request, first = sample_run
-    before = os.stat(request.output_embeddings).st_mtime_ns
-    again = run(Request(image=request.image, model='Test', keypoints=[(600.0, 2600.0)],
-                        output_embeddings=request.output_embeddings))
+    before = os.stat(request.outputs.output_embeddings).st_mtime_ns
+    again = run(Request.of(image=request.image, model='Test', keypoints=[(600.0, 2600.0)],
+                        output_embeddings=request.outputs.output_embeddings))
     assert again.cells_embedded == 0
-    assert again.cache_source == request.output_embeddings
-    assert os.stat(request.output_embeddings).st_mtime_ns == before
+    assert again.cache_source == request.outputs.output_embeddings
+    assert os.stat(request.outputs.output_embeddings).st_mtime_ns == before
     assert again.similarity.keypoint_cells != first.similarity.keypoint_cells
 
 
 def test_other_native_resolution_gives_the_same_grid(sample_run, slide_40x, tmp_path):
     """The same tissue scanned at 0.25 µm/px is tiled at the model's 0.5 µm/px: same cells."""
     _, native = sample_run
-    outcome = run(Request(image=slide_40x, model='Test', keypoints=[(2 * KEYPOINT[0],
+    outcome = run(Request.of(image=slide_40x, model='Test', keypoints=[(2 * KEYPOINT[0],
                                                                      2 * KEYPOINT[1])],
                           output_embeddings=str(tmp_path / 'e40.npz')))
     grid = outcome.data.grid
@@ -126,14 +126,14 @@ def test_other_native_resolution_gives_the_same_grid(sample_run, slide_40x, tmp_
 
 
 def test_slide_without_scale_is_taken_as_20x(slide_no_scale, tmp_path, caplog):
-    outcome = run(Request(image=slide_no_scale, model='Test', keypoints=[KEYPOINT]))
+    outcome = run(Request.of(image=slide_no_scale, model='Test', keypoints=[KEYPOINT]))
     assert outcome.data.meta['scale']['source'] == 'assumed'
     assert outcome.data.grid.factor == 1.0
     assert 'assuming 20x' in caplog.text
 
 
 def test_keypoints_only_embedding_mode(sample_slide, tmp_path):
-    outcome = run(Request(image=sample_slide, model='Test',
+    outcome = run(Request.of(image=sample_slide, model='Test',
                           output_embeddings=str(tmp_path / 'only.npz')))
     assert outcome.similarity is None and outcome.annotation is None
     assert store.load(str(tmp_path / 'only.npz')).embedded.any()

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from test_quality import cell_brightness, roc_auc
 
-from EmbeddingSimilarity.cli.request import Request
 from EmbeddingSimilarity.query.similarity import cosine_map, query_vector
 from EmbeddingSimilarity.steps.embed import compute_embeddings
+from EmbeddingSimilarity.steps.request import Request
 
 TOP = 10
 
@@ -22,7 +22,7 @@ TOP = 10
 @pytest.fixture(scope='module')
 def both(sample_slide):
     def embed(precision: str, layout: str):
-        return compute_embeddings(Request(image=sample_slide, model='efficientnet-lite0',
+        return compute_embeddings(Request.of(image=sample_slide, model='efficientnet-lite0',
                                           tissue_threshold=0, stride=112, precision=precision,
                                           layout=layout))
     return embed('fp32', 'contiguous'), embed('bf16', 'channels_last')

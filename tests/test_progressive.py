@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from test_girder import _annotations
 
-from EmbeddingSimilarity.cli.request import Request
 from EmbeddingSimilarity.query.cells import score
 from EmbeddingSimilarity.steps.embed import compute_embeddings
 from EmbeddingSimilarity.steps.progressive import fill_from_neighbours, levels, preview_map, wanted
+from EmbeddingSimilarity.steps.request import Request
 
 KEYPOINT = '1000,1500'
 
@@ -59,13 +59,13 @@ def test_progressive_only_by_default_when_posting():
 
 def test_progressive_run_equals_a_one_pass_run(sample_slide):
     seen = []
-    request = Request(image=sample_slide, model='Test', stride=112, tissue_threshold=0.1,
+    request = Request.of(image=sample_slide, model='Test', stride=112, tissue_threshold=0.1,
                       keypoints=[(1000.0, 1500.0)])
 
     def on_level(data, todo):
         seen.append(data.embedded.copy())
         assert data.embedded[data.grid.cell_of_point(1000, 1500)]  # the query came first
-        preview = preview_map(score(request, data), todo)
+        preview = preview_map(score(request.query, data, request.tiling.tissue_threshold), todo)
         assert (np.isfinite(preview.similarity) == (todo | data.embedded)).all()
 
 

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 
-from EmbeddingSimilarity.cli.request import Request
 from EmbeddingSimilarity.engine.embedding import EmbeddingEngine
 from EmbeddingSimilarity.models import get_spec
 from EmbeddingSimilarity.models.builtin import efficientnet_lite0, efficientnet_lite0_weights_path
@@ -27,6 +26,7 @@ from EmbeddingSimilarity.slide.source import open_slide, thumbnail
 from EmbeddingSimilarity.slide.tiling import plan_grid
 from EmbeddingSimilarity.slide.tissue import tissue_fractions
 from EmbeddingSimilarity.steps.embed import compute_embeddings
+from EmbeddingSimilarity.steps.request import Request
 
 
 def roc_auc(positive: np.ndarray, negative: np.ndarray) -> float:
@@ -52,7 +52,7 @@ def cell_brightness(source, grid, shrink: int = 4) -> np.ndarray:
 
 
 def test_bundled_model_ranks_tissue_above_glass(sample_slide):
-    outcome = compute_embeddings(Request(image=sample_slide, model='efficientnet-lite0',
+    outcome = compute_embeddings(Request.of(image=sample_slide, model='efficientnet-lite0',
                                          tissue_threshold=0, stride=112))
     data, grid = outcome.data, outcome.data.grid
     glass = cell_brightness(outcome.source, grid) > 235

@@ -18,9 +18,10 @@ from conftest import run_cli
 from test_annotation_schema import _validate
 
 from EmbeddingSimilarity.cache import store
-from EmbeddingSimilarity.cli.request import Request, parse_points
+from EmbeddingSimilarity.cli.request import parse_points
 from EmbeddingSimilarity.errors import InputError
 from EmbeddingSimilarity.query.cells import score, shape_cells
+from EmbeddingSimilarity.query.options import QueryOptions
 from EmbeddingSimilarity.query.scorer import prototype
 from EmbeddingSimilarity.query.shapes import format_shapes, parse_shapes
 
@@ -97,14 +98,12 @@ def test_a_region_query_is_the_mean_of_its_cells_point_queries(test_grid, sample
     cells = shape_cells(data.grid, region)
     assert len(cells) >= 4
     centres = [data.grid.cell_center(r, c) for r, c in cells]
-    by_region = score(Request(image=sample_slide, key_regions=[region], tissue_threshold=0),
-                      data)
-    by_points = score(Request(image=sample_slide, keypoints=centres, tissue_threshold=0), data)
+    by_region = score(QueryOptions(key_regions=[region]), data, 0)
+    by_points = score(QueryOptions(keypoints=centres), data, 0)
     np.testing.assert_allclose(by_region.similarity, by_points.similarity, atol=1e-5)
     # and each shape weighs the same: a point plus the region is not the points' mean
     extra = (1800.0, 2600.0)
-    mixed = score(Request(image=sample_slide, keypoints=[extra], key_regions=[region],
-                          tissue_threshold=0), data)
+    mixed = score(QueryOptions(keypoints=[extra], key_regions=[region]), data, 0)
     cell = data.grid.cell_of_point(*extra)
     equal = prototype(data.embeddings, [[cell], cells]).direction
     pooled = prototype(data.embeddings, [[cell] + cells]).direction

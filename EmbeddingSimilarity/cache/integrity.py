@@ -1,7 +1,7 @@
 """Integrity of a memory-mapped cache: a mapped ``embeddings`` member carries the zip's CRC-32
 of its bytes, and the pass that streams the grid (the similarity pass, a save) checks the bytes
 against it and the stored norms against the embeddings, so a cache damaged after it was written
-is a :class:`~.errors.CacheError`, never a wrong heatmap.
+is a :class:`~..errors.CacheError`, never a wrong heatmap.
 """
 
 from __future__ import annotations

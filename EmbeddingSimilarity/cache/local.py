@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..cli.request import Request
 from ..errors import CacheError, GirderError, OutputError
 from . import store
 from .provenance import Provenance
@@ -30,20 +29,20 @@ def partial_path(output: str) -> str:
     return output + '.partial'
 
 
-def find_local(request: Request, wanted: Provenance) -> tuple[store.EmbeddingGrid | None,
-                                                               str | None]:
-    """A cache that can serve the request: the given input file, a checkpoint, or the output."""
-    if request.input_embeddings:
-        data = store.load(request.input_embeddings)
+def find_local(input_embeddings: str, output_embeddings: str, wanted: Provenance
+               ) -> tuple[store.EmbeddingGrid | None, str | None]:
+    """A cache that can serve the run: the given input file, a checkpoint, or the output."""
+    if input_embeddings:
+        data = store.load(input_embeddings)
         problem = data.provenance.mismatch(wanted)
         if problem:
             raise CacheError('embedding file %s does not match this run: %s; drop '
                              '--input-embeddings or use the same model, tile size, stride and '
-                             'scale' % (request.input_embeddings, problem))
-        return data, request.input_embeddings
-    if not request.output_embeddings:
+                             'scale' % (input_embeddings, problem))
+        return data, input_embeddings
+    if not output_embeddings:
         return None, None
-    for path in (request.output_embeddings, partial_path(request.output_embeddings)):
+    for path in (output_embeddings, partial_path(output_embeddings)):
         if not os.path.isfile(path):
             continue
         try:

@@ -7,22 +7,29 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib
 import os
 import re
+from types import ModuleType
 
 from ..errors import OutputError, UserError
 from ..query.shapes import parse_shapes, points_of, regions_of
+from ..steps.options import default_output_names
+from ..steps.request import Request
 from .paths import check_image
-from .request import Request, default_output_names
 
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 """The package folder: the CLIs' XMLs live there, beside the Slicer CLI entry script."""
-TASKS = {'EmbeddingSimilarity': 'similarity', 'EmbeddingClusters': 'clusters',
-         'CollectionSimilarity': 'collection'}
-"""Each CLI and the word its default output names carry."""
-ANNOTATION_NAMES = {'EmbeddingSimilarity': 'Embedding similarity',
-                    'EmbeddingClusters': 'Embedding clusters',
-                    'CollectionSimilarity': 'Collection similarity'}
+
+
+def flow(cli: str) -> ModuleType:
+    """The flow file of ``cli``: ``EmbeddingClusters`` -> :mod:`.embedding_clusters`, which
+    defines ``run(request, progress)``, ``TASK`` (the word its default output names carry) and
+    ``ANNOTATION_NAME``. A new CLI is one such file and one XML beside the package's."""
+    module = re.sub(r'(?<!^)(?=[A-Z])', '_', cli).lower()
+    return importlib.import_module('%s.%s' % (__package__, module))
+
+
 OUTPUT_NAMES = {'outputEmbeddingFile': 'embeddings', 'outputAnnotationFile': 'annotation',
                 'outputOverlayFile': 'overlay', 'outputTableFile': 'table',
                 'outputResultsFile': 'table', 'outputGalleryFile': 'overlay'}
@@ -76,7 +83,7 @@ def build_parser(cli: str = 'EmbeddingSimilarity') -> argparse.ArgumentParser:
     extra.add_argument('--output-dir', dest='outputDir', default='',
                        help='write <stem>.<model>.npz, <stem>.%s.anot, .png (and .csv) here '
                             'for any output not given explicitly (<stem>: the image name '
-                            'without its extension, so never the image itself)' % TASKS[cli])
+                            'without its extension, so never the image itself)' % flow(cli).TASK)
     extra.add_argument('--picture-size', dest='pictureSize', type=int, default=1024,
                        metavar='PX', help='longest side of the PNG picture\'s slide thumbnail '
                                           '(default 1024)')
@@ -109,7 +116,7 @@ def fill_outputs(args: argparse.Namespace, cli: str = 'EmbeddingSimilarity') -> 
         except OSError as exc:
             raise OutputError('cannot create output folder %s: %s' % (folder, exc.strerror)) \
                 from exc
-    names = default_output_names(args.inputImageFile, _model_name(args), TASKS[cli])
+    names = default_output_names(args.inputImageFile, _model_name(args), flow(cli).TASK)
     for name in outputs:
         if not getattr(args, name):
             setattr(args, name, os.path.join(folder, names[OUTPUT_NAMES[name]]))
@@ -151,18 +158,18 @@ FILE_FIELDS = {
 
 def to_request(args: argparse.Namespace, cli: str = 'EmbeddingSimilarity') -> Request:
     """The :class:`Request` of parsed arguments (the annotation name defaults to the CLI's)."""
-    defaults = Request(image='', annotation_name=ANNOTATION_NAMES.get(cli, ''))
+    defaults = Request.of(image='', annotation_name=flow(cli).ANNOTATION_NAME).flat()
     values = {}
     for field, name in PLAIN_FIELDS.items():
-        values[field] = getattr(args, name, getattr(defaults, field))
+        values[field] = getattr(args, name, defaults[field])
     for field, name in TEXT_FIELDS.items():
-        values[field] = (getattr(args, name, None) or getattr(defaults, field) or '').strip()
+        values[field] = (getattr(args, name, None) or defaults[field] or '').strip()
     for field, name in FILE_FIELDS.items():
         values[field] = getattr(args, name, None) or ''
     positives = parse_shapes(getattr(args, 'keypoints', None), 'key points')
     negatives = parse_shapes(getattr(args, 'negativeKeypoints', None), 'negative key points')
     pooling = getattr(args, 'pooling', 'default')
-    return Request(
+    return Request.of(
         model=_model_name(args), trust_remote_code=bool(values.pop('trust_remote_code')),
         keypoints=points_of(positives), key_regions=regions_of(positives),
         negative_keypoints=points_of(negatives), negative_regions=regions_of(negatives),

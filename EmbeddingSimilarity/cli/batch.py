@@ -5,13 +5,13 @@ others go on.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 from ..errors import InputError, UserError
-from ..steps.embed import run
+from ..steps.options import default_output_names
+from ..steps.request import Request
+from .embedding_similarity import run
 from .paths import check_paths
-from .request import Request, default_output_names
 
 OUTPUT_SUFFIXES = ('.npz', '.partial', '.anot', '.csv', '.tmp')
 """Files this tool writes, which a folder of slides may hold from an earlier run."""
@@ -33,19 +33,19 @@ def run_summary(request: Request) -> dict:
 
 def slide_requests(request: Request, output_dir: str) -> list[Request]:
     """One embeddings-only request per slide of the folder ``request.image``."""
-    if request.has_query or request.negative_keypoints or request.negative_regions:
+    if request.has_query or request.query.negative_keypoints or request.query.negative_regions:
         raise InputError('key points belong to one slide; run each slide on its own to get its '
                          'heatmap (a folder of slides is embedded only)')
     paths = slide_paths(request.image)
     if not paths:
         raise InputError('folder %s holds no files to embed' % request.image)
-    requests = [dataclasses.replace(
-        request, image=path, output_annotation='', output_overlay='', image_id='',
-        annotation_id='', api_url='', token='', scheduler='',
+    requests = [request.but(
+        image=path, output_annotation='', output_overlay='', image_id='', annotation_id='',
+        api_url='', token='', scheduler='',
         output_embeddings=os.path.join(output_dir, default_output_names(
-            path, request.model)['embeddings'])) for path in paths]
-    check_paths('', paths, {'output for %s' % os.path.basename(r.image): r.output_embeddings
-                            for r in requests})
+            path, request.engine.model)['embeddings'])) for path in paths]
+    check_paths('', paths, {'output for %s' % os.path.basename(r.image):
+                            r.outputs.output_embeddings for r in requests})
     return requests
 
 
@@ -54,11 +54,11 @@ def run_folder(request: Request, output_dir: str) -> list[tuple[str, dict | None
     """Embed every slide of the folder ``request.image`` into ``output_dir``;
     ``(path, summary, error)`` per slide, in name order."""
     requests = slide_requests(request, output_dir)
-    if request.scheduler:
+    if request.scale_out.scheduler:
         from ..engine.distributed import dask_client, run_tasks
 
-        with dask_client(request.scheduler, request.num_workers,
-                         request.threads_per_worker) as client:
+        with dask_client(request.scale_out.scheduler, request.scale_out.num_workers,
+                         request.scale_out.threads_per_worker) as client:
             results = run_tasks(client, run_summary, requests)
         order = {r.image: i for i, r in enumerate(requests)}
         return sorted(((r.image, summary, error) for r, summary, error in results),

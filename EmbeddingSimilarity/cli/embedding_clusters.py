@@ -20,34 +20,40 @@ from ..render.colours import cluster_colours
 from ..render.picture import cluster_picture
 from ..steps.embed import Outcome, compute_embeddings
 from ..steps.publish import caption, publish
-from .request import Request, validate
+from ..steps.request import Request
+from .request import validate
 
 logger = logging.getLogger(__name__)
 
+TASK = 'clusters'
+"""The word this CLI's default output names carry (``<stem>.clusters.anot``)."""
+ANNOTATION_NAME = 'Embedding clusters'
 
-def run_clusters(request: Request, progress: Progress | None = None) -> Outcome:
+
+def run(request: Request, progress: Progress | None = None) -> Outcome:
     """Embed (or reuse) the grid, cluster its tissue cells, and write and post the map."""
     progress = progress or NullProgress()
     validate(request)
-    girder = GirderLink.connect(request.api_url, request.token)
+    girder = GirderLink.connect(request.girder.api_url, request.girder.token)
     outcome = compute_embeddings(request, progress, girder)
     data = outcome.data
-    valid = valid_cells(data, request)
-    check_clusters(request.clusters, int(valid.sum()))
+    valid = valid_cells(data, request.query, request.tiling.tissue_threshold)
+    check_clusters(request.query.clusters, int(valid.sum()))
     progress.start('clusters', comment='clustering %d tissue cells' % int(valid.sum()))
-    clusters = cluster_grid(data.embeddings, valid, request.clusters, request.seed, data.norms)
+    clusters = cluster_grid(data.embeddings, valid, request.query.clusters, request.query.seed,
+                            data.norms)
     outcome.clusters = clusters
     logger.info('%d clusters (%s)', clusters.k, 'chosen by silhouette'
                 if clusters.chosen_by == 'silhouette' else 'as asked')
-    if request.output_table:
-        write_table(request.output_table, data.grid, clusters, data.tissue_fraction)
-        outcome.files.append(request.output_table)
+    if request.outputs.output_table:
+        write_table(request.outputs.output_table, data.grid, clusters, data.tissue_fraction)
+        outcome.files.append(request.outputs.output_table)
     colours = cluster_colours(clusters.k)
     scale = data.provenance.scale
     slide_mpp = scale.slide_mpp if scale else None
     stats = cluster_stats(clusters, data.grid, slide_mpp)
     outcome.annotation = build_cluster_annotation(
-        data.grid, clusters.labels, colours, request.annotation_name,
+        data.grid, clusters.labels, colours, request.render.annotation_name,
         _attributes(request, outcome, clusters, stats))
 
     def draw(thumb: np.ndarray) -> np.ndarray:
@@ -69,5 +75,5 @@ def _attributes(request: Request, outcome: Outcome, clusters: ClusterMap, stats:
             'chosenBy': clusters.chosen_by, 'seed': clusters.seed,
             'silhouettes': {str(k): v for k, v in clusters.silhouettes.items()},
             'shares': [s.share for s in stats], 'areasMm2': [s.area_mm2 for s in stats],
-            'tissueThreshold': request.tissue_threshold,
+            'tissueThreshold': request.tiling.tissue_threshold,
             'imageFingerprint': provenance.image.fingerprint}

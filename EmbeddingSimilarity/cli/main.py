@@ -16,7 +16,14 @@ import time
 from collections.abc import Callable
 
 from ..errors import UserError, first_line
-from .arguments import build_parser, fill_outputs, join_negative_values, to_request, xml_path
+from .arguments import (
+    build_parser,
+    fill_outputs,
+    flow,
+    join_negative_values,
+    to_request,
+    xml_path,
+)
 
 PROG = 'EmbeddingSimilarity'
 XML_PATH = xml_path(PROG)
@@ -26,18 +33,8 @@ logger = logging.getLogger('EmbeddingSimilarity')
 
 
 def _runner(cli: str) -> Callable:
-    """The function that runs ``cli``'s request (imported late: it pulls in the heavy parts)."""
-    if cli == 'EmbeddingClusters':
-        from .embedding_clusters import run_clusters
-
-        return run_clusters
-    if cli == 'CollectionSimilarity':
-        from .collection_similarity import run_collection
-
-        return run_collection
-    from ..steps.embed import run
-
-    return run
+    """The ``run`` of ``cli``'s flow file (imported late: it pulls in the heavy parts)."""
+    return flow(cli).run
 
 
 def describe_args(args: argparse.Namespace) -> str:

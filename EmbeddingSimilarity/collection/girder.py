@@ -15,12 +15,12 @@ import numpy as np
 from .. import __version__
 from ..cache import local as cache
 from ..cache import store
-from ..cli.request import Request
 from ..errors import GirderError, UserError
 from ..girder.session import GirderSession
 from ..query.similarity import SimilarityMap, cosine_map
 from ..render.annotation import build_annotation
 from ..render.colours import parse_colormap, parse_colour
+from ..steps.request import Request
 from .search import TopK, searchable_cells
 from .targets import Target
 
@@ -42,9 +42,10 @@ def histomics_url(api_url: str, item_id: str) -> str:
 def girder_targets(session: GirderSession, request: Request, scratch: str) -> list[Target]:
     """The folder's items, each image file downloaded into ``scratch``; the query item flagged
     (added when outside the folder)."""
-    query_item = session.resolve_item(request.image_id)['_id'] if request.image_id else ''
+    image_id = request.girder.image_id
+    query_item = session.resolve_item(image_id)['_id'] if image_id else ''
     targets = []
-    for item in session.folder_items(request.collection):
+    for item in session.folder_items(request.search.collection):
         target = Target(path='', name=item['name'], item_id=item['_id'],
                         is_query=item['_id'] == query_item,
                         url=histomics_url(session.api_url, item['_id']))
@@ -60,7 +61,7 @@ def girder_targets(session: GirderSession, request: Request, scratch: str) -> li
         targets.append(target)
     if not targets:
         raise GirderError('Girder folder %s holds no items; put slides in it (subfolders are '
-                          'searched too)' % request.collection)
+                          'searched too)' % request.search.collection)
     if not any(t.is_query for t in targets):
         targets.insert(0, Target(request.image, os.path.basename(request.image), True, False,
                                  item_id=query_item, url=histomics_url(session.api_url,
@@ -90,22 +91,24 @@ def upload_new_caches(session: GirderSession, targets: list[Target]) -> None:
 def post_heatmaps(session: GirderSession, request: Request, targets: list[Target], top: TopK,
                   query: np.ndarray) -> dict[str, str]:
     """A heatmap of the query on each target with a match; item id -> annotation id."""
-    colormap = parse_colormap(request.colormap, parse_colour(request.colour))
+    colormap = parse_colormap(request.render.colormap, parse_colour(request.render.colour))
     posted = {}
     for number in sorted({int(t) for t in top.targets}):
         target = targets[number]
         if not target.item_id:
             continue
         data = store.load(target.cache)
-        similarity = cosine_map(data.embeddings, searchable_cells(data, request.tissue_threshold),
+        similarity = cosine_map(data.embeddings,
+                                searchable_cells(data, request.tiling.tissue_threshold),
                                 query, data.norms)
         low, high = SCORE_RANGE
         values = np.where(np.isfinite(similarity),
                           np.clip((similarity - low) / (high - low), 0, 1), 0).astype(np.float32)
         result = SimilarityMap(similarity, values, [], [], low, 'fixed', 1)
-        doc = build_annotation(data.grid, result, None, request.annotation_name, {
+        doc = build_annotation(data.grid, result, None, request.render.annotation_name, {
             'model': data.provenance.model.name, 'version': __version__,
-            'queryImage': request.image_id, 'keypoints': [list(p) for p in request.keypoints],
+            'queryImage': request.girder.image_id,
+            'keypoints': [list(p) for p in request.query.keypoints],
             'scoreRange': list(SCORE_RANGE), 'matches': int((top.targets == number).sum())},
             colormap=colormap)
         doc['attributes'] = {COLLECTION_ATTRIBUTE: next(iter(doc['attributes'].values()))}
@@ -117,7 +120,7 @@ def _post_or_update(session: GirderSession, item_id: str, doc: dict, request: Re
     model = doc['attributes'][COLLECTION_ATTRIBUTE]['model']
     for previous in session.my_annotations(item_id, model, COLLECTION_ATTRIBUTE):
         attrs = previous['annotation']['attributes'][COLLECTION_ATTRIBUTE]
-        if (previous['annotation'].get('name') == request.annotation_name
-                and attrs.get('queryImage') == request.image_id):
+        if (previous['annotation'].get('name') == request.render.annotation_name
+                and attrs.get('queryImage') == request.girder.image_id):
             return session.update_annotation(str(previous['_id']), doc)
     return session.create_annotation(item_id, doc)

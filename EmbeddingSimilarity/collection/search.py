@@ -1,11 +1,12 @@
 """Top-k across many embedding grids: exact, streaming, mergeable.
 
 Each target cache is memory-mapped and scored with the single-slide cosine pass
-(:func:`~.similarity.cosine_map`, which streams the map in blocks and checks the cache's CRC and
-norms), its best ``k`` cells are taken with ``argpartition``, and the per-slide candidates are
-merged into one global top-k. Only one slide's ``rows x cols`` scores are held at a time, so peak
-memory does not grow with the collection. A :class:`TopK` is also what a Dask worker returns for
-its shard of caches: :func:`merge` of the shards equals one pass over all of them.
+(:func:`~..query.similarity.cosine_map`, which streams the map in blocks and checks the cache's
+CRC and norms), its best ``k`` cells are taken with ``argpartition``, and the per-slide
+candidates are merged into one global top-k. Only one slide's ``rows x cols`` scores are held at
+a time, so peak memory does not grow with the collection. A :class:`TopK` is also what a Dask
+worker returns for its shard of caches: :func:`merge` of the shards equals one pass over all of
+them.
 
 A score histogram (fixed bins over [-1, 1]) rides along so each hit gets the percentile of its
 score among every cell searched, which merges across shards as well.

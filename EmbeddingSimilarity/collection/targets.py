@@ -13,10 +13,11 @@ from collections.abc import Callable
 
 from ..cache import store
 from ..cache.provenance import Provenance
-from ..cli.request import Request, default_output_names
 from ..errors import InputError, UserError
 from ..progress import NullProgress, Progress
+from ..steps.options import default_output_names
 from ..steps.plan import make_plan
+from ..steps.request import Request
 
 logger = logging.getLogger(__name__)
 
@@ -61,15 +62,15 @@ def collection_slides(folder: str, exclude: set[str]) -> list[str]:
 
 def cache_path(request: Request, slide: str) -> str:
     """Where a target's cache is written: the embeddings folder, else next to the slide."""
-    name = default_output_names(slide, request.model)['embeddings']
-    return os.path.join(request.embeddings_folder or os.path.dirname(slide), name)
+    name = default_output_names(slide, request.engine.model)['embeddings']
+    return os.path.join(request.search.embeddings_folder or os.path.dirname(slide), name)
 
 
 def find_cache(request: Request, slide: str, wanted) -> tuple[str, str]:
     """A matching cache of ``slide`` (path or ''), and a note on caches that did not match."""
-    name = default_output_names(slide, request.model)['embeddings']
+    name = default_output_names(slide, request.engine.model)['embeddings']
     notes = []
-    for folder in filter(None, (request.embeddings_folder, os.path.dirname(slide))):
+    for folder in filter(None, (request.search.embeddings_folder, os.path.dirname(slide))):
         path = os.path.join(folder, name)
         if not os.path.isfile(path):
             continue
@@ -87,12 +88,13 @@ def find_cache(request: Request, slide: str, wanted) -> tuple[str, str]:
 
 def list_targets(request: Request) -> list[Target]:
     """The slides to search: the collection's files, plus the query image when outside it."""
-    exclude = {os.path.realpath(p) for p in (request.output_results, request.output_gallery,
-                                             request.index, request.index + '.json') if p}
-    paths = collection_slides(request.collection, exclude)
+    search = request.search
+    exclude = {os.path.realpath(p) for p in (search.output_results, search.output_gallery,
+                                             search.index, search.index + '.json') if p}
+    paths = collection_slides(request.search.collection, exclude)
     if not paths:
         raise InputError('collection %s holds no files; put slides in it (subfolders are '
-                         'searched too)' % request.collection)
+                         'searched too)' % request.search.collection)
     query = os.path.realpath(request.image)
     targets = [Target(p, os.path.basename(p), os.path.realpath(p) == query) for p in paths]
     if not any(t.is_query for t in targets):
@@ -123,7 +125,7 @@ def prepare_targets(request: Request, targets: list[Target], progress: Progress,
                            target.name, exc)
         else:
             if target.note:
-                logger.info('%s; embedding afresh with %s', target.note, request.model)
+                logger.info('%s; embedding afresh with %s', target.note, request.engine.model)
             if not target.cache:
                 missing.append(target)
     progress.end()
@@ -133,8 +135,8 @@ def prepare_targets(request: Request, targets: list[Target], progress: Progress,
 
 
 def _slide_request(request: Request, path: str) -> Request:
-    return dataclasses.replace(
-        request, image=path, keypoints=[], negative_keypoints=[], input_embeddings='',
+    return request.but(
+        image=path, keypoints=[], negative_keypoints=[], input_embeddings='',
         output_embeddings=cache_path(request, path), output_annotation='', output_overlay='',
         output_table='', output_results='', output_gallery='', image_id='', annotation_id='',
         api_url='', token='', scheduler='')
@@ -145,7 +147,7 @@ def embed_target(request: Request) -> str:
     from ..steps.embed import compute_embeddings
 
     compute_embeddings(request, NullProgress())
-    return request.output_embeddings
+    return request.outputs.output_embeddings
 
 
 def _embed_targets(request: Request, missing: list[Target], progress: Progress,

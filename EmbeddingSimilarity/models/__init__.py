@@ -1,9 +1,6 @@
-"""The model registry: look up a :class:`ModelSpec` by name and load it.
-
-Known models come from :mod:`.catalog`; third-party packages add theirs through the
-``embedding_similarity.models`` entry-point group (each entry point is a callable returning a
-ModelSpec or a list of them).
-"""
+"""The model registry: every model's sourced record (:mod:`.catalog`, plus plugins through the
+``embedding_similarity.models`` entry points), hub access, and the loaders that build an embedder.
+May import: the foundation modules only (torch, timm and transformers only inside functions)."""
 
 from __future__ import annotations
 

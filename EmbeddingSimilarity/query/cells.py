@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..cache.store import EmbeddingGrid
-from ..cli.request import Request
 from ..errors import InputError
 from ..slide.tiling import TileGrid
+from .options import QueryOptions
 from .scorer import fit_scorer
 from .shapes import Shape, format_shapes, point
 from .similarity import SimilarityMap, box_mean, check_options, scale_values
@@ -40,27 +40,28 @@ def shape_cells(grid: TileGrid, shape: Shape) -> list[tuple[int, int]]:
     return cells or [grid.cell_of_point(*shape.centre())]
 
 
-def key_shapes(request: Request) -> tuple[list[Shape], list[Shape]]:
+def key_shapes(query: QueryOptions) -> tuple[list[Shape], list[Shape]]:
     """The positive and negative key shapes: points first, then regions."""
-    return ([point(x, y) for x, y in request.keypoints] + list(request.key_regions),
-            [point(x, y) for x, y in request.negative_keypoints] + list(request.negative_regions))
+    return ([point(x, y) for x, y in query.keypoints] + list(query.key_regions),
+            [point(x, y) for x, y in query.negative_keypoints]
+            + list(query.negative_regions))
 
 
-def query_cells(request: Request, grid: TileGrid) -> np.ndarray:
+def query_cells(query: QueryOptions, grid: TileGrid) -> np.ndarray:
     """Every cell a key shape stands for (embedded first by a coarse-to-fine run, so a preview
     scores with the true query)."""
     mask = np.zeros(grid.shape, dtype=bool)
-    positives, negatives = key_shapes(request)
+    positives, negatives = key_shapes(query)
     for shape in positives + negatives:
         for cell in shape_cells(grid, shape):
             mask[cell] = True
     return mask
 
 
-def _single_cells(request: Request, grid: TileGrid) -> list[tuple[int, int]]:
+def _single_cells(query: QueryOptions, grid: TileGrid) -> list[tuple[int, int]]:
     """Cells that get a value even on glass: those under a point or a region too small to
     cover a cell centre (a deliberate click)."""
-    positives, negatives = key_shapes(request)
+    positives, negatives = key_shapes(query)
     cells = []
     for shape in positives + negatives:
         found = shape_cells(grid, shape)
@@ -76,18 +77,19 @@ def _covers_a_centre(grid: TileGrid, shape: Shape) -> bool:
                                np.array([oy + row * grid.stride_base]))[0])
 
 
-def cells_to_embed(request: Request, grid: TileGrid, fraction: np.ndarray) -> np.ndarray:
-    """Tissue cells by the request's threshold, plus the cells under its key points."""
-    wanted = tissue_wanted(fraction, request.tissue_threshold)
-    for cell in _single_cells(request, grid):
+def cells_to_embed(query: QueryOptions, grid: TileGrid, fraction: np.ndarray,
+                   tissue_threshold: float) -> np.ndarray:
+    """Tissue cells by ``tissue_threshold``, plus the cells under the key points."""
+    wanted = tissue_wanted(fraction, tissue_threshold)
+    for cell in _single_cells(query, grid):
         wanted[cell] = True
     return wanted
 
 
-def valid_cells(data: EmbeddingGrid, request: Request) -> np.ndarray:
+def valid_cells(data: EmbeddingGrid, query: QueryOptions, tissue_threshold: float) -> np.ndarray:
     """Cells that get a value: embedded and tissue by this run's threshold, or a key point."""
-    valid = data.embedded & tissue_wanted(data.tissue_fraction, request.tissue_threshold)
-    for cell in _single_cells(request, data.grid):
+    valid = data.embedded & tissue_wanted(data.tissue_fraction, tissue_threshold)
+    for cell in _single_cells(query, data.grid):
         valid[cell] = data.embedded[cell]
     return valid
 
@@ -111,22 +113,22 @@ def query_groups(shapes: list[Shape], grid: TileGrid, valid: np.ndarray,
     return groups
 
 
-def score(request: Request, data: EmbeddingGrid) -> SimilarityMap:
-    """The similarity map of the grid to the request's key shapes, by its scorer."""
-    check_options(request.threshold, request.aggregation, request.scaling)
-    valid = valid_cells(data, request)
-    positives, negatives = key_shapes(request)
+def score(query: QueryOptions, data: EmbeddingGrid, tissue_threshold: float) -> SimilarityMap:
+    """The similarity map of the grid to the query's key shapes, by its scorer."""
+    check_options(query.threshold, query.aggregation, query.scaling)
+    valid = valid_cells(data, query, tissue_threshold)
+    positives, negatives = key_shapes(query)
     pos = query_groups(positives, data.grid, valid, 'key point')
     neg = query_groups(negatives, data.grid, valid, 'negative key point')
-    scorer = fit_scorer(request.scorer, data.embeddings, pos, neg, valid, request.seed)
-    similarity = box_mean(scorer.score(data.embeddings, valid, data.norms), request.aggregation)
-    values = scale_values(similarity, request.threshold, request.scaling)
+    scorer = fit_scorer(query.scorer, data.embeddings, pos, neg, valid, query.seed)
+    similarity = box_mean(scorer.score(data.embeddings, valid, data.norms), query.aggregation)
+    values = scale_values(similarity, query.threshold, query.scaling)
     return SimilarityMap(similarity, values, [c for g in pos for c in g],
-                         [c for g in neg for c in g], float(request.threshold), request.scaling,
-                         int(request.aggregation))
+                         [c for g in neg for c in g], float(query.threshold), query.scaling,
+                         int(query.aggregation))
 
 
-def query_attributes(request: Request, data: EmbeddingGrid, version: str) -> dict:
+def query_attributes(query: QueryOptions, data: EmbeddingGrid, version: str) -> dict:
     """What the annotation records about the query (read back by the next run and by people)."""
     grid, provenance = data.grid, data.provenance
     scale = provenance.scale
@@ -134,20 +136,20 @@ def query_attributes(request: Request, data: EmbeddingGrid, version: str) -> dic
             'tileSize': grid.tile, 'stride': grid.stride, 'factor': grid.factor,
             'mpp': scale.mpp if scale else None,
             'magnification': scale.magnification if scale else None,
-            'keypoints': [list(p) for p in request.keypoints],
-            'negativeKeypoints': [list(p) for p in request.negative_keypoints],
-            'keyRegions': [format_shapes([shape]) for shape in request.key_regions],
-            'negativeRegions': [format_shapes([shape]) for shape in request.negative_regions],
-            'scorer': request.scorer,
+            'keypoints': [list(p) for p in query.keypoints],
+            'negativeKeypoints': [list(p) for p in query.negative_keypoints],
+            'keyRegions': [format_shapes([shape]) for shape in query.key_regions],
+            'negativeRegions': [format_shapes([shape]) for shape in query.negative_regions],
+            'scorer': query.scorer,
             'imageFingerprint': provenance.image.fingerprint}
 
 
-def query_description(request: Request, result: SimilarityMap) -> str:
+def query_description(query: QueryOptions, result: SimilarityMap) -> str:
     """One sentence on what was asked and how it was scored (the annotation's description)."""
-    positives, negatives = key_shapes(request)
+    positives, negatives = key_shapes(query)
     rule = ('logistic regression probability (positive against %s)' % (
         'negative cells' if negatives else 'random tissue cells')
-        if request.scorer == 'linear' else 'cosine similarity to the prototype')
+        if query.scorer == 'linear' else 'cosine similarity to the prototype')
     return ('Score of %d tissue cells to %d key shape(s)%s: %s; %s scaling from %g.' % (
         int(result.valid.sum()), len(positives),
         ' and %d negative shape(s)' % len(negatives) if negatives else '', rule,

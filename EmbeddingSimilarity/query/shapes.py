@@ -160,3 +160,11 @@ def check_shapes_inside(shapes: list[Shape], width: int, height: int, name: str)
             raise InputError('%s: %s %s is outside the image (0..%d, 0..%d base pixels); draw it '
                              'on the slide' % (name, shape.kind, format_shapes([shape]),
                                                width - 1, height - 1))
+
+
+def check_points_inside(points: list[tuple[float, float]], width: int, height: int,
+                        name: str = 'key point') -> None:
+    for x, y in points:
+        if not (np.isfinite(x) and np.isfinite(y)) or not (0 <= x < width and 0 <= y < height):
+            raise InputError('%s (%g, %g) is outside the image (0..%d, 0..%d base pixels); '
+                             'click on the slide' % (name, x, y, width - 1, height - 1))

@@ -1,10 +1,9 @@
-"""The data flow of a run, and nothing else:
+"""The embedding step every CLI shares: ``plan -> reuse a cache or embed the missing cells ->
+save``, in process or on Dask, coarse to fine when previews are wanted.
 
-``plan -> reuse a cache or embed the missing cells -> save -> query -> publish``.
-
-Embeddings are saved before anything is published, so a Girder failure never loses them. Each
-step's rules live in its own module: :mod:`.plan`, :mod:`.cache`, :mod:`.query`,
-:mod:`.annotation` and :mod:`.girder`.
+Embeddings are saved (and cached in Girder) before anything is published, so a Girder failure
+never loses them. Each rule lives in its own room: :mod:`.plan`, :mod:`..cache.local`,
+:mod:`..engine` and :mod:`..query.cells` (which cells a query needs first).
 """
 
 from __future__ import annotations
@@ -17,25 +16,17 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from .. import __version__
 from ..cache import local as cache
 from ..cache import store
 from ..cache.provenance import software_versions
-from ..cli.request import Request, validate
 from ..errors import GirderError, Interrupted
 from ..girder.session import GirderLink
 from ..progress import NullProgress, Progress
-from ..query.calibration import calibrate
-from ..query.cells import cells_to_embed, query_attributes, query_cells, query_description, score
+from ..query.cells import cells_to_embed, query_cells
 from ..query.similarity import SimilarityMap
-from ..render.annotation import build_annotation, check_display, contour_levels, scale_legend
-from ..render.picture import similarity_picture
 from ..slide.tissue import tissue_fractions
-from . import progressive
-from .exemplars import exemplar_shapes
 from .plan import Plan, make_plan
-from .progressive import Previewer
-from .publish import caption, publish, publish_hits
+from .request import Request
 
 logger = logging.getLogger(__name__)
 
@@ -77,15 +68,16 @@ def compute_embeddings(request: Request, progress: Progress | None = None,
         if data.tissue_fraction is None:
             progress.start('tissue', comment='finding tissue')
             data.tissue_fraction = tissue_fractions(plan.source, plan.grid)
-        todo = cells_to_embed(request, plan.grid, data.tissue_fraction) & ~data.embedded
+        todo = cells_to_embed(request.query, plan.grid, data.tissue_fraction,
+                              request.tiling.tissue_threshold) & ~data.embedded
         try:
             embedded_now = embed_missing(request, plan, data, todo, progress, on_level)
         except Interrupted as exc:
             if girder is not None and girder.session is not None and \
                     cache.checkpoint_to_girder(girder.session, data, scratch):
                 exc.kept = cache.interrupted_line(
-                    int(data.embedded.sum()), cache.partial_path(request.output_embeddings)
-                    if request.output_embeddings else '', in_girder=True)
+                    int(data.embedded.sum()), cache.partial_path(request.outputs.output_embeddings)
+                    if request.outputs.output_embeddings else '', in_girder=True)
             raise
         progress.end()
         _record_run(data, request, progress)
@@ -98,7 +90,8 @@ def compute_embeddings(request: Request, progress: Progress | None = None,
 def _reuse(request: Request, plan: Plan, girder: GirderLink | None,
            scratch: str) -> tuple[store.EmbeddingGrid, str | None]:
     """A cache that serves the plan (local, then Girder), else an empty grid."""
-    data, source = cache.find_local(request, plan.provenance)
+    data, source = cache.find_local(request.outputs.input_embeddings,
+                                    request.outputs.output_embeddings, plan.provenance)
     if data is None and girder is not None and girder.session is not None:
         data, source = cache.find_in_girder(girder.session, plan.provenance, scratch)
     if data is None:
@@ -118,17 +111,17 @@ def embed_missing(request: Request, plan: Plan, data: store.EmbeddingGrid, todo,
     if not count:
         return 0
     spec = plan.spec
-    checkpoint = cache.Checkpointer(data, request.output_embeddings,
-                                    request.checkpoint_seconds, spec.embed_dim, spec.name)
+    checkpoint = cache.Checkpointer(data, request.outputs.output_embeddings,
+                                    request.outputs.checkpoint_seconds, spec.embed_dim, spec.name)
     data.norms = None  # stale from here on; checkpoints compute their own
-    parts = (levels(todo, first=query_cells(request, plan.grid)) if on_level is not None
+    parts = (levels(todo, first=query_cells(request.query, plan.grid)) if on_level is not None
              else [todo])
 
     def after(level: int) -> None:
         if on_level is not None and level < len(parts) - 1:
             on_level(data, todo)
     try:
-        if request.scheduler:
+        if request.scale_out.scheduler:
             ran = _embed_on_dask(request, plan, parts, checkpoint.keep, progress, after)
         else:
             ran = _embed_in_process(request, plan, parts, checkpoint.keep, progress, after)
@@ -151,13 +144,14 @@ def _embed_on_dask(request: Request, plan: Plan, parts: list, keep, progress: Pr
 
     count = int(sum(part.sum() for part in parts))
     ran: dict = {}
-    with dask_client(request.scheduler, request.num_workers,
-                     request.threads_per_worker) as client:
+    options, scale_out = request.engine, request.scale_out
+    with dask_client(scale_out.scheduler, scale_out.num_workers,
+                     scale_out.threads_per_worker) as client:
         progress.start('embed', total=count, comment='embedding %d tiles on Dask' % count)
         for level, part in enumerate(parts):
             ran = embed_distributed(client, request.image, plan.spec, plan.grid, part,
-                                    request.batch_size, request.device, request.precision,
-                                    request.threads_per_worker, keep, progress)
+                                    options.batch_size, options.device, options.precision,
+                                    scale_out.threads_per_worker, keep, progress)
             after(level)
     return ran
 
@@ -169,15 +163,16 @@ def _embed_in_process(request: Request, plan: Plan, parts: list, keep, progress:
 
     count = int(sum(part.sum() for part in parts))
     progress.start('load-model', comment='loading %s' % plan.spec.name)
-    engine = load_engine(plan.spec, request.device, request.precision, request.batch_size,
-                         request.layout)
+    options = request.engine
+    engine = load_engine(plan.spec, options.device, options.precision, options.batch_size,
+                         options.layout)
     logger.info('embedding %d cells with %s on %s (%s, %s, batches of %d, %d level(s))', count,
                 plan.spec.name, engine.device, engine.precision, engine.layout,
-                request.batch_size, len(parts))
+                request.engine.batch_size, len(parts))
     progress.start('embed', total=count, comment='embedding %d tiles' % count)
     for level, part in enumerate(parts):
-        batches = iter_batches(plan.source, plan.grid, part, request.batch_size,
-                               request.reader_threads)
+        batches = iter_batches(plan.source, plan.grid, part, request.engine.batch_size,
+                               request.engine.reader_threads)
         engine.run(batches, keep, progress)
         after(level)
     return engine.describe()
@@ -187,7 +182,7 @@ def _record_run(data: store.EmbeddingGrid, request: Request, progress: Progress)
     provenance = data.provenance
     provenance.complete = True
     provenance.software = software_versions()
-    provenance.tissue = {'threshold': request.tissue_threshold,
+    provenance.tissue = {'threshold': request.tiling.tissue_threshold,
                          'method': 'optical density, Otsu'}
     provenance.updated = datetime.datetime.now(datetime.timezone.utc).isoformat(
         timespec='seconds')
@@ -200,14 +195,14 @@ def _save(request: Request, outcome: Outcome, girder: GirderLink | None, scratch
     """Write the output embeddings and cache them in Girder, unless they came from there
     unchanged (``changed``: cells were embedded now, or a checkpoint became complete)."""
     data, embedded_now, source = outcome.data, outcome.cells_embedded, outcome.cache_source
-    if request.output_embeddings:
-        if changed or source != request.output_embeddings:
-            cache.save_local(request.output_embeddings, data)
-        outcome.files.append(request.output_embeddings)
+    if request.outputs.output_embeddings:
+        if changed or source != request.outputs.output_embeddings:
+            cache.save_local(request.outputs.output_embeddings, data)
+        outcome.files.append(request.outputs.output_embeddings)
     if girder is not None and girder.session is not None and (
             changed or not (source or '').startswith('girder:')):
-        path = request.output_embeddings or os.path.join(scratch, 'upload.npz')
-        if not request.output_embeddings:
+        path = request.outputs.output_embeddings or os.path.join(scratch, 'upload.npz')
+        if not request.outputs.output_embeddings:
             store.save(path, data)
         progress.start('cache', comment='caching the embeddings in Girder')
         try:
@@ -216,51 +211,6 @@ def _save(request: Request, outcome: Outcome, girder: GirderLink | None, scratch
         except GirderError as exc:  # a cache is a shortcut: the run goes on without it
             logger.warning('the embeddings were not cached in Girder: %s', exc)
         progress.end()
-    elif embedded_now and not request.output_embeddings:
+    elif embedded_now and not request.outputs.output_embeddings:
         logger.info('%d new cells were embedded but no output embedding file was given; they are '
                     'not cached', embedded_now)
-
-
-def run(request: Request, progress: Progress | None = None) -> Outcome:
-    """The whole job: embeddings, then (with key points) the heatmap and its outputs."""
-    progress = progress or NullProgress()
-    colormap = validate(request)
-    girder = GirderLink.connect(request.api_url, request.token)
-    request = exemplar_shapes(request, girder)
-    preview = (Previewer(request, girder, colormap) if request.has_query
-               and progressive.wanted(request.progressive, bool(request.api_url)) else None)
-    outcome = compute_embeddings(request, progress, girder, preview)
-    if preview is not None and preview.annotation_id:  # the final map replaces the preview
-        request = dataclasses.replace(request, annotation_id=preview.annotation_id)
-    if not request.has_query:
-        logger.info('no key point given: embeddings only')
-        if girder is not None and girder.error is not None:
-            raise girder.error
-        return outcome
-    progress.start('similarity', comment='comparing cells to the key points')
-    data = outcome.data
-    result = outcome.similarity = score(request, data)
-    check_display(request.display, data.grid, result.valid)
-    levels = (contour_levels(result.values, result.valid) if request.display == 'contour'
-              else [])
-    scale = data.provenance.scale
-    calibration = outcome.calibration = calibrate(
-        result.similarity, data.embeddings, data.grid, scale.slide_mpp if scale else None,
-        request.seed)
-    attributes = dict(query_attributes(request, data, __version__),
-                      calibration=calibration.attributes())
-    outcome.annotation = build_annotation(
-        data.grid, result, None, request.annotation_name, attributes, colormap=colormap,
-        display=request.display, levels=levels)
-    outcome.annotation['description'] = '%s %s' % (query_description(request, result),
-                                                   calibration.description())
-    publish_hits(request, outcome, girder, attributes)
-    title, ticks = scale_legend(result)
-
-    def draw(thumb):
-        return similarity_picture(
-            thumb, data.grid, result.values, colormap, title=title, ticks=ticks,
-            display=request.display, levels=levels, points=request.keypoints,
-            slide_mpp=scale.slide_mpp if scale else None, caption=caption(data.provenance))
-    publish(request, outcome, girder, progress, draw)
-    return outcome

@@ -6,13 +6,12 @@ click.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
-from ..cli.request import Request
 from ..errors import InputError
 from ..girder.session import GirderLink
 from ..query.shapes import Shape, point, polygon, rectangle
+from .request import Request
 
 
 def split_names(text: str) -> list[str]:
@@ -69,16 +68,16 @@ def annotation_shapes(link: GirderLink | None, image_id: str, text: str,
 
 def exemplar_shapes(request: Request, link: GirderLink | None) -> Request:
     """``request`` with the exemplar annotations' shapes added to its key shapes."""
-    if not (request.positive_annotations or request.negative_annotations):
+    query = request.query
+    if not (query.positive_annotations or query.negative_annotations):
         return request
-    positives = annotation_shapes(link, request.image_id, request.positive_annotations,
+    positives = annotation_shapes(link, request.girder.image_id, query.positive_annotations,
                                   '--positive-annotations')
-    negatives = annotation_shapes(link, request.image_id, request.negative_annotations,
+    negatives = annotation_shapes(link, request.girder.image_id, query.negative_annotations,
                                   '--negative-annotations')
-    return dataclasses.replace(
-        request,
-        keypoints=request.keypoints + [s.vertices[0] for s in positives if s.is_point],
-        key_regions=request.key_regions + [s for s in positives if not s.is_point],
-        negative_keypoints=request.negative_keypoints + [
+    return request.but(
+        keypoints=query.keypoints + [s.vertices[0] for s in positives if s.is_point],
+        key_regions=query.key_regions + [s for s in positives if not s.is_point],
+        negative_keypoints=query.negative_keypoints + [
             s.vertices[0] for s in negatives if s.is_point],
-        negative_regions=request.negative_regions + [s for s in negatives if not s.is_point])
+        negative_regions=query.negative_regions + [s for s in negatives if not s.is_point])

@@ -134,17 +134,17 @@ class Previewer:
         from ..render.annotation import build_annotation, contour_levels
         from .publish import publish
 
-        request = dataclasses.replace(
-            self.request, annotation_id=self.annotation_id or self.request.annotation_id,
+        request = self.request.but(
+            annotation_id=self.annotation_id or self.request.girder.annotation_id,
             output_overlay='')
         try:
-            result = preview_map(score(request, data), todo)
+            result = preview_map(score(request.query, data, request.tiling.tissue_threshold), todo)
             levels_ = (contour_levels(result.values, result.valid)
-                       if request.display == 'contour' else [])
+                       if request.render.display == 'contour' else [])
             annotation = build_annotation(
-                data.grid, result, None, request.annotation_name,
-                query_attributes(request, data, __version__), colormap=self.colormap,
-                display=request.display, levels=levels_)
+                data.grid, result, None, request.render.annotation_name,
+                query_attributes(request.query, data, __version__), colormap=self.colormap,
+                display=request.render.display, levels=levels_)
             annotation['description'] = '%s %s' % (preview_note(data, todo),
                                                     annotation['description'])
             annotation['attributes'][next(iter(annotation['attributes']))]['preview'] = True

@@ -13,7 +13,6 @@ import numpy as np
 from .. import HITS_TOOL_ATTRIBUTE, TOOL_ATTRIBUTE
 from ..atomic import write_bytes
 from ..cache.provenance import Provenance
-from ..cli.request import Request
 from ..errors import GirderError
 from ..girder.session import GirderLink, publish_annotation
 from ..progress import Progress
@@ -22,6 +21,7 @@ from ..query.hits import build_hits_annotation
 from ..render.annotation import to_json
 from ..render.overlay import overlay_size, write_png
 from ..slide.source import thumbnail
+from .request import Request
 
 logger = logging.getLogger(__name__)
 
@@ -41,18 +41,20 @@ def publish(request: Request, outcome: Any, girder: GirderLink | None, progress:
     """Post ``outcome.annotation``, write the ``.anot`` and the picture ``draw(thumbnail)``;
     a Girder error is raised once the files are written."""
     girder_error = _post(request, outcome, girder, progress, tool)
-    if request.output_annotation:
+    outputs = request.outputs
+    if outputs.output_annotation:
         # A HistomicsUI server ingests an uploaded *AnnotationFile output as a new annotation;
         # when this run has already posted (or updated) it, the file holds an empty list so the
         # annotation is not added twice.
         body = '[]' if outcome.annotation_id else to_json(outcome.annotation)
-        write_bytes(request.output_annotation, body)
-        outcome.files.append(request.output_annotation)
-    if request.output_overlay:
+        write_bytes(outputs.output_annotation, body)
+        outcome.files.append(outputs.output_annotation)
+    if outputs.output_overlay:
         progress.start('overlay', comment='drawing the PNG picture')
-        thumb = thumbnail(outcome.source, *overlay_size(outcome.data.grid, request.picture_size))
-        write_png(request.output_overlay, draw(thumb))
-        outcome.files.append(request.output_overlay)
+        thumb = thumbnail(outcome.source,
+                          *overlay_size(outcome.data.grid, request.render.picture_size))
+        write_png(outputs.output_overlay, draw(thumb))
+        outcome.files.append(outputs.output_overlay)
     progress.end()
     if girder_error is not None:
         raise girder_error
@@ -65,15 +67,15 @@ def _post(request: Request, outcome: Any, girder: GirderLink | None, progress: P
         return None
     if girder.session is None:
         return girder.error
-    if not (request.image_id or request.annotation_id):
+    if not (request.girder.image_id or request.girder.annotation_id):
         logger.info('no image id (--image-id): the annotation is written to the annotation '
                     'output, which HistomicsUI ingests, instead of being posted')
         return None
     progress.start('publish', comment='posting the annotation to Girder')
     try:
-        outcome.annotation_id = publish_annotation(girder.session, outcome.annotation,
-                                                   request.image_id, request.annotation_id,
-                                                   tool)
+        outcome.annotation_id = publish_annotation(
+            girder.session, outcome.annotation, request.girder.image_id,
+            request.girder.annotation_id, tool)
     except GirderError as exc:
         return exc
     return None
@@ -87,18 +89,18 @@ def publish_hits(request: Request, outcome: Any, girder: GirderLink | None,
     calibration, data = outcome.calibration, outcome.data
     scale = data.provenance.scale
     hits = build_hits_annotation(data.grid, calibration.hits, scale.slide_mpp if scale else None,
-                                 request.annotation_name, calibration.description(),
+                                 request.render.annotation_name, calibration.description(),
                                  {HITS_TOOL_ATTRIBUTE: dict(attributes)},
                                  outcome.similarity.similarity)
     posted = None
-    if girder is not None and girder.session is not None and request.image_id:
+    if girder is not None and girder.session is not None and request.girder.image_id:
         try:
-            posted = publish_annotation(girder.session, hits, request.image_id, '',
+            posted = publish_annotation(girder.session, hits, request.girder.image_id, '',
                                         HITS_TOOL_ATTRIBUTE)
         except GirderError as exc:
             logger.warning('the hit polygons were not posted: %s', exc)
-    if request.output_hits:
-        write_bytes(request.output_hits, '[]' if posted else to_json(hits))
-        outcome.files.append(request.output_hits)
-    if request.return_parameter_file:
-        write_return_parameters(request.return_parameter_file, calibration.outputs())
+    if request.outputs.output_hits:
+        write_bytes(request.outputs.output_hits, '[]' if posted else to_json(hits))
+        outcome.files.append(request.outputs.output_hits)
+    if request.outputs.return_parameter_file:
+        write_return_parameters(request.outputs.return_parameter_file, calibration.outputs())

@@ -1,0 +1,75 @@
+"""The ``EmbeddingSimilarity`` flow, top to bottom:
+
+``validate -> exemplars -> embed (plan, cache, engine; previews) -> score -> calibrate ->
+annotation, hits -> publish (Girder, .anot, PNG)``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .. import __version__
+from ..girder.session import GirderLink
+from ..progress import NullProgress, Progress
+from ..query.calibration import calibrate
+from ..query.cells import query_attributes, query_description, score
+from ..render.annotation import build_annotation, check_display, contour_levels, scale_legend
+from ..render.picture import similarity_picture
+from ..steps import progressive
+from ..steps.embed import Outcome, compute_embeddings
+from ..steps.exemplars import exemplar_shapes
+from ..steps.progressive import Previewer
+from ..steps.publish import caption, publish, publish_hits
+from ..steps.request import Request
+from .request import validate
+
+logger = logging.getLogger(__name__)
+
+TASK = 'similarity'
+"""The word this CLI's default output names carry (``<stem>.similarity.anot``)."""
+ANNOTATION_NAME = 'Embedding similarity'
+
+
+def run(request: Request, progress: Progress | None = None) -> Outcome:
+    """The whole job: embeddings, then (with key points) the heatmap and its outputs."""
+    progress = progress or NullProgress()
+    colormap = validate(request)
+    girder = GirderLink.connect(request.girder.api_url, request.girder.token)
+    request = exemplar_shapes(request, girder)
+    preview = (Previewer(request, girder, colormap) if request.has_query and progressive.wanted(
+        request.outputs.progressive, bool(request.girder.api_url)) else None)
+    outcome = compute_embeddings(request, progress, girder, preview)
+    if preview is not None and preview.annotation_id:  # the final map replaces the preview
+        request = request.but(annotation_id=preview.annotation_id)
+    if not request.has_query:
+        logger.info('no key point given: embeddings only')
+        if girder is not None and girder.error is not None:
+            raise girder.error
+        return outcome
+    progress.start('similarity', comment='comparing cells to the key points')
+    data = outcome.data
+    result = outcome.similarity = score(request.query, data, request.tiling.tissue_threshold)
+    check_display(request.render.display, data.grid, result.valid)
+    levels = (contour_levels(result.values, result.valid) if request.render.display == 'contour'
+              else [])
+    scale = data.provenance.scale
+    calibration = outcome.calibration = calibrate(
+        result.similarity, data.embeddings, data.grid, scale.slide_mpp if scale else None,
+        request.query.seed)
+    attributes = dict(query_attributes(request.query, data, __version__),
+                      calibration=calibration.attributes())
+    outcome.annotation = build_annotation(
+        data.grid, result, None, request.render.annotation_name, attributes, colormap=colormap,
+        display=request.render.display, levels=levels)
+    outcome.annotation['description'] = '%s %s' % (query_description(request.query, result),
+                                                   calibration.description())
+    publish_hits(request, outcome, girder, attributes)
+    title, ticks = scale_legend(result)
+
+    def draw(thumb):
+        return similarity_picture(
+            thumb, data.grid, result.values, colormap, title=title, ticks=ticks,
+            display=request.render.display, levels=levels, points=request.query.keypoints,
+            slide_mpp=scale.slide_mpp if scale else None, caption=caption(data.provenance))
+    publish(request, outcome, girder, progress, draw)
+    return outcome

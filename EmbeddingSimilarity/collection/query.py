@@ -1,0 +1,85 @@
+"""The query of a collection search: the checks of what was asked (key points, the folder, how
+many matches) and the unit query vector, from the query image's cache or by embedding only the
+cells under the key points."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+
+from ..cache import store
+from ..errors import InputError
+from ..progress import Progress
+from ..query.cells import tissue_wanted
+from ..query.similarity import query_vector
+from ..steps.plan import make_plan
+from ..steps.request import Request
+from .search import check_top_k
+from .targets import find_cache
+
+logger = logging.getLogger(__name__)
+
+
+def check_collection(request: Request, girder: bool = False) -> None:
+    check_top_k(request.search.top_k)
+    if not request.query.keypoints:
+        raise InputError('CollectionSimilarity needs at least one key point on the query image; '
+                         'e.g. --keypoints 1200,3400')
+    if not request.search.collection:
+        raise InputError('--collection is required: the folder of slides to search')
+    if not girder and not os.path.isdir(request.search.collection):
+        raise InputError('collection %s is not a folder; give the folder of slides to search'
+                         % request.search.collection)
+    if request.search.embeddings_folder and not os.path.isdir(request.search.embeddings_folder):
+        raise InputError('embeddings folder %s does not exist; create it or leave it empty'
+                         % request.search.embeddings_folder)
+
+
+def query_of(request: Request, progress: Progress) -> tuple[np.ndarray, str]:
+    """The unit query from the key points; the query image's cache when it has one, else only
+    the key points' cells are embedded. Also the query image's fingerprint."""
+    plan = make_plan(request)
+    grid = plan.grid
+    cells = grid.cells_of_points(request.query.keypoints)
+    negatives = grid.cells_of_points(request.query.negative_keypoints)
+    wanted = cells + negatives
+    path, _ = find_cache(request, request.image, plan.provenance)
+    if path:
+        data = store.load(path)
+        ok = data.embedded & tissue_wanted(data.tissue_fraction, request.tiling.tissue_threshold)
+        _check_on_tissue(request, wanted, ok)
+        logger.info('query from the cache %s', path)
+        return query_vector(data.embeddings, cells, negatives), plan.provenance.image.fingerprint
+    from ..slide.tissue import tissue_fractions
+
+    _check_on_tissue(request, wanted, tissue_wanted(tissue_fractions(plan.source, grid),
+                                                     request.tiling.tissue_threshold))
+    # float16, as a cache stores them: the same query whether or not the image has a cache
+    embeddings = np.zeros((grid.rows, grid.cols, plan.spec.embed_dim), dtype=np.float16)
+    todo = np.zeros(grid.shape, dtype=bool)
+    for cell in wanted:
+        todo[cell] = True
+    from ..engine.build import load_engine
+    from ..slide.reader import iter_batches
+
+    progress.start('query', total=int(todo.sum()),
+                   comment='embedding the %d key-point cells' % int(todo.sum()))
+    options = request.engine
+    engine = load_engine(plan.spec, options.device, options.precision, options.batch_size)
+
+    def keep(batch_cells: np.ndarray, vectors: np.ndarray) -> None:
+        embeddings[batch_cells[:, 0], batch_cells[:, 1]] = vectors
+    engine.run(iter_batches(plan.source, grid, todo, request.engine.batch_size, 1), keep, progress)
+    progress.end()
+    return query_vector(embeddings, cells, negatives), plan.provenance.image.fingerprint
+
+
+def _check_on_tissue(request: Request, cells: list, tissue: np.ndarray) -> None:
+    points = request.query.keypoints + request.query.negative_keypoints
+    for (x, y), cell in zip(points, cells, strict=True):
+        if not tissue[cell]:
+            raise InputError('key point (%g, %g) is on glass (cell %d, %d has less than %g '
+                             'tissue); click on tissue, or lower --tissue-threshold'
+                             % (x, y, *cell, request.tiling.tissue_threshold))
