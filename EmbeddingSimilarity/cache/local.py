@@ -16,8 +16,9 @@ import numpy as np
 
 from ..cli.request import Request
 from ..errors import CacheError, GirderError, OutputError
+from ..slide.source import file_fingerprint, file_stat
 from . import store
-from .provenance import Provenance
+from .provenance import ImageRecord, Provenance
 
 if TYPE_CHECKING:
     from ..girder.session import GirderSession
@@ -30,9 +31,58 @@ def partial_path(output: str) -> str:
     return output + '.partial'
 
 
+def candidate_paths(request: Request) -> list[str]:
+    """The local caches :func:`find_local` tries, in its order."""
+    if request.input_embeddings:
+        return [request.input_embeddings]
+    if not request.output_embeddings:
+        return []
+    return [request.output_embeddings, partial_path(request.output_embeddings)]
+
+
+def known_image(request: Request) -> ImageRecord | None:
+    """The image record of a local cache of this very slide that carries what a plan needs, so
+    the run can plan without opening the slide; None when there is none.
+
+    The slide is the cached one when its ``stat`` signature equals the stored one (nothing is
+    read), or else when its fingerprint, recomputed, equals the stored fingerprint (the record
+    returned then carries the new signature). Whether the cache then serves the run (model,
+    grid) is still decided by :func:`find_local`.
+    """
+    try:
+        stat = file_stat(request.image)
+    except (OSError, TypeError, ValueError):
+        return None
+    fingerprint = None
+    for path in candidate_paths(request):
+        meta = store.read_meta(path)
+        try:
+            image = ImageRecord(**{key: value for key, value in meta['image'].items()
+                                   if key in ImageRecord.__dataclass_fields__})
+        except (KeyError, TypeError, AttributeError):
+            continue
+        metadata = image.metadata
+        if not isinstance(metadata, dict) or not all(
+                isinstance(metadata.get(key), int) and metadata[key] > 0
+                for key in ('sizeX', 'sizeY')):
+            continue  # an older cache: the slide is opened for its metadata
+        if image.stat == stat:
+            return image
+        if fingerprint is None:
+            try:
+                fingerprint = file_fingerprint(request.image)
+            except OSError:
+                return None
+        if fingerprint == image.fingerprint:
+            image.stat = stat
+            return image
+    return None
+
+
 def find_local(request: Request, wanted: Provenance) -> tuple[store.EmbeddingGrid | None,
                                                                str | None]:
-    """A cache that can serve the request: the given input file, a checkpoint, or the output."""
+    """A cache that can serve the request: the given input file, the output, or its
+    checkpoint (:func:`candidate_paths`)."""
     if request.input_embeddings:
         data = store.load(request.input_embeddings)
         problem = data.provenance.mismatch(wanted)

@@ -51,12 +51,17 @@ class Outcome:
     cells_embedded: int = 0
     cache_source: str | None = None
     files: list[str] = dataclasses.field(default_factory=list)
-    source: Any = dataclasses.field(default=None, repr=False)
-    """The open large_image tile source."""
+    slide: Any = dataclasses.field(default=None, repr=False)
+    """The slide's :class:`~EmbeddingSimilarity.slide.source.SlideOpener` (opened on first use)."""
     clusters: Any = None
     """EmbeddingClusters: the :class:`~.clusters.ClusterMap`."""
     calibration: Any = None
     """EmbeddingSimilarity: the :class:`~.calibration.Calibration` (cut-off and hits)."""
+
+    @property
+    def source(self) -> Any:
+        """The large_image tile source (the slide is opened now if it was not yet)."""
+        return None if self.slide is None else self.slide.source
 
 
 def compute_embeddings(request: Request, progress: Progress | None = None,
@@ -90,7 +95,7 @@ def compute_embeddings(request: Request, progress: Progress | None = None,
         progress.end()
         _record_run(data, request, progress)
         outcome = Outcome(data=data, cells_embedded=embedded_now, cache_source=cache_source,
-                          source=plan.source)
+                          slide=plan.slide)
         _save(request, outcome, girder, scratch, progress, changed=bool(embedded_now or resumed))
     return outcome
 
@@ -103,6 +108,8 @@ def _reuse(request: Request, plan: Plan, girder: GirderLink | None,
         data, source = cache.find_in_girder(girder.session, plan.provenance, scratch)
     if data is None:
         return cache.empty_grid(plan.provenance), None
+    image, planned = data.provenance.image, plan.provenance.image
+    image.stat, image.metadata = planned.stat, image.metadata or planned.metadata
     logger.info('reusing %d embedded cells from %s', int(data.embedded.sum()), source)
     return data, source
 

@@ -1,5 +1,10 @@
-"""The first step of every run and benchmark: the model's record, the open slide, the scale to
-read it at, the grid of cells and the provenance a cache must match.
+"""The first step of every run and benchmark: the model's record, the slide (opened only when
+pixels are needed), the scale to read it at, the grid of cells and the provenance a cache must
+match.
+
+A local cache of the same slide (confirmed by its ``stat`` signature or fingerprint, see
+:func:`~EmbeddingSimilarity.cache.local.known_image`) supplies the slide's metadata, so a cached
+click never opens the slide nor imports large_image.
 """
 
 from __future__ import annotations
@@ -8,12 +13,13 @@ import dataclasses
 import logging
 from typing import Any
 
+from ..cache.local import known_image
 from ..cache.provenance import Provenance
 from ..cli.request import Request, check_points_inside
 from ..models import get_spec
 from ..models.spec import ModelSpec
 from ..query.shapes import check_shapes_inside
-from ..slide.source import file_fingerprint, open_slide
+from ..slide.source import SlideOpener, file_fingerprint, file_stat, slide_metadata
 from ..slide.tiling import Scale, TileGrid, plan_grid, resolve_scale
 
 logger = logging.getLogger(__name__)
@@ -24,20 +30,30 @@ class Plan:
     """What a run will embed and how."""
 
     spec: ModelSpec
-    source: Any = dataclasses.field(repr=False)
-    """The open large_image tile source."""
+    slide: SlideOpener = dataclasses.field(repr=False)
     scale: Scale
     grid: TileGrid
     provenance: Provenance
     """What a cache must have been made from to serve this run."""
 
+    @property
+    def source(self) -> Any:
+        """The large_image tile source, opened on first use."""
+        return self.slide.source
+
 
 def make_plan(request: Request) -> Plan:
-    """Open the slide and lay the model's grid over it; key points must fall inside."""
+    """Lay the model's grid over the slide (its metadata from a cache of it, else from the
+    opened slide); key points must fall inside."""
     spec = get_spec(request.model, pooling=request.pooling or None,
                     trust_remote_code=request.trust_remote_code)
-    source = open_slide(request.image)
-    metadata = source.getMetadata()
+    slide = SlideOpener(request.image)
+    image = known_image(request)
+    if image is not None:
+        metadata, fingerprint, stat = dict(image.metadata or {}), image.fingerprint, image.stat
+    else:
+        metadata = slide_metadata(slide.source)
+        fingerprint, stat = file_fingerprint(request.image), file_stat(request.image)
     scale = resolve_scale(metadata, spec.mpp, spec.magnification, request.mpp,
                           request.magnification)
     if scale.source == 'assumed':
@@ -52,6 +68,7 @@ def make_plan(request: Request) -> Plan:
     check_shapes_inside(request.key_regions, grid.image_width, grid.image_height, 'key region')
     check_shapes_inside(request.negative_regions, grid.image_width, grid.image_height,
                         'negative key region')
-    provenance = Provenance.describe(spec, grid, scale, request.image,
-                                     file_fingerprint(request.image), request.image_id)
-    return Plan(spec=spec, source=source, scale=scale, grid=grid, provenance=provenance)
+    provenance = Provenance.describe(spec, grid, scale, request.image, fingerprint,
+                                     request.image_id)
+    provenance.image.stat, provenance.image.metadata = stat, metadata
+    return Plan(spec=spec, slide=slide, scale=scale, grid=grid, provenance=provenance)
