@@ -93,10 +93,12 @@ def compute_embeddings(request: Request, progress: Progress | None = None,
                     if request.output_embeddings else '', in_girder=True)
             raise
         progress.end()
-        _record_run(data, request, progress)
+        changed = bool(embedded_now or resumed)
+        if changed or cache_source is None:  # a reused cache keeps the record of its makers
+            _record_run(data, request, progress)
         outcome = Outcome(data=data, cells_embedded=embedded_now, cache_source=cache_source,
                           slide=plan.slide)
-        _save(request, outcome, girder, scratch, progress, changed=bool(embedded_now or resumed))
+        _save(request, outcome, girder, scratch, progress, changed=changed)
     return outcome
 
 
@@ -118,12 +120,12 @@ def embed_missing(request: Request, plan: Plan, data: store.EmbeddingGrid, todo,
                   progress: Progress, on_level: Callable | None = None) -> int:
     """Embed the ``todo`` cells into ``data`` in place, checkpointing to ``<output>.partial``;
     coarse to fine when ``on_level`` is given (see :mod:`.progressive`)."""
-    from ..models.loaders import resolved_revision
-    from .progressive import levels
-
     count = int(todo.sum())
     if not count:
         return 0
+    from ..models.loaders import resolved_revision
+    from .progressive import levels
+
     spec = plan.spec
     checkpoint = cache.Checkpointer(data, request.output_embeddings,
                                     request.checkpoint_seconds, spec.embed_dim, spec.name)
