@@ -15,7 +15,7 @@ import numpy as np
 
 def main(cache: str, point: str, output: str) -> None:
     with np.load(cache, allow_pickle=False) as archive:
-        embeddings = archive['embeddings'].astype(np.float32)
+        embeddings = archive['embeddings']
         embedded = archive['embedded']
         meta = json.loads(str(archive['meta']))
     grid = meta['grid']
@@ -25,9 +25,14 @@ def main(cache: str, point: str, output: str) -> None:
     col = min(grid['cols'] - 1, max(0, round((x - half) / stride)))
     row = min(grid['rows'] - 1, max(0, round((y - half) / stride)))
     flat = embeddings.reshape(-1, embeddings.shape[-1])
-    flat /= np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)
-    query = flat[row * grid['cols'] + col]
-    similarity = np.where(embedded.ravel(), flat @ query, 0.0).reshape(embedded.shape)
+    query = flat[row * grid['cols'] + col].astype(np.float32)
+    query /= max(float(np.linalg.norm(query)), 1e-12)
+    cosine = np.empty(len(flat), dtype=np.float32)
+    for start in range(0, len(flat), 4096):
+        block = flat[start:start + 4096].astype(np.float32)
+        cosine[start:start + 4096] = (block @ query) / np.maximum(
+            np.linalg.norm(block, axis=1), 1e-12)
+    similarity = np.where(embedded.ravel(), cosine, 0.0).reshape(embedded.shape)
     values = [round(float(v), 4) for v in similarity.ravel()]
     element = {'type': 'griddata', 'interpretation': 'heatmap', 'gridWidth': grid['cols'],
                'origin': [half, half, 0], 'dx': stride, 'dy': stride, 'values': values}
