@@ -9,6 +9,7 @@ step's rules live in its own module: :mod:`.plan`, :mod:`.cache`, :mod:`.query`,
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import datetime
 import logging
@@ -79,7 +80,8 @@ def compute_embeddings(request: Request, progress: Progress | None = None,
         plan = make_plan(request)
         data, cache_source = _reuse(request, plan, girder, scratch)
         resumed = not data.provenance.complete  # an interrupted run's checkpoint
-        if data.tissue_fraction is None:
+        if data.tissue_fraction is None:  # a fresh run: load the model meanwhile
+            plan.engine = _preload_engine(request, plan)
             progress.start('tissue', comment='finding tissue')
             data.tissue_fraction = tissue_fractions(plan.source, plan.grid)
         todo = cells_to_embed(request, plan.grid, data.tissue_fraction) & ~data.embedded
@@ -178,8 +180,9 @@ def _embed_in_process(request: Request, plan: Plan, parts: list, keep, progress:
 
     count = int(sum(part.sum() for part in parts))
     progress.start('load-model', comment='loading %s' % plan.spec.name)
-    engine = load_engine(plan.spec, request.device, request.precision, request.batch_size,
-                         request.layout)
+    engine = (plan.engine.result() if plan.engine is not None else
+              load_engine(plan.spec, request.device, request.precision, request.batch_size,
+                          request.layout))
     logger.info('embedding %d cells with %s on %s (%s, %s, batches of %d, %d level(s))', count,
                 plan.spec.name, engine.device, engine.precision, engine.layout,
                 request.batch_size, len(parts))
@@ -190,6 +193,20 @@ def _embed_in_process(request: Request, plan: Plan, parts: list, keep, progress:
         engine.run(batches, keep, progress)
         after(level)
     return engine.describe()
+
+
+def _preload_engine(request: Request, plan: Plan) -> concurrent.futures.Future | None:
+    """The model loading in a thread of its own (importing torch, reading the weights) while
+    the tissue mask is computed; None for a run on Dask (its workers load the model)."""
+    if request.scheduler:
+        return None
+    from ..engine.build import load_engine
+
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix='load-model')
+    future = pool.submit(load_engine, plan.spec, request.device, request.precision,
+                         request.batch_size, request.layout)
+    pool.shutdown(wait=False)
+    return future
 
 
 def _record_run(data: store.EmbeddingGrid, request: Request, progress: Progress) -> None:

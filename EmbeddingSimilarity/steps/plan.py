@@ -35,6 +35,9 @@ class Plan:
     grid: TileGrid
     provenance: Provenance
     """What a cache must have been made from to serve this run."""
+    engine: Any = dataclasses.field(default=None, repr=False)
+    """A future of the embedding engine when it is being loaded ahead (see
+    :func:`~EmbeddingSimilarity.steps.embed.compute_embeddings`)."""
 
     @property
     def source(self) -> Any:
