@@ -6,7 +6,6 @@ fingerprint without reading them).
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import os
 from typing import Any
@@ -111,6 +110,8 @@ def file_fingerprint(path: str) -> str:
     Reader-independent (it hashes bytes, not decoded pixels), so the same file gives the same
     fingerprint in a container, a notebook and on the Girder assetstore.
     """
+    import hashlib  # OpenSSL's import is ~10 ms: a click whose stat matches never hashes
+
     digest = hashlib.sha256()
     paths = [path]
     if os.path.isdir(path):
