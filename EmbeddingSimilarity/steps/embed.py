@@ -76,7 +76,7 @@ def compute_embeddings(request: Request, progress: Progress | None = None,
     # scratch holds a cache downloaded from Girder; its memory map stays valid after the
     # folder is removed (POSIX keeps an unlinked, mapped file until it is unmapped)
     with tempfile.TemporaryDirectory(prefix='embedding-similarity-') as scratch:
-        progress.start('plan', comment='opening %s' % os.path.basename(request.image))
+        progress.start('plan', comment='planning %s' % os.path.basename(request.image))
         plan = make_plan(request)
         data, cache_source = _reuse(request, plan, girder, scratch)
         resumed = not data.provenance.complete  # an interrupted run's checkpoint
