@@ -4,9 +4,11 @@
 
 Measured in one run and saved to ``benchmarks/results/bench_similarity.json``:
 
-* the cached click on the sample slide: the CLI with ``--input-embeddings`` (``Test`` and
-  ``efficientnet-lite0`` caches made first), against ``python -c "import numpy, large_image"``
-  (the floor any run pays); median of several runs each, and their ratio;
+* the cached click as whole processes, side by side with a plain reimplementation of the
+  reference's (``reference_click.py``: ``np.load``, cosine, JSON), wall seconds and peak RSS,
+  median of several alternating runs, and their ratios (:mod:`click_side_by_side`): on the
+  sample slide (``Test`` and ``efficientnet-lite0`` caches made first) and on the synthetic grid
+  below (a stand-in slide file carries its fingerprint: the click never reads pixels);
 * a synthetic ``rows x cols x dim`` float16 grid with tissue-like structure (a few "tissue
   types" plus noise, a glass border), saved as the tool's ``.npz`` in ``--work`` (deleted after
   unless ``--keep``): loading it, the similarity map (cosine with the CRC and norm checks,
@@ -26,12 +28,11 @@ import argparse
 import json
 import os
 import resource
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
+import click_side_by_side as clicks
 import numpy as np
 from results_file import save_report  # benchmarks/ is on sys.path when run as a script
 
@@ -123,45 +124,20 @@ def scorer_passes(data, row: int, col: int, similarity: np.ndarray) -> dict:
     return out
 
 
-def run_seconds(command: list[str]) -> float:
-    """Wall-clock seconds of one run of ``command`` (it must succeed)."""
-    env = dict(os.environ, HF_HUB_OFFLINE='1',
-               PYTHONPATH=os.pathsep.join([os.path.dirname(HERE), os.environ.get('PYTHONPATH',
-                                                                                  '')]))
-    started = time.perf_counter()
-    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-    return time.perf_counter() - started
+def big_grid_click(path: str, folder: str, repeats: int) -> dict | None:
+    """Our CLI and the reference clicking on the synthetic grid, as whole processes."""
+    from EmbeddingSimilarity.cache import store
 
-
-def cached_click(folder: str, repeats: int) -> dict:
-    """Median seconds of a cached CLI click per model, of the import floor, and the ratios.
-
-    The commands take turns (after one untimed round that warms the page cache), so a busy
-    machine slows them alike.
-    """
-    slide = os.path.join(os.path.dirname(HERE), 'tests', 'data', 'cmu_small_region.svs')
-    cli = [sys.executable, '-m', 'EmbeddingSimilarity', slide]
-    commands = {'floor': [sys.executable, '-c', 'import numpy, large_image']}
-    for model in ('Test', 'efficientnet-lite0'):
-        cache = os.path.join(folder, model + '.npz')
-        run_seconds(cli + ['--model', model, '--output-embeddings', cache])
-        commands[model] = cli + ['--model', model, '--input-embeddings', cache, '--keypoints',
-                                 '1000,1500', '--output-annotation',
-                                 os.path.join(folder, 'h.anot')]
-    seconds: dict[str, list[float]] = {name: [] for name in commands}
-    for round_ in range(repeats + 1):
-        for name, command in commands.items():
-            took = run_seconds(command)
-            if round_:
-                seconds[name].append(took)
-    floor = statistics.median(seconds['floor'])
-    out = {'floor_command': 'python -c "import numpy, large_image"', 'repeats': repeats,
-           'floor_seconds': floor}
-    for model in ('Test', 'efficientnet-lite0'):
-        out[model] = {'seconds': statistics.median(seconds[model]),
-                      'ratio_to_floor': statistics.median(seconds[model]) / floor}
-    return out
+    meta = store.read_meta(path)
+    slide = os.path.join(folder, meta['image']['name'])
+    if not os.path.exists(slide):
+        return None
+    grid = store.load(path).grid
+    point = grid.cell_center(grid.rows // 2, grid.cols // 3)
+    return clicks.side_by_side({
+        'reference': clicks.reference_command(path, point, os.path.join(folder, 'r.anot')),
+        'ours': clicks.our_command(slide, meta['model']['name'], path, point,
+                            os.path.join(folder, 'h.anot'))}, repeats)
 
 
 def best_of(repeats: int, function, *args, **kwargs) -> tuple[float, object]:
@@ -174,6 +150,15 @@ def best_of(repeats: int, function, *args, **kwargs) -> tuple[float, object]:
     return best, result
 
 
+def print_clicks(title: str, click: dict) -> None:
+    print('\n%s, whole processes (median of %d runs)' % (title, click['repeats']))
+    for name, row in click.items():
+        if isinstance(row, dict):
+            print('  %-36s %6.2f s %6.0f MiB   %5.2fx time %5.2fx memory (target <= 1x)' % (
+                name, row['seconds'], row['peak_rss_mib'], row['time_ratio_to_reference'],
+                row['rss_ratio_to_reference']))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--rows', type=int, default=1000)
@@ -181,11 +166,13 @@ def main() -> None:
     parser.add_argument('--dim', type=int, default=1536)
     parser.add_argument('--work', default=tempfile.gettempdir())
     parser.add_argument('--clicks', type=int, default=7, help='runs per cached-click timing')
+    parser.add_argument('--big-clicks', type=int, default=3,
+                        help='runs per whole-process click on the synthetic grid')
     parser.add_argument('--keep', action='store_true', help='keep the synthetic .npz')
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(dir=args.work) as folder:
-        click = cached_click(folder, args.clicks)
+        click = clicks.sample_clicks(folder, args.clicks)
 
     from EmbeddingSimilarity.cache import store
     from EmbeddingSimilarity.query.similarity import compute, cosine_map, query_vector
@@ -197,9 +184,13 @@ def main() -> None:
     built = not os.path.exists(path)
     if built:
         started = time.perf_counter()
-        store.save(path, synthetic_grid(args.rows, args.cols, args.dim))
+        synthetic = synthetic_grid(args.rows, args.cols, args.dim)
+        clicks.stand_in_slide(synthetic, args.work)
+        store.save(path, synthetic)
+        del synthetic
         print('built %s in %.1f s' % (path, time.perf_counter() - started))
     try:
+        big_click = big_grid_click(path, args.work, args.big_clicks)
         size_npz = os.path.getsize(path)
         timings = {}
         timings['load .npz'], data = best_of(3, store.load, path)
@@ -241,7 +232,7 @@ def main() -> None:
     cosine = passes['cosine pass with CRC + norm checks']
     report = {
         'grid': [args.rows, args.cols, args.dim], 'npz_bytes': size_npz,
-        'cached_click': click,
+        'cached_click': click, 'cached_click_big_grid': big_click,
         'seconds': timings, 'passes_seconds': passes, 'scorers': scorers,
         'ratio_linear_score_to_1s_target': scorers['linear scorer: score every cell'],
         'ratio_linear_to_prototype_score': (scorers['linear scorer: score every cell']
@@ -257,12 +248,10 @@ def main() -> None:
         'size_ratio_heatmap_over_griddata': len(heatmap_body) / len(body),
         'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-    print('\nCached click on the sample slide (median of %d runs)' % args.clicks)
-    print('  %-42s %7.2f s' % (click['floor_command'], click['floor_seconds']))
-    for model in ('Test', 'efficientnet-lite0'):
-        print('  %-42s %7.2f s  (%.2fx the floor; target <= 1.5x)' % (
-            'cached click, --model ' + model, click[model]['seconds'],
-            click[model]['ratio_to_floor']))
+    print_clicks('Cached click on the sample slide', click)
+    if big_click:
+        print_clicks('Cached click on the %d x %d x %d grid' % (args.rows, args.cols, args.dim),
+                     big_click)
     print('\nSimilarity query on a %d x %d grid, D = %d (.npz %.2f GB), warm' % (
         args.rows, args.cols, args.dim, size_npz / 1e9))
     for stage, seconds in timings.items():

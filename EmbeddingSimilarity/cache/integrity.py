@@ -6,22 +6,38 @@ is a :class:`~..errors.CacheError`, never a wrong heatmap.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import mmap
 import os
+import sys
 import zipfile
 from typing import Any
 
 import numpy as np
 
 try:  # the zip CRC-32 with carry-less multiplication, ~7x zlib's speed
-    from isal.isal_zlib import crc32
+    from isal import isal_zlib as _isal
+
+    crc32 = _isal.crc32
+    crc32_combine = getattr(_isal, 'crc32_combine', None)
 except ImportError:  # pragma: no cover - isal is a dependency; zlib gives the same value
     from zlib import crc32
+    crc32_combine = None
 
 from ..errors import CacheError
 from .float16 import norms_of, row_norms
 
 _CHECK_CELLS = 4096
+_PAGE = mmap.PAGESIZE
+_MADV_DONTNEED = getattr(mmap, 'MADV_DONTNEED', None)
+_madvise = None
+if sys.platform.startswith('linux') and _MADV_DONTNEED is not None:  # pragma: no branch
+    try:
+        _madvise = ctypes.CDLL(None, use_errno=True).madvise
+        _madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    except (OSError, AttributeError):  # pragma: no cover - every Linux libc has madvise
+        _madvise = None
 
 
 def map_member(path: str, name: str) -> np.ndarray:
@@ -135,6 +151,23 @@ class GridCheck:
             crc = crc32(memoryview(flat[start:start + _CHECK_CELLS]).cast('B'), crc)
         self.crc = crc
 
+    @property
+    def inline(self) -> bool:
+        """Whether the pass checks the CRC of the blocks it reads itself (ranges combined by
+        :meth:`combine`), and may then release their pages (:func:`release_pages`)."""
+        return self.integrity is not None and crc32_combine is not None
+
+    def block_crc(self, block: np.ndarray, crc: int) -> int:
+        """``crc`` continued over the bytes of ``block`` (C-contiguous)."""
+        return crc32(memoryview(block).cast('B'), crc)
+
+    def combine(self, parts: list[tuple[int, int]]) -> None:
+        """The member's CRC from those of its consecutive ranges ``(crc, nbytes)``, in order."""
+        crc = self.integrity.header_crc
+        for part, nbytes in parts:
+            crc = crc32_combine(crc, part, nbytes)
+        self.crc = crc
+
     def finish(self, norms: np.ndarray | None) -> None:
         """Raise if the CRC (after :meth:`stream_crc`) or ``norms`` (recomputed) disagree."""
         if self.integrity is not None:
@@ -152,6 +185,23 @@ class GridCheck:
                 raise CacheError('%s is corrupt: the stored norm of cell (%d, %d) does not '
                                  'match its embedding; delete it or recompute'
                                  % (self.source, row, col))
+
+
+def release_pages(block: np.ndarray) -> None:
+    """Drop the pages wholly inside ``block`` from this process's memory (``MADV_DONTNEED``),
+    once a pass has read them, so streaming a multi-GB cache keeps a small resident set.
+
+    Only for a block of a mapped cache member that was never written (a :class:`GridCheck`
+    with ``integrity``): its pages are private copy-on-write pages of the file, and a later
+    read maps them from the file again. Never call it on ordinary memory (it would zero it).
+    """
+    if _madvise is None or not block.nbytes:
+        return
+    address = block.__array_interface__['data'][0]
+    start = -(-address // _PAGE) * _PAGE
+    stop = (address + block.nbytes) // _PAGE * _PAGE
+    if stop > start:
+        _madvise(start, stop - start, _MADV_DONTNEED)
 
 
 def verify(embeddings: np.ndarray, stored_norms: np.ndarray | None) -> None:

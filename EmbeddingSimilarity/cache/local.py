@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import CacheError, GirderError, OutputError
+from ..slide.source import file_fingerprint, file_stat
 from . import store
-from .provenance import Provenance
+from .provenance import ImageRecord, Provenance
 
 if TYPE_CHECKING:
     from ..girder.session import GirderSession
@@ -29,9 +30,59 @@ def partial_path(output: str) -> str:
     return output + '.partial'
 
 
+def candidate_paths(input_embeddings: str, output_embeddings: str) -> list[str]:
+    """The local caches :func:`find_local` tries, in its order."""
+    if input_embeddings:
+        return [input_embeddings]
+    if not output_embeddings:
+        return []
+    return [output_embeddings, partial_path(output_embeddings)]
+
+
+def known_image(image_path: str, input_embeddings: str,
+                output_embeddings: str) -> ImageRecord | None:
+    """The image record of a local cache of this very slide that carries what a plan needs, so
+    the run can plan without opening the slide; None when there is none.
+
+    The slide is the cached one when its ``stat`` signature equals the stored one (nothing is
+    read), or else when its fingerprint, recomputed, equals the stored fingerprint (the record
+    returned then carries the new signature). Whether the cache then serves the run (model,
+    grid) is still decided by :func:`find_local`.
+    """
+    try:
+        stat = file_stat(image_path)
+    except (OSError, TypeError, ValueError):
+        return None
+    fingerprint = None
+    for path in candidate_paths(input_embeddings, output_embeddings):
+        meta = store.read_meta(path)
+        try:
+            image = ImageRecord(**{key: value for key, value in meta['image'].items()
+                                   if key in ImageRecord.__dataclass_fields__})
+        except (KeyError, TypeError, AttributeError):
+            continue
+        metadata = image.metadata
+        if not isinstance(metadata, dict) or not all(
+                isinstance(metadata.get(key), int) and metadata[key] > 0
+                for key in ('sizeX', 'sizeY')):
+            continue  # an older cache: the slide is opened for its metadata
+        if image.stat == stat:
+            return image
+        if fingerprint is None:
+            try:
+                fingerprint = file_fingerprint(image_path)
+            except OSError:
+                return None
+        if fingerprint == image.fingerprint:
+            image.stat = stat
+            return image
+    return None
+
+
 def find_local(input_embeddings: str, output_embeddings: str, wanted: Provenance
                ) -> tuple[store.EmbeddingGrid | None, str | None]:
-    """A cache that can serve the run: the given input file, a checkpoint, or the output."""
+    """A cache that can serve the run: the given input file, the output, or its checkpoint
+    (:func:`candidate_paths`)."""
     if input_embeddings:
         data = store.load(input_embeddings)
         problem = data.provenance.mismatch(wanted)
@@ -40,9 +91,7 @@ def find_local(input_embeddings: str, output_embeddings: str, wanted: Provenance
                              '--input-embeddings or use the same model, tile size, stride and '
                              'scale' % (input_embeddings, problem))
         return data, input_embeddings
-    if not output_embeddings:
-        return None, None
-    for path in (output_embeddings, partial_path(output_embeddings)):
+    for path in candidate_paths(input_embeddings, output_embeddings):
         if not os.path.isfile(path):
             continue
         try:

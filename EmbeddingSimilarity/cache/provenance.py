@@ -53,13 +53,22 @@ class ModelRecord:
 
 @dataclasses.dataclass
 class ImageRecord:
-    """The slide: its name, size and a fingerprint of its bytes."""
+    """The slide: its name, size and a fingerprint of its bytes.
+
+    ``stat`` and ``metadata`` (added in 0.1 without a format bump: older readers ignore them,
+    and caches without them still serve, by opening the slide) let a cached click plan without
+    opening the slide: ``stat`` is the file's ``[name, size, mtime_ns]`` signature when
+    ``fingerprint`` was taken (equal now = the fingerprint holds without reading a byte), and
+    ``metadata`` the slide metadata the plan reads (size, µm/px, magnification).
+    """
 
     name: str
     fingerprint: str
     width: int = 0
     height: int = 0
     girder_id: str | None = None
+    stat: list | None = None
+    metadata: dict[str, Any] | None = None
 
 
 @dataclasses.dataclass

@@ -130,6 +130,19 @@ def load(path: str) -> EmbeddingGrid:
     return _validate(path, arrays)
 
 
+def read_meta(path: str) -> dict[str, Any] | None:
+    """The stored provenance JSON of a cache (None when unreadable or not ours), reading only
+    that member: how a run decides, before opening the slide, which cache may serve it."""
+    if not os.path.isfile(path) or not zipfile.is_zipfile(path):
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            meta = json.loads(str(archive['meta']))
+    except (ValueError, json.JSONDecodeError, *_DAMAGE_ERRORS):
+        return None
+    return meta if isinstance(meta, dict) and meta.get('format') == FORMAT_NAME else None
+
+
 def _validate(path: str, arrays: dict[str, np.ndarray]) -> EmbeddingGrid:
     meta_array = arrays['meta']
     if meta_array.dtype.kind != 'U' or meta_array.shape != ():

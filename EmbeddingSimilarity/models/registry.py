@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from importlib.metadata import entry_points
 
 from ..errors import InputError
 from . import hub
@@ -19,6 +18,8 @@ logger = logging.getLogger(__name__)
 @functools.cache
 def plugin_specs() -> tuple[ModelSpec, ...]:
     """Specs registered by installed packages (a broken plugin is logged and skipped)."""
+    from importlib.metadata import entry_points  # ~45 ms: only when a name is not a catalog's
+
     found: list[ModelSpec] = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
@@ -64,7 +65,9 @@ def get_spec(name: str, pooling: str | None = None, trust_remote_code: bool = Fa
 def _find_spec(name: str) -> ModelSpec:
     if is_generic(name):
         return generic_spec(name)
-    for spec in list_specs():
+    # the catalog first: a plugin cannot shadow a catalog name, and it spares reading every
+    # installed package's entry points on a cached click
+    for spec in (*BUILTIN_SPECS, *list_specs()):
         if spec.name == name:
             return hub.reconcile(spec)
     known = ', '.join(s.name for s in list_specs())

@@ -16,10 +16,10 @@ import numpy as np
 
 from ..slide.tiling import TileGrid
 from .components import label
-from .scorer import unit_rows
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 BASELINE_PAIRS = 2000
+BASELINE_BLOCK = 256
 
 
 @dataclasses.dataclass
@@ -91,18 +91,29 @@ def percentiles(similarity: np.ndarray) -> np.ndarray:
 
 def random_pair_baseline(embeddings: np.ndarray, valid: np.ndarray, seed: int = 0,
                          pairs: int = BASELINE_PAIRS) -> dict[str, float]:
-    rows, cols = np.nonzero(valid)
-    if len(rows) < 2:
+    """Cosine of ``pairs`` random pairs of valid cells, gathered and normalised in small blocks
+    (a few MiB, whatever the embedding width; a cached click's peak memory)."""
+    cells = np.flatnonzero(valid)
+    if len(cells) < 2:
         return {}
     rng = np.random.default_rng(seed)
-    first, second = rng.integers(0, len(rows), (2, pairs))
+    first, second = rng.integers(0, len(cells), (2, pairs))
     keep = first != second
-    cells = list(zip(rows.tolist(), cols.tolist(), strict=True))
-    a = unit_rows(embeddings, [cells[i] for i in first[keep]])
-    b = unit_rows(embeddings, [cells[i] for i in second[keep]])
-    cosine = (a * b).sum(axis=1)
+    flat = embeddings.reshape(-1, embeddings.shape[-1])
+    first, second = cells[first[keep]], cells[second[keep]]
+    cosine = np.empty(len(first), dtype=np.float32)
+    for start in range(0, len(first), BASELINE_BLOCK):
+        stop = start + BASELINE_BLOCK
+        a, b = (_unit(flat[index])
+                for index in (first[start:stop], second[start:stop]))
+        cosine[start:stop] = (a * b).sum(axis=1)
     return {'mean': _round(cosine.mean()), 'p95': _round(np.quantile(cosine, 0.95)),
             'pairs': int(keep.sum())}
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def calibrate(similarity: np.ndarray, embeddings: np.ndarray, grid: TileGrid,

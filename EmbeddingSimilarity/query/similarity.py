@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from ..cache.float16 import BLOCK_BYTES, exact_norms, row_norms, to_float32
-from ..cache.integrity import GridCheck
+from ..cache.integrity import GridCheck, release_pages
 from ..errors import InputError
 from ..slide.tiling import TileGrid
 
@@ -72,11 +72,13 @@ def cosine_map(embeddings: np.ndarray, valid: np.ndarray, query: np.ndarray,
     """Cosine similarity of each valid cell to the unit ``query``; NaN elsewhere.
 
     Streams the grid (memory-mapped or not) in blocks of cells, each converted to float32 for
-    one BLAS matrix-vector product, in a few threads (numpy, BLAS and zlib release the GIL).
+    one BLAS matrix-vector product, in a few threads (numpy, BLAS and the CRC release the GIL).
     The norms are recomputed from the same blocks, so they cannot disagree with the dot
-    products; the stored ``norms`` and, for a grid mapped from a cache, the file's CRC (in a
-    thread of its own) are checked (:class:`~EmbeddingSimilarity.cache.integrity.GridCheck`): a
-    damaged cache raises CacheError instead of giving a map. Cells holding NaN or infinity get NaN.
+    products; the stored ``norms`` and, for a grid mapped from a cache, the file's CRC are
+    checked (:class:`~EmbeddingSimilarity.cache.integrity.GridCheck`): a damaged cache raises
+    CacheError instead of giving a map. The CRC is taken of each block as it is read (the
+    threads' ranges combined), and a block's pages are then released, so a multi-GB cache is
+    read once and never resident as a whole. Cells holding NaN or infinity get NaN.
     """
     rows, cols, dim = embeddings.shape
     flat = embeddings.reshape(rows * cols, dim)
@@ -84,17 +86,23 @@ def cosine_map(embeddings: np.ndarray, valid: np.ndarray, query: np.ndarray,
     dots = np.empty(rows * cols, dtype=np.float32)
     lengths = np.empty(rows * cols, dtype=np.float32)
     check = GridCheck(embeddings, norms)
+    inline = check if check.inline else None
     workers = _threads(flat.size)
+    bounds = np.linspace(0, len(flat), workers + 1).astype(int)
+    ranges = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
     if workers == 1:
-        _score_cells(flat, 0, len(flat), query, dots, lengths)
+        crcs = [_score_cells(flat, 0, len(flat), query, dots, lengths, inline)]
     else:
-        bounds = np.linspace(0, len(flat), workers + 1).astype(int)
         with concurrent.futures.ThreadPoolExecutor(workers + 1) as pool:
-            jobs = [pool.submit(check.stream_crc)] + [
-                pool.submit(_score_cells, flat, start, stop, query, dots, lengths)
-                for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
-            for job in jobs:
-                job.result()
+            crc_job = pool.submit(check.stream_crc) if inline is None else None
+            jobs = [pool.submit(_score_cells, flat, start, stop, query, dots, lengths, inline)
+                    for start, stop in ranges]
+            crcs = [job.result() for job in jobs]
+            if crc_job is not None:
+                crc_job.result()
+    if inline is not None:
+        check.combine([(crc, (stop - start) * flat.strides[0])
+                       for crc, (start, stop) in zip(crcs, ranges, strict=True)])
     if embeddings.dtype == np.float16:
         exact_norms(flat, lengths)
     check.finish(lengths)
@@ -113,20 +121,28 @@ def _threads(values: int) -> int:
 
 
 def _score_cells(flat: np.ndarray, start: int, stop: int, query: np.ndarray, dots: np.ndarray,
-                 lengths: np.ndarray) -> None:
-    """Dot products with ``query`` and norms of the cells ``start:stop``, written in place."""
+                 lengths: np.ndarray, check: GridCheck | None = None) -> int:
+    """Dot products with ``query`` and norms of the cells ``start:stop``, written in place;
+    with ``check`` (a mapped, unmodified cache member), the CRC of those cells' bytes, each
+    block's pages released once read."""
     dim = flat.shape[1]
     step = max(1, BLOCK_BYTES // (4 * dim))
     buffer = np.empty((step, dim), dtype=np.float32)
+    crc = 0
     for first in range(start, stop, step):
         block = flat[first:min(first + step, stop)]
         last = first + len(block)
+        if check is not None:
+            crc = check.block_crc(block, crc)
         if block.dtype == np.float16:
             vectors = to_float32(block, buffer[:len(block)])
         else:
             vectors = np.asarray(block, dtype=np.float32)
         np.matmul(vectors, query, out=dots[first:last])
         lengths[first:last] = row_norms(vectors)
+        if check is not None:
+            release_pages(block)
+    return crc
 
 
 def box_mean(values: np.ndarray, window: int) -> np.ndarray:

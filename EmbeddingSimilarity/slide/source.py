@@ -1,10 +1,14 @@
-"""Opening a slide with large_image, reading regions at a scale, and fingerprinting the file."""
+"""Opening a slide with large_image (lazily: :class:`SlideOpener`), reading regions at a scale,
+and fingerprinting the file (its bytes, and a cheap ``stat`` signature that confirms a stored
+fingerprint without reading them).
+"""
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import logging
 import os
+from typing import Any
 
 import numpy as np
 
@@ -47,6 +51,35 @@ def open_slide(path: str):
     return source
 
 
+SLIDE_METADATA_KEYS = ('sizeX', 'sizeY', 'mm_x', 'mm_y', 'magnification')
+"""What a plan reads from the slide's metadata (kept in a cache so a cached click needs no
+reader)."""
+
+
+def slide_metadata(source) -> dict[str, Any]:
+    """The part of ``source``'s metadata that a plan uses (JSON-ready)."""
+    metadata = source.getMetadata()
+    return {key: metadata.get(key) for key in SLIDE_METADATA_KEYS}
+
+
+class SlideOpener:
+    """The slide at ``path``, opened with large_image on first use of :attr:`source` (a cached
+    click never needs it: large_image is not even imported)."""
+
+    def __init__(self, path: str, source: Any = None) -> None:
+        self.path = path
+        if source is not None:
+            self.__dict__['source'] = source
+
+    @functools.cached_property
+    def source(self) -> Any:
+        return open_slide(self.path)
+
+    @property
+    def opened(self) -> bool:
+        return 'source' in self.__dict__
+
+
 def to_rgb(pixels: np.ndarray) -> np.ndarray:
     """``(H, W, 3)`` uint8 from greyscale, grey+alpha, RGB or RGBA (alpha composited on white)."""
     if pixels.ndim == 2:
@@ -77,6 +110,8 @@ def file_fingerprint(path: str) -> str:
     Reader-independent (it hashes bytes, not decoded pixels), so the same file gives the same
     fingerprint in a container, a notebook and on the Girder assetstore.
     """
+    import hashlib  # OpenSSL's import is ~10 ms: a click whose stat matches never hashes
+
     digest = hashlib.sha256()
     paths = [path]
     if os.path.isdir(path):
@@ -91,6 +126,23 @@ def file_fingerprint(path: str) -> str:
                 handle.seek(offset)
                 digest.update(handle.read(FINGERPRINT_CHUNK))
     return 'sha256:' + digest.hexdigest()[:32]
+
+
+def file_stat(path: str) -> list[list]:
+    """A cheap signature of the image's bytes: ``[name, size, mtime_ns]`` of the file (of every
+    file, for a folder), as make and rsync judge a file unchanged. When it equals the signature
+    stored beside a fingerprint, that fingerprint is trusted without reading the file;
+    otherwise the fingerprint is recomputed (:func:`file_fingerprint`) and compared."""
+    paths = [path]
+    if os.path.isdir(path):
+        paths = sorted(os.path.join(root, name) for root, _, names in os.walk(path)
+                       for name in names)
+    out = []
+    for item in paths:
+        info = os.stat(item)
+        out.append([os.path.relpath(item, path) if item != path else os.path.basename(item),
+                    info.st_size, info.st_mtime_ns])
+    return out
 
 
 def read_region(source, left: float, top: float, width: int, height: int,

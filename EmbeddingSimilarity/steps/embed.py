@@ -8,6 +8,7 @@ never loses them. Each rule lives in its own room: :mod:`.plan`, :mod:`..cache.l
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import datetime
 import logging
@@ -42,12 +43,17 @@ class Outcome:
     cells_embedded: int = 0
     cache_source: str | None = None
     files: list[str] = dataclasses.field(default_factory=list)
-    source: Any = dataclasses.field(default=None, repr=False)
-    """The open large_image tile source."""
+    slide: Any = dataclasses.field(default=None, repr=False)
+    """The slide's :class:`~EmbeddingSimilarity.slide.source.SlideOpener` (opened on first use)."""
     clusters: Any = None
     """EmbeddingClusters: the :class:`~.clusters.ClusterMap`."""
     calibration: Any = None
     """EmbeddingSimilarity: the :class:`~.calibration.Calibration` (cut-off and hits)."""
+
+    @property
+    def source(self) -> Any:
+        """The large_image tile source (the slide is opened now if it was not yet)."""
+        return None if self.slide is None else self.slide.source
 
 
 def compute_embeddings(request: Request, progress: Progress | None = None,
@@ -61,11 +67,12 @@ def compute_embeddings(request: Request, progress: Progress | None = None,
     # scratch holds a cache downloaded from Girder; its memory map stays valid after the
     # folder is removed (POSIX keeps an unlinked, mapped file until it is unmapped)
     with tempfile.TemporaryDirectory(prefix='embedding-similarity-') as scratch:
-        progress.start('plan', comment='opening %s' % os.path.basename(request.image))
+        progress.start('plan', comment='planning %s' % os.path.basename(request.image))
         plan = make_plan(request)
         data, cache_source = _reuse(request, plan, girder, scratch)
         resumed = not data.provenance.complete  # an interrupted run's checkpoint
-        if data.tissue_fraction is None:
+        if data.tissue_fraction is None:  # a fresh run: load the model meanwhile
+            plan.engine = _preload_engine(request, plan)
             progress.start('tissue', comment='finding tissue')
             data.tissue_fraction = tissue_fractions(plan.source, plan.grid)
         todo = cells_to_embed(request.query, plan.grid, data.tissue_fraction,
@@ -80,10 +87,12 @@ def compute_embeddings(request: Request, progress: Progress | None = None,
                     if request.outputs.output_embeddings else '', in_girder=True)
             raise
         progress.end()
-        _record_run(data, request, progress)
+        changed = bool(embedded_now or resumed)
+        if changed or cache_source is None:  # a reused cache keeps the record of its makers
+            _record_run(data, request, progress)
         outcome = Outcome(data=data, cells_embedded=embedded_now, cache_source=cache_source,
-                          source=plan.source)
-        _save(request, outcome, girder, scratch, progress, changed=bool(embedded_now or resumed))
+                          slide=plan.slide)
+        _save(request, outcome, girder, scratch, progress, changed=changed)
     return outcome
 
 
@@ -96,6 +105,8 @@ def _reuse(request: Request, plan: Plan, girder: GirderLink | None,
         data, source = cache.find_in_girder(girder.session, plan.provenance, scratch)
     if data is None:
         return cache.empty_grid(plan.provenance), None
+    image, planned = data.provenance.image, plan.provenance.image
+    image.stat, image.metadata = planned.stat, image.metadata or planned.metadata
     logger.info('reusing %d embedded cells from %s', int(data.embedded.sum()), source)
     return data, source
 
@@ -104,12 +115,12 @@ def embed_missing(request: Request, plan: Plan, data: store.EmbeddingGrid, todo,
                   progress: Progress, on_level: Callable | None = None) -> int:
     """Embed the ``todo`` cells into ``data`` in place, checkpointing to ``<output>.partial``;
     coarse to fine when ``on_level`` is given (see :mod:`.progressive`)."""
-    from ..models.loaders import resolved_revision
-    from .progressive import levels
-
     count = int(todo.sum())
     if not count:
         return 0
+    from ..models.loaders import resolved_revision
+    from .progressive import levels
+
     spec = plan.spec
     checkpoint = cache.Checkpointer(data, request.outputs.output_embeddings,
                                     request.outputs.checkpoint_seconds, spec.embed_dim, spec.name)
@@ -164,8 +175,9 @@ def _embed_in_process(request: Request, plan: Plan, parts: list, keep, progress:
     count = int(sum(part.sum() for part in parts))
     progress.start('load-model', comment='loading %s' % plan.spec.name)
     options = request.engine
-    engine = load_engine(plan.spec, options.device, options.precision, options.batch_size,
-                         options.layout)
+    engine = (plan.engine.result() if plan.engine is not None else
+              load_engine(plan.spec, options.device, options.precision, options.batch_size,
+                          options.layout))
     logger.info('embedding %d cells with %s on %s (%s, %s, batches of %d, %d level(s))', count,
                 plan.spec.name, engine.device, engine.precision, engine.layout,
                 request.engine.batch_size, len(parts))
@@ -176,6 +188,21 @@ def _embed_in_process(request: Request, plan: Plan, parts: list, keep, progress:
         engine.run(batches, keep, progress)
         after(level)
     return engine.describe()
+
+
+def _preload_engine(request: Request, plan: Plan) -> concurrent.futures.Future | None:
+    """The model loading in a thread of its own (importing torch, reading the weights) while
+    the tissue mask is computed; None for a run on Dask (its workers load the model)."""
+    if request.scale_out.scheduler:
+        return None
+    from ..engine.build import load_engine
+
+    options = request.engine
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix='load-model')
+    future = pool.submit(load_engine, plan.spec, options.device, options.precision,
+                         options.batch_size, options.layout)
+    pool.shutdown(wait=False)
+    return future
 
 
 def _record_run(data: store.EmbeddingGrid, request: Request, progress: Progress) -> None:

@@ -1,5 +1,10 @@
-"""The first step of every run and benchmark: the model's record, the open slide, the scale to
-read it at, the grid of cells and the provenance a cache must match.
+"""The first step of every run and benchmark: the model's record, the slide (opened only when
+pixels are needed), the scale to read it at, the grid of cells and the provenance a cache must
+match.
+
+A local cache of the same slide (confirmed by its ``stat`` signature or fingerprint, see
+:func:`~EmbeddingSimilarity.cache.local.known_image`) supplies the slide's metadata, so a cached
+click never opens the slide nor imports large_image.
 """
 
 from __future__ import annotations
@@ -8,11 +13,12 @@ import dataclasses
 import logging
 from typing import Any
 
+from ..cache.local import known_image
 from ..cache.provenance import Provenance
 from ..models import get_spec
 from ..models.spec import ModelSpec
 from ..query.shapes import check_points_inside, check_shapes_inside
-from ..slide.source import file_fingerprint, open_slide
+from ..slide.source import SlideOpener, file_fingerprint, file_stat, slide_metadata
 from ..slide.tiling import Scale, TileGrid, plan_grid, resolve_scale
 from .request import Request
 
@@ -24,20 +30,34 @@ class Plan:
     """What a run will embed and how."""
 
     spec: ModelSpec
-    source: Any = dataclasses.field(repr=False)
-    """The open large_image tile source."""
+    slide: SlideOpener = dataclasses.field(repr=False)
     scale: Scale
     grid: TileGrid
     provenance: Provenance
     """What a cache must have been made from to serve this run."""
+    engine: Any = dataclasses.field(default=None, repr=False)
+    """A future of the embedding engine when it is being loaded ahead (see
+    :func:`~EmbeddingSimilarity.steps.embed.compute_embeddings`)."""
+
+    @property
+    def source(self) -> Any:
+        """The large_image tile source, opened on first use."""
+        return self.slide.source
 
 
 def make_plan(request: Request) -> Plan:
-    """Open the slide and lay the model's grid over it; key points must fall inside."""
+    """Lay the model's grid over the slide (its metadata from a cache of it, else from the
+    opened slide); key points must fall inside."""
     spec = get_spec(request.engine.model, pooling=request.engine.pooling or None,
                     trust_remote_code=request.engine.trust_remote_code)
-    source = open_slide(request.image)
-    metadata = source.getMetadata()
+    slide = SlideOpener(request.image)
+    image = known_image(request.image, request.outputs.input_embeddings,
+                        request.outputs.output_embeddings)
+    if image is not None:
+        metadata, fingerprint, stat = dict(image.metadata or {}), image.fingerprint, image.stat
+    else:
+        metadata = slide_metadata(slide.source)
+        fingerprint, stat = file_fingerprint(request.image), file_stat(request.image)
     scale = resolve_scale(metadata, spec.mpp, spec.magnification, request.tiling.mpp,
                           request.tiling.magnification)
     if scale.source == 'assumed':
@@ -53,6 +73,7 @@ def make_plan(request: Request) -> Plan:
                         'key region')
     check_shapes_inside(request.query.negative_regions, grid.image_width, grid.image_height,
                         'negative key region')
-    provenance = Provenance.describe(spec, grid, scale, request.image,
-                                     file_fingerprint(request.image), request.girder.image_id)
-    return Plan(spec=spec, source=source, scale=scale, grid=grid, provenance=provenance)
+    provenance = Provenance.describe(spec, grid, scale, request.image, fingerprint,
+                                     request.girder.image_id)
+    provenance.image.stat, provenance.image.metadata = stat, metadata
+    return Plan(spec=spec, slide=slide, scale=scale, grid=grid, provenance=provenance)
