@@ -4,11 +4,13 @@ The reference is ``reference_click.py``: a plain reimplementation of histomicstk
 cached path (``np.load`` the ``.npz``, cosine to the clicked cell, write the JSON). Each command
 runs ``repeats`` times, taking turns after one untimed round that warms the page cache, so a
 busy machine slows them alike; wall seconds and peak RSS (``wait4``) are medians, and the ratios
-ours / reference are taken in the same run.
+ours / reference are taken in the same run. Each command is started by a small launcher
+(``python click_side_by_side.py --measure COMMAND...``), so its peak RSS is its own.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -26,18 +28,32 @@ def _env() -> dict[str, str]:
 
 
 def run_once(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one run of ``command`` (it must succeed)."""
+    """Wall seconds and peak RSS (MiB) of one run of ``command`` (it must succeed), started by
+    a small launcher process: Linux carries the spawning process's peak RSS into the child's
+    ``ru_maxrss`` at ``exec``, so a benchmark that has built a 3 GB grid would otherwise see
+    3 GB for any command it starts."""
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), '--measure', *command],
+                         check=False, env=_env(), capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError('%s failed: %s' % (' '.join(command), out.stderr[-2000:]))
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return result['seconds'], result['peak_rss_mib']
+
+
+def _measure(command: list[str]) -> int:
+    """The launcher: run ``command``, print its seconds and peak RSS as JSON."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     stderr = process.stderr.read()
     _, status, usage = os.wait4(process.pid, 0)
-    took = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - started
     process.stderr.close()
-    if process.returncode:
-        raise RuntimeError('%s failed: %s' % (' '.join(command), stderr.decode()[-2000:]))
-    return took, usage.ru_maxrss / 1024
+    code = os.waitstatus_to_exitcode(status)
+    if code:
+        sys.stderr.write(stderr.decode(errors='replace'))
+        return code
+    print(json.dumps({'seconds': seconds, 'peak_rss_mib': usage.ru_maxrss / 1024}))
+    return 0
 
 
 def side_by_side(commands: dict[str, list[str]], repeats: int) -> dict:
@@ -116,3 +132,7 @@ def stand_in_slide(data, folder: str) -> tuple[str, str] | None:
                       'magnification': 20.0 / grid.factor}
     data.provenance.model.name, data.provenance.model.pooling = specs[0].name, specs[0].pooling
     return slide, specs[0].name
+
+
+if __name__ == '__main__' and sys.argv[1:2] == ['--measure']:
+    sys.exit(_measure(sys.argv[2:]))

@@ -12,6 +12,7 @@ import pytest
 
 from EmbeddingSimilarity.cache import store
 from EmbeddingSimilarity.cache.float16 import FLOAT16_MAX, to_float32
+from EmbeddingSimilarity.cache.integrity import gather_cells
 from EmbeddingSimilarity.errors import CacheError, OutputError
 from EmbeddingSimilarity.query import similarity
 from EmbeddingSimilarity.query.similarity import compute, cosine_map
@@ -288,3 +289,16 @@ def test_the_pass_leaves_little_of_a_mapped_grid_resident(tmp_path, pass_threads
     assert _resident_kib(path) < 12 * 1024 < os.path.getsize(path) // 1024 // 3
     assert np.array_equal(np.asarray(loaded.embeddings), data.embeddings)  # read back from the file
     assert _resident_kib(path) > 30 * 1024  # the measure sees a resident map
+
+
+def test_random_cells_are_read_from_the_file_not_through_the_map(tmp_path):
+    path = str(tmp_path / 'big.npz')
+    data = _grid_data(dim=1 << 20)
+    store.save(path, data)
+    loaded = store.load(path)
+    cells = np.array([3, 17, 5, 3])
+    np.testing.assert_array_equal(gather_cells(loaded.embeddings, cells),
+                                  data.embeddings.reshape(-1, 1 << 20)[cells])
+    assert _resident_kib(path) < 256  # not a page of the grid mapped
+    np.testing.assert_array_equal(gather_cells(data.embeddings, cells),  # in memory: indexing
+                                  data.embeddings.reshape(-1, 1 << 20)[cells])

@@ -204,6 +204,26 @@ def release_pages(block: np.ndarray) -> None:
         _madvise(start, stop - start, _MADV_DONTNEED)
 
 
+def gather_cells(embeddings: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """``embeddings.reshape(-1, D)[cells]``, read with ``pread`` from the file of a mapped cache
+    member never written: a modern kernel maps a whole large folio (up to 2 MiB) around each
+    fault, so a few thousand random cells read through the map leave most of a multi-GB grid
+    resident, where reading them costs a few MiB."""
+    dim = embeddings.shape[-1]
+    if not (isinstance(embeddings, MappedMember) and embeddings.integrity is not None
+            and embeddings.flags.c_contiguous and embeddings.filename):
+        return np.asarray(embeddings.reshape(-1, dim)[cells])
+    out = np.empty((len(cells), dim), dtype=embeddings.dtype)
+    size = dim * embeddings.dtype.itemsize
+    with open(embeddings.filename, 'rb') as handle:
+        for index, cell in enumerate(np.asarray(cells).tolist()):
+            if os.preadv(handle.fileno(), [memoryview(out[index]).cast('B')],
+                         embeddings.offset + cell * size) != size:
+                raise CacheError('embedding file %s is shorter than its header says; delete '
+                                 'it or recompute' % embeddings.filename)
+    return out
+
+
 def verify(embeddings: np.ndarray, stored_norms: np.ndarray | None) -> None:
     """A full :class:`GridCheck` pass (for callers that do not read the grid themselves)."""
     check = GridCheck(embeddings, stored_norms)

@@ -14,6 +14,7 @@ import dataclasses
 
 import numpy as np
 
+from ..cache.integrity import gather_cells
 from ..slide.tiling import TileGrid
 from .components import label
 
@@ -92,19 +93,19 @@ def percentiles(similarity: np.ndarray) -> np.ndarray:
 def random_pair_baseline(embeddings: np.ndarray, valid: np.ndarray, seed: int = 0,
                          pairs: int = BASELINE_PAIRS) -> dict[str, float]:
     """Cosine of ``pairs`` random pairs of valid cells, gathered and normalised in small blocks
-    (a few MiB, whatever the embedding width; a cached click's peak memory)."""
+    (a few MiB, whatever the embedding width; a cached click's peak memory), read from the
+    file rather than through its memory map (:func:`~..cache.integrity.gather_cells`)."""
     cells = np.flatnonzero(valid)
     if len(cells) < 2:
         return {}
     rng = np.random.default_rng(seed)
     first, second = rng.integers(0, len(cells), (2, pairs))
     keep = first != second
-    flat = embeddings.reshape(-1, embeddings.shape[-1])
     first, second = cells[first[keep]], cells[second[keep]]
     cosine = np.empty(len(first), dtype=np.float32)
     for start in range(0, len(first), BASELINE_BLOCK):
         stop = start + BASELINE_BLOCK
-        a, b = (_unit(flat[index])
+        a, b = (_unit(gather_cells(embeddings, index))
                 for index in (first[start:stop], second[start:stop]))
         cosine[start:stop] = (a * b).sum(axis=1)
     return {'mean': _round(cosine.mean()), 'p95': _round(np.quantile(cosine, 0.95)),
