@@ -55,6 +55,8 @@ def cases(tmp_path_factory, sample_slide):
     shutil.copyfile(sample_slide, folder / 'slide.svs')
     os.symlink(folder / 'slide.svs', folder / 'link.svs')
     os.mkfifo(folder / 'fifo.svs')
+    (folder / 'badmodel').mkdir()
+    (folder / 'badmodel' / 'config.json').write_text('{garbage')
     return folder
 
 
@@ -117,6 +119,18 @@ ROWS = [
      'not an http(s) URL'),
     ('scale out of range', ['{slide}', '--mpp', '10000'], 2, 'outside 0.02 µm/px to 100 µm/px'),
     ('scale out of range', ['{slide}', '--magnification', '1000'], 2, 'outside 0.1x to 500x'),
+    ('huge coordinate', ['{slide}', '--keypoints', '1e308,1e308,1e308,1e308'], 2,
+     'larger than any slide'),
+    ('girder id', ['{slide}', '--image-id', 'xyz/../../user', '--api-url',
+                   'http://127.0.0.1:9/api/v1', '--girder-token', 't'], 2, 'not a Girder id'),
+    ('girder id', ['{slide}', '--annotation-id', '../user/me', '--api-url',
+                   'http://127.0.0.1:9/api/v1', '--girder-token', 't'], 2, 'not a Girder id'),
+    ('empty annotation names', ['{slide}', '--positive-annotations', ',,,'], 2,
+     'names no annotation'),
+    ('broken model config', ['{slide}', '--model', 'Test', '--custom-model',
+                             'local:{folder}/badmodel'], 3, 'not a readable JSON config'),
+    ('return file folder', ['{slide}', '--returnparameterfile', '{folder}/no/such/r.txt',
+                            '--output-embeddings', '{folder}/never.npz'], 6, 'does not exist'),
 ]
 
 

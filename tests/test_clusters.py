@@ -323,3 +323,12 @@ def test_clusters_xml_parses_with_slicer_cli_web(tmp_path):
          '--model', 'Test', '--tissue-threshold', '0'])
     assert args.clusters == 7 and args.outputTableFile.endswith('t.csv')
     assert args.model == 'Test' and args.tissueThreshold == 0
+
+
+@pytest.mark.parametrize('seed, words', [('-1', 'out of range'), ('4294967296', 'out of range'),
+                                         ('1e23', 'not a value of the right type')])
+def test_a_seed_out_of_range_is_one_line(sample_slide, seed, words):
+    result = _clusters_cli(sample_slide, '--model', 'Test', '--seed', seed)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and 'error:' in errors[0] and words in errors[0], errors

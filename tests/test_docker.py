@@ -80,9 +80,23 @@ def test_every_package_in_the_image_is_pinned():
 
 
 def test_apt_packages_come_pinned_from_a_snapshot(dockerfile):
+    """On the default path (APT_SOURCE=snapshot); a locked-down build skips apt altogether."""
     install = next(i['value'] for i in dockerfile.structure
                    if i['instruction'] == 'RUN' and 'apt-get install' in i['value'])
     assert 'snapshot.debian.org' in install
-    packages = install.split('apt-get install')[1].split('&&')[0].split()
+    packages = install.split('apt-get install')[1].split('&&')[0].split(';')[0].split()
     packages = [p for p in packages if not p.startswith('-')]
     assert packages and all('=' in p for p in packages), packages
+
+
+def test_locked_down_builders_set_arguments_that_the_image_does_not_keep(dockerfile):
+    """Base image, apt source and pip's sources are build arguments; pip's settings are never
+    baked into the image's environment (a CA path or a mirror URL of the builder's network)."""
+    with open(DOCKERFILE) as handle:
+        text = handle.read()
+    declared = set(re.findall(r'^ARG (\w+)', text, re.M))
+    assert {'BASE_IMAGE', 'APT_SOURCE', 'PIP_INDEX_URL', 'PIP_EXTRA_INDEX_URL',
+            'PIP_FIND_LINKS', 'PIP_CERT'} <= declared, declared
+    kept = dockerfile.envs
+    assert not {'PIP_INDEX_URL', 'PIP_EXTRA_INDEX_URL', 'PIP_FIND_LINKS', 'PIP_CERT'} & set(kept)
+    assert 'python3 -m venv /opt/venv' in text and kept['PATH'].startswith('/opt/venv/bin:')

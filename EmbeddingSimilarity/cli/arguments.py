@@ -68,7 +68,10 @@ class _DownloadModelAction(argparse.Action):
 
 
 def _one_line_error(cli: str, message: str) -> None:
-    """argparse's error, as one line (the usage block is what --help is for)."""
+    """argparse's error, as one line (the usage block is what --help is for); ctk_cli's
+    "invalid parseValue value" says which value, not what is wrong with it."""
+    message = message.replace('invalid parseValue value', 'not a value of the right type '
+                              '(a whole number, a number or a choice, as --help says)')
     raise UserError('%s; see %s --help' % (message, cli))
 
 

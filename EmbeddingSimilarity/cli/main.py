@@ -24,6 +24,7 @@ from .arguments import (
     to_request,
     xml_path,
 )
+from .guard import guard_outputs
 
 PROG = 'EmbeddingSimilarity'
 XML_PATH = xml_path(PROG)
@@ -98,8 +99,10 @@ def main(argv: list[str] | None = None, cli: str = PROG) -> int:
         args = parser.parse_args(join_negative_values(parser, argv))
         logger.debug('parameters: %s', describe_args(args))
         if cli == PROG and os.path.isdir(args.inputImageFile):
+            guard_outputs(args, xml_path(cli))
             return _run_folder(args)
         fill_outputs(args, cli)
+        guard_outputs(args, xml_path(cli))
         from ..progress import Progress
 
         outcome = _runner(cli)(to_request(args, cli), Progress())

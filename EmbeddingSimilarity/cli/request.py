@@ -8,6 +8,7 @@ for what a CLI accepts live here, at the door.
 from __future__ import annotations
 
 import os
+import re
 import urllib.parse
 
 import numpy as np
@@ -27,6 +28,8 @@ PROGRESSIVE = ('auto', 'true', 'false')
 MPP_RANGE = (0.02, 100.0)
 """Accepted --mpp values (besides 0): a 40x scan's pixel to a 100 µm overview."""
 SCORERS = ('prototype', 'linear')
+GIRDER_ID = re.compile(r'[0-9a-f]{24}')
+"""A Girder (MongoDB ObjectId) id: checked before it enters a URL path."""
 MAGNIFICATION_RANGE = (0.1, 500.0)
 """Accepted --magnification values (besides 0), the same range as objective powers."""
 
@@ -69,6 +72,8 @@ def validate(request: Request) -> Colormap:
     if render.display not in DISPLAYS:
         raise InputError('unknown display %r; use one of %s' % (render.display,
                                                                ', '.join(DISPLAYS)))
+    if not 0 <= query.seed < 2 ** 32:
+        raise InputError('seed %d is out of range; use 0 to %d' % (query.seed, 2 ** 32 - 1))
     if query.clusters and not MIN_CLUSTERS <= query.clusters <= MAX_CLUSTERS:
         raise InputError('--clusters %d is out of range; use %d to %d, or 0 to choose K by '
                          'silhouette' % (query.clusters, MIN_CLUSTERS, MAX_CLUSTERS))
@@ -77,7 +82,12 @@ def validate(request: Request) -> Colormap:
 
 
 def _check_connection(request: Request) -> None:
-    """Girder address and token, the Dask scheduler and the checkpoint interval."""
+    """Girder address, token and ids, the Dask scheduler and the checkpoint interval."""
+    for option, value in (('--image-id', request.girder.image_id),
+                          ('--annotation-id', request.girder.annotation_id)):
+        if value and not GIRDER_ID.fullmatch(value):
+            raise InputError('%s %r is not a Girder id (24 hexadecimal characters); copy the '
+                             'id from the item\'s page or leave it empty' % (option, value))
     if bool(request.girder.api_url) != bool(request.girder.token):
         raise InputError('posting to Girder needs both --api-url and --girder-token')
     check_api_url(request.girder.api_url)

@@ -47,7 +47,7 @@ class Target:
 
 def collection_slides(folder: str, exclude: set[str]) -> list[str]:
     """Every file under ``folder`` that may be a slide, in path order (hidden files, this tool's
-    outputs and ``exclude`` skipped)."""
+    outputs, ``exclude`` and anything but regular files skipped)."""
     found = []
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
@@ -55,6 +55,9 @@ def collection_slides(folder: str, exclude: set[str]) -> list[str]:
             path = os.path.join(root, name)
             if (name.startswith('.') or name.lower().endswith(SKIPPED_SUFFIXES)
                     or os.path.realpath(path) in exclude):
+                continue
+            if not os.path.isfile(path):  # a FIFO, device or socket: open() could block
+                logger.warning('skipping %s: not a regular file', path)
                 continue
             found.append(path)
     return sorted(found)

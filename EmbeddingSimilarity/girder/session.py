@@ -15,6 +15,7 @@ from typing import Any
 from .. import TOOL_ATTRIBUTE
 from ..errors import GirderError, first_line
 from .cache_folder import CacheFolder, NotFound
+from .transport import bounded_session, girder_timeouts
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class GirderSession(CacheFolder):
                               'http://localhost:8080/api/v1)' % api_url)
         self.api_url = api_url.rstrip('/')
         self.client = girder_client.GirderClient(apiUrl=self.api_url)
+        self.client._session = bounded_session(*girder_timeouts())
         self.client.setToken(token)
         self._requests = requests
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 
-from ..errors import InputError, ModelUnavailableError
+from ..errors import InputError, ModelUnavailableError, first_line
 from . import hub
 from .spec import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
 
@@ -23,8 +23,18 @@ def is_generic(name: str) -> bool:
 
 
 def _read_json(path: str) -> dict:
-    with open(path) as handle:
-        return json.load(handle)
+    """A model's JSON config; an unreadable or non-object one is one line naming the file."""
+    try:
+        with open(path) as handle:
+            found = json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelUnavailableError('%s is not a readable JSON config (%s); give the folder '
+                                    'timm.models.save_for_hf or save_pretrained wrote'
+                                    % (path, first_line(exc))) from None
+    if not isinstance(found, dict):
+        raise ModelUnavailableError('%s holds no JSON object; give the folder '
+                                    'timm.models.save_for_hf or save_pretrained wrote' % path)
+    return found
 
 
 def _hub_file(spec_name: str, repo_id: str, filename: str, required: bool = True) -> str | None:

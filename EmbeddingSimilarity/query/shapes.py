@@ -100,6 +100,10 @@ def _piece(pairs: list[tuple[float, float]], name: str) -> Shape:
     return polygon(pairs, name)
 
 
+MAX_COORDINATE = 1e7
+"""No slide is wider than this many base pixels (a 40x scan of a 25 cm slide is 1e6)."""
+
+
 def parse_shapes(values: list[float] | str | None, name: str = 'key points') -> list[Shape]:
     """The shapes of a Slicer ``region`` value (a list of numbers or their comma-separated text)."""
     if values is None:
@@ -112,6 +116,9 @@ def parse_shapes(values: list[float] | str | None, name: str = 'key points') -> 
         raise InputError('%s must be numbers separated by commas; %s' % (name, exc)) from exc
     if not all(np.isfinite(numbers)):
         raise InputError('%s must be finite numbers; got %s' % (name, values))
+    if any(abs(number) > MAX_COORDINATE for number in numbers):
+        raise InputError('%s hold a number beyond %g pixels, larger than any slide; give '
+                         'base-image pixel coordinates, e.g. 1200,3400' % (name, MAX_COORDINATE))
     if len(numbers) % 2:
         raise InputError('%s must be x,y pairs (got %d numbers); e.g. --keypoints 1200,3400, '
                          '1200,3400,-1,-1,5000,800 for two points, or left,top,width,height '

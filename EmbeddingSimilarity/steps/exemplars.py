@@ -47,6 +47,9 @@ def annotation_shapes(link: GirderLink | None, image_id: str, text: str,
     """The key shapes of the annotations named in ``text`` on the image's item."""
     names = split_names(text)
     if not names:
+        if text.strip():
+            raise InputError('%s %r names no annotation; give annotation or element group '
+                             'names separated by commas' % (option, text))
         return []
     if link is None or not image_id:
         raise InputError('%s reads annotations from Girder; it needs --api-url, --girder-token '
