@@ -286,3 +286,21 @@ def test_interrupt_without_an_output_says_nothing_was_kept(sample_slide, tmp_pat
     line, = [text for text in stderr.splitlines() if 'interrupted' in text]
     assert 'embedded cells were not saved (no --output-embeddings)' in line, line
     assert os.listdir(tmp_path) == []
+
+
+def test_an_interrupt_before_any_cell_keeps_no_checkpoint(sample_slide, tmp_path):
+    """Nothing embedded yet: no megabytes of zeros as ``.partial``, and the line says so."""
+    from EmbeddingSimilarity.cache.local import Checkpointer, empty_grid, partial_path
+    from EmbeddingSimilarity.steps.plan import make_plan
+    from EmbeddingSimilarity.steps.request import Request
+
+    output = str(tmp_path / 'e.npz')
+    plan = make_plan(Request.of(sample_slide, model='Test', output_embeddings=output))
+    data = empty_grid(plan.provenance)
+    data.tissue_fraction = np.ones(data.embedded.shape, np.float32)
+    keeper = Checkpointer(data, output, 60.0, plan.spec.embed_dim, plan.spec.name)
+    assert keeper.interrupted() == 'stopped before any cell was embedded; nothing was saved'
+    assert not os.path.exists(partial_path(output))
+    keeper.keep(np.array([[0, 0]]), np.ones((1, plan.spec.embed_dim), np.float32))
+    assert keeper.interrupted().startswith('1 embedded cells are kept in ')
+    assert store.load(partial_path(output)).embedded.sum() == 1

@@ -77,3 +77,13 @@ def test_a_fifo_in_the_collection_is_skipped(sample_slide, tmp_path):
                         '5', timeout=300)
     assert result.returncode == 0, result.stderr
     assert 'pipe.svs' not in out.read_text()
+
+
+def test_a_silent_scheduler_fails_the_run_in_one_line(silent_server, sample_slide, tmp_path):
+    """Dask's Client waits forever for a handshake that a non-scheduler never sends."""
+    address = silent_server.replace('http://', 'tcp://').replace('/api/v1', '')
+    result = run_cli(sample_slide, '--model', 'Test', '--scheduler', address, '--output-dir',
+                     str(tmp_path), timeout=300)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if 'error:' in line]
+    assert len(errors) == 1 and 'did not answer' in errors[0], errors

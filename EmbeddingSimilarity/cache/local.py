@@ -162,9 +162,12 @@ class Checkpointer:
             self.flush()
 
     def interrupted(self) -> str:
-        """Save the checkpoint after an interruption; say exactly what was kept and where."""
-        self.flush()
-        return interrupted_line(int(self.data.embedded.sum()), self.path)
+        """Save the checkpoint after an interruption; say exactly what was kept and where
+        (no checkpoint of an empty grid: it would hold nothing but megabytes of zeros)."""
+        cells = int(self.data.embedded.sum())
+        if cells:
+            self.flush()
+        return interrupted_line(cells, self.path)
 
     def flush(self) -> None:
         """Save what is embedded so far as an incomplete cache (nothing without an output)."""
@@ -179,6 +182,8 @@ class Checkpointer:
 def interrupted_line(cells: int, path: str, in_girder: bool = False) -> str:
     """What an interrupted run kept, and where (the CLI's one line after "interrupted; ")."""
     places = (['in %s' % path] if path else []) + (['in the Girder cache'] if in_girder else [])
+    if not cells:
+        return 'stopped before any cell was embedded; nothing was saved'
     if not places:
         return ('%d embedded cells were not saved (no --output-embeddings); the next run starts '
                 'over' % cells)

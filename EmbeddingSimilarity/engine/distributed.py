@@ -72,11 +72,45 @@ def make_client(scheduler: str, num_workers: int = -1, threads_per_worker: int =
         cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
                                processes=True, dashboard_address=None)
         return Client(cluster)
+    probe_scheduler(scheduler, CONNECT_SECONDS)
     try:
-        return Client(scheduler, timeout=10)
+        return Client(scheduler, timeout=CONNECT_SECONDS)
     except OSError as exc:
         raise InputError('cannot reach the Dask scheduler at %s (%s); check --scheduler, or '
                          'leave it empty to run in-process' % (scheduler, exc)) from exc
+
+
+CONNECT_SECONDS = 10
+
+
+def probe_scheduler(address: str, seconds: float) -> None:
+    """Refuse a TCP scheduler address that accepts the connection and stays silent.
+
+    A Dask scheduler sends its handshake as soon as it accepts a connection; ``Client()`` waits
+    for it without a bound, so something else listening there (or a frozen scheduler) would
+    hang the run. A refused connection is left to ``Client``, which fails in ``seconds``;
+    ``tls://`` waits for the client to speak first and is not probed.
+    """
+    import socket
+
+    if address.startswith('tls://'):
+        return
+    host, _, port = address.removeprefix('tcp://').rpartition(':')
+    try:
+        connection = socket.create_connection((host.strip('[]'), int(port)), timeout=seconds)
+    except (OSError, ValueError):
+        return
+    with connection:
+        connection.settimeout(seconds)
+        try:
+            connection.recv(1)
+        except TimeoutError:
+            raise InputError('the Dask scheduler at %s accepted the connection but did not '
+                             'answer within %g s; is it a Dask scheduler (dask scheduler '
+                             '--port ...)? Check --scheduler, or leave it empty to run '
+                             'in-process' % (address, seconds)) from None
+        except OSError:
+            return
 
 
 def close_client(client) -> None:

@@ -27,6 +27,10 @@ from ..errors import InputError
 SEPARATOR = (-1.0, -1.0)
 
 
+EDGE_BLOCK = 1 << 22
+"""Edge-point pairs tested at once by :meth:`Shape.contains` (bounded memory, vectorised)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Shape:
     """A key shape in base-image pixels: one vertex (point), 4 corners (rectangle, clockwise
@@ -47,17 +51,22 @@ class Shape:
 
     def contains(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
         """Which of the points ``(xs, ys)`` lie inside (even-odd rule; a point shape: none)."""
-        inside = np.zeros(np.shape(xs), dtype=bool)
-        if self.is_point:
+        xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+        inside = np.zeros(xs.shape, dtype=bool)
+        if self.is_point or not xs.size:
             return inside
-        vertices = self.vertices
-        for (x1, y1), (x2, y2) in zip(vertices, vertices[1:] + vertices[:1], strict=True):
-            if y1 == y2:
-                continue
-            crosses = (ys >= min(y1, y2)) & (ys < max(y1, y2))
-            at = x1 + (ys - y1) * (x2 - x1) / (y2 - y1)
-            inside ^= crosses & (xs < at)
-        return inside
+        start = np.asarray(self.vertices, dtype=float)
+        end = np.roll(start, -1, axis=0)
+        start, end = start[start[:, 1] != end[:, 1]], end[start[:, 1] != end[:, 1]]
+        px, py = xs.ravel(), ys.ravel()
+        crossings = np.zeros(px.shape, dtype=np.int64)
+        step = max(1, EDGE_BLOCK // px.size)  # edges x points per block stays bounded
+        for first in range(0, len(start), step):
+            (x1, y1), (x2, y2) = start[first:first + step].T, end[first:first + step].T
+            low, high = np.minimum(y1, y2)[:, None], np.maximum(y1, y2)[:, None]
+            at = x1[:, None] + (py - y1[:, None]) * ((x2 - x1) / (y2 - y1))[:, None]
+            crossings += ((py >= low) & (py < high) & (px < at)).sum(axis=0)
+        return (crossings % 2 == 1).reshape(inside.shape)
 
     def centre(self) -> tuple[float, float]:
         left, top, right, bottom = self.bounds()
@@ -78,9 +87,11 @@ def rectangle(left: float, top: float, width: float, height: float, name: str) -
 
 def polygon(vertices: list[tuple[float, float]], name: str) -> Shape:
     """A polygon of the distinct vertices (repeats, such as HistomicsUI's padding, dropped)."""
+    seen: set[tuple[float, float]] = set()
     distinct: list[tuple[float, float]] = []
-    for vertex in vertices:
-        if vertex not in distinct:
+    for vertex in vertices:  # a set: linear in the vertices (a traced outline has 1e5 or more)
+        if vertex not in seen:
+            seen.add(vertex)
             distinct.append(vertex)
     if len(distinct) < 3:
         raise InputError('%s: a polygon needs at least 3 distinct vertices; got %d (%s)'
