@@ -38,8 +38,9 @@ ENV PYTHONUNBUFFERED=TRUE \
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /opt/EmbeddingSimilarity
-COPY requirements.txt requirements.lock setup.py README.rst ./
-COPY EmbeddingSimilarity ./EmbeddingSimilarity
+COPY requirements.txt requirements.lock ./
+# The dependencies first, in a layer of their own: a change of the task's code rebuilds in
+# seconds, not the minutes the gigabytes of torch take.
 # torch from PyPI for Linux x86_64 is the CUDA build; it also runs on machines without a GPU.
 # pylibtiff (large_image's tiff source) compiles against libtiff; the compiler is removed after.
 RUN if [ "$APT_SOURCE" = snapshot ]; then \
@@ -52,11 +53,14 @@ RUN if [ "$APT_SOURCE" = snapshot ]; then \
             fonts-dejavu-core=2.37-6 ; \
     fi \
     && python3 -m venv /opt/venv \
-    && python -m pip install -c requirements.lock -r requirements.txt . \
+    && python -m pip install -c requirements.lock -r requirements.txt \
     && apt-get purge -y gcc libc6-dev \
     && if [ "$APT_SOURCE" = none ]; then apt-get purge -y python3.11-dev libpython3.11-dev; fi \
     && apt-get autoremove -y \
     && rm -rf /var/lib/apt/lists/* /root/.cache
+COPY setup.py README.rst ./
+COPY EmbeddingSimilarity ./EmbeddingSimilarity
+RUN python -m pip install --no-deps -c requirements.lock .
 COPY cli_list.json slicer_cli_list.json docker-entrypoint.sh ./
 COPY EmbeddingClusters ./EmbeddingClusters
 COPY CollectionSimilarity ./CollectionSimilarity

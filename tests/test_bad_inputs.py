@@ -55,6 +55,9 @@ def cases(tmp_path_factory, sample_slide):
     shutil.copyfile(sample_slide, folder / 'slide.svs')
     os.symlink(folder / 'slide.svs', folder / 'link.svs')
     os.mkfifo(folder / 'fifo.svs')
+    from PIL import Image
+
+    Image.new('RGB', (1200, 1600), (250, 250, 250)).save(folder / 'white.png')
     (folder / 'badmodel').mkdir()
     (folder / 'badmodel' / 'config.json').write_text('{garbage')
     return folder
@@ -129,6 +132,8 @@ ROWS = [
      'names no annotation'),
     ('broken model config', ['{slide}', '--model', 'Test', '--custom-model',
                              'local:{folder}/badmodel'], 3, 'not a readable JSON config'),
+    ('click on glass', ['{slide}', '--keypoints', '100,100'], 2, 'is on glass'),
+    ('no tissue', ['{folder}/white.png'], 2, 'found no tissue'),
     ('return file folder', ['{slide}', '--returnparameterfile', '{folder}/no/such/r.txt',
                             '--output-embeddings', '{folder}/never.npz'], 6, 'does not exist'),
 ]

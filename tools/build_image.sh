@@ -49,7 +49,7 @@ index="$(pip_get global.index-url)"
 extra="$(pip_get global.extra-index-url | tr '\n' ' ')"
 links="${PIP_FIND_LINKS:-$(pip_get global.find-links | tr '\n' ' ')}"
 cert="${PIP_CERT:-$(pip_get global.cert)}"
-cert="${cert:-${SSL_CERT_FILE:-}}"
+cert="${cert:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}"
 [ -n "$index" ] && args+=(--build-arg PIP_INDEX_URL="$index")
 [ -n "${extra// /}" ] && args+=(--build-arg PIP_EXTRA_INDEX_URL="${extra% }")
 [ -n "${links// /}" ] && args+=(--build-arg PIP_FIND_LINKS="${links% }")

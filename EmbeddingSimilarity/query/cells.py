@@ -47,6 +47,29 @@ def key_shapes(query: QueryOptions) -> tuple[list[Shape], list[Shape]]:
             + list(query.negative_regions))
 
 
+def check_on_tissue(query: QueryOptions, grid: TileGrid, fraction: np.ndarray,
+                    tissue_threshold: float) -> None:
+    """A question needs tissue: refuse a slide without any, and a positive key point on glass
+    (its cell would be the query, and every glass cell would match it). Negative points may lie
+    on glass ("not that")."""
+    if tissue_threshold <= 0 or not (query.keypoints or query.key_regions):
+        return
+    wanted = tissue_wanted(fraction, tissue_threshold)
+    if not wanted.any():
+        raise InputError('found no tissue on this image: none of its %d cells holds %g or more '
+                         'tissue (the brightest is %.0f%% tissue); check the image, or lower '
+                         '--tissue-threshold (0 scores every cell)'
+                         % (wanted.size, tissue_threshold, 100 * float(np.max(fraction))))
+    for x, y in query.keypoints:
+        row, col = grid.cell_of_point(x, y)
+        if not wanted[row, col]:
+            raise InputError('key point (%g, %g) is on glass: its cell (%d, %d) holds %.0f%% '
+                             'tissue, below --tissue-threshold %g; click on the tissue, or lower '
+                             '--tissue-threshold' % (x, y, row, col,
+                                                     100 * float(fraction[row, col]),
+                                                     tissue_threshold))
+
+
 def query_cells(query: QueryOptions, grid: TileGrid) -> np.ndarray:
     """Every cell a key shape stands for (embedded first by a coarse-to-fine run, so a preview
     scores with the true query)."""

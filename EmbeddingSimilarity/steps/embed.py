@@ -23,7 +23,7 @@ from ..cache.provenance import software_versions
 from ..errors import GirderError, Interrupted
 from ..girder.session import GirderLink
 from ..progress import NullProgress, Progress
-from ..query.cells import cells_to_embed, query_cells
+from ..query.cells import cells_to_embed, check_on_tissue, query_cells
 from ..query.similarity import SimilarityMap
 from ..slide.tissue import tissue_fractions
 from .plan import Plan, make_plan
@@ -75,6 +75,8 @@ def compute_embeddings(request: Request, progress: Progress | None = None,
             plan.engine = _preload_engine(request, plan)
             progress.start('tissue', comment='finding tissue')
             data.tissue_fraction = tissue_fractions(plan.source, plan.grid)
+        check_on_tissue(request.query, plan.grid, data.tissue_fraction,
+                        request.tiling.tissue_threshold)
         todo = cells_to_embed(request.query, plan.grid, data.tissue_fraction,
                               request.tiling.tissue_threshold) & ~data.embedded
         try:
