@@ -71,8 +71,10 @@ def test_a_fifo_in_the_collection_is_skipped(sample_slide, tmp_path):
     archive.mkdir()
     shutil.copy(sample_slide, archive / 'other.svs')
     os.mkfifo(archive / 'pipe.svs')
+    query = tmp_path / 'query.svs'  # its cache is written beside it: never in the repository
+    shutil.copy(sample_slide, query)
     out = tmp_path / 'out.csv'
-    result = search_cli(sample_slide, '--model', 'Test', '--keypoints', KEYPOINT,
+    result = search_cli(str(query), '--model', 'Test', '--keypoints', KEYPOINT,
                         '--collection', str(archive), '--output-results', str(out), '--top-k',
                         '5', timeout=300)
     assert result.returncode == 0, result.stderr

@@ -90,6 +90,8 @@ def outputs(tmp_path_factory, sample_slide):
     archive = folder / 'archive'
     archive.mkdir()
     shutil.copy(sample_slide, archive / 'other.svs')
+    (folder / 'data').mkdir()  # the collection search caches the query image beside it
+    sample_slide = shutil.copy(sample_slide, folder / 'data' / 'cmu_small_region.svs')
     commands = {
         'similarity': ['EmbeddingSimilarity', '--keypoints', '1000,1500', '--output-dir',
                        'similarity'],
@@ -106,7 +108,7 @@ def outputs(tmp_path_factory, sample_slide):
         (folder / name).mkdir()
         # the Slicer CLI entry script of each CLI, as DSA runs it
         result = subprocess.run([sys.executable, os.path.join(REPO, cli, cli + '.py'),
-                                 sample_slide, *args], cwd=str(folder), capture_output=True,
+                                 str(sample_slide), *args], cwd=str(folder), capture_output=True,
                                 text=True, timeout=900, check=False)
         assert result.returncode == 0, (name, result.stderr[-2000:])
     return folder
@@ -127,6 +129,6 @@ def test_cluster_map_and_table_are_unchanged(outputs):
     _same(outputs / 'clusters' / 'cmu_small_region.clusters.csv', 'clusters.csv')
 
 
-def test_collection_matches_are_unchanged(outputs, sample_slide):
+def test_collection_matches_are_unchanged(outputs):
     _same(outputs / 'collection' / 'matches.csv', 'collection.csv',
-          (os.path.dirname(sample_slide), 'SAMPLE_DIR'))
+          (str(outputs / 'data'), 'SAMPLE_DIR'))
