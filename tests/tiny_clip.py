@@ -35,7 +35,8 @@ def write_tokenizer(folder: str) -> None:
     from open_clip.tokenizer import SimpleTokenizer, default_bpe
     from transformers import CLIPTokenizer
 
-    merges = gzip.open(default_bpe()).read().decode('utf-8').split('\n')[1:49152 - 256 - 2 + 1]
+    with gzip.open(default_bpe()) as handle:
+        merges = handle.read().decode('utf-8').split('\n')[1:49152 - 256 - 2 + 1]
     names = {'<start_of_text>': '<|startoftext|>', '<end_of_text>': '<|endoftext|>'}
     vocab = {names.get(key, key): value for key, value in SimpleTokenizer().encoder.items()
              if value < 49408}

@@ -1,5 +1,5 @@
-"""What a run asks of the grid: key shapes, text prompts, exemplar annotations, the scorer, the similarity
-window and, for cluster maps, K and the seed."""
+"""What a run asks of the grid: key shapes, text prompts, exemplar annotations, the scorer,
+the similarity window and, for cluster maps, K and the seed."""
 
 from __future__ import annotations
 
