@@ -146,7 +146,8 @@ TEXT_FIELDS = {
     'negative_annotations': 'negativeAnnotations', 'annotation_id': 'annotationId',
     'api_url': 'girderApiUrl', 'token': 'girderToken', 'scheduler': 'scheduler',
     'collection': 'collection', 'index': 'indexFile', 'embeddings_folder': 'embeddingsFolder',
-    'text_queries': 'textQueries', 'negative_text_queries': 'negativeTextQueries'}
+    'text_queries': 'textQueries', 'negative_text_queries': 'negativeTextQueries',
+    'label_prompts': 'labelPrompts'}
 """Stripped strings (ids, addresses, names)."""
 FILE_FIELDS = {
     'output_hits': 'outputHitsFile', 'return_parameter_file': 'returnParameterFile',

@@ -75,6 +75,12 @@ def validate(request: Request) -> Colormap:
     check_files(request)
     if query.has_text:
         check_text(request)
+    if query.label_prompts.strip():
+        from ..models import get_spec
+        from ..models.text import check_text_tower, split_prompts
+
+        split_prompts(query.label_prompts, '--label-prompts')
+        check_text_tower(get_spec(engine.model, engine.pooling or None, engine.trust_remote_code))
     return parse_colormap(render.colormap, parse_colour(render.colour))
 
 

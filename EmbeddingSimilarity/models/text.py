@@ -107,6 +107,7 @@ def ensemble_vectors(vectors: np.ndarray) -> np.ndarray:
 def _transformers_tower(spec: ModelSpec) -> TextEncoder:
     import torch
     from transformers import AutoConfig, AutoTokenizer, CLIPTextModelWithProjection
+    from transformers.utils import logging as transformers_logging
 
     from .loaders import _hub_repo
 
@@ -117,8 +118,13 @@ def _transformers_tower(spec: ModelSpec) -> TextEncoder:
     config = getattr(full, 'text_config', full)
     if getattr(full, 'projection_dim', None):
         config.projection_dim = full.projection_dim
-    model = CLIPTextModelWithProjection.from_pretrained(repo, revision=spec.revision,
-                                                        config=config).eval()
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()  # the image weights it skips are expected
+    try:
+        model = CLIPTextModelWithProjection.from_pretrained(repo, revision=spec.revision,
+                                                            config=config).eval()
+    finally:
+        transformers_logging.set_verbosity(verbosity)
     context = int(model.config.max_position_embeddings)
 
     def run(texts: list[str]) -> torch.Tensor:

@@ -120,9 +120,15 @@ def text_vectors(query: QueryOptions, data: EmbeddingGrid) -> tuple[np.ndarray, 
 
     positives = split_prompts(query.text_queries)
     negatives = split_prompts(query.negative_text_queries, '--negative-text-queries')
-    if not positives and not negatives:
-        empty = np.zeros((0, data.embeddings.shape[-1]), dtype=np.float32)
-        return empty, empty
+    return grid_prompt_vectors(data, positives), grid_prompt_vectors(data, negatives)
+
+
+def grid_prompt_vectors(data: EmbeddingGrid, prompts: list[str]) -> np.ndarray:
+    """``(len(prompts), D)`` ensembled unit text vectors from the text tower of the model that
+    made the grid (checked to share the grid's width)."""
+    width = data.embeddings.shape[-1]
+    if not prompts:
+        return np.zeros((0, width), dtype=np.float32)
     from ..models.registry import get_spec
     from ..models.text import prompt_vectors
 
@@ -130,13 +136,12 @@ def text_vectors(query: QueryOptions, data: EmbeddingGrid) -> tuple[np.ndarray, 
     spec = get_spec(record.name, record.pooling or None)
     if record.repo_id and spec.repo_id != record.repo_id:
         spec = spec.with_overrides(repo_id=record.repo_id)
-    pos, neg = prompt_vectors(spec, positives), prompt_vectors(spec, negatives)
-    width = data.embeddings.shape[-1]
-    if pos.shape[-1] != width or neg.shape[-1] != width:
+    vectors = prompt_vectors(spec, prompts)
+    if vectors.shape[-1] != width:
         raise InputError('the text tower of %s gives %d-d vectors but the grid holds %d-d image '
                          'embeddings; embed the slide with that model\'s projection pooling'
-                         % (spec.name, pos.shape[-1], width))
-    return pos, neg
+                         % (spec.name, vectors.shape[-1], width))
+    return vectors
 
 
 def score(query: QueryOptions, data: EmbeddingGrid, tissue_threshold: float) -> SimilarityMap:

@@ -24,6 +24,8 @@ class QueryOptions:
     """Prompts (``;``-separated) for a vision-language model's text tower: positive key shapes
     in words."""
     negative_text_queries: str = ''
+    label_prompts: str = ''
+    """EmbeddingClusters: prompts (``;``-separated) that name each cluster by the best one."""
     scorer: str = 'prototype'
     threshold: float = 0.0
     aggregation: int = 1
