@@ -229,3 +229,43 @@ def test_bad_text_queries_give_one_line(clip_hub, sample_slide, tmp_path, args, 
     assert len(lines) == 1 and words in lines[0], result.stderr[-2000:]
     assert 'Traceback' not in result.stderr
     assert not any(name.endswith(('.npz', '.anot')) for name in os.listdir(tmp_path))
+
+
+def test_cluster_labels_take_the_closest_prompt_and_its_margin():
+    from EmbeddingSimilarity.query.clusters import prompt_labels
+
+    prompts = ['tumour', 'stroma', 'fat']
+    vectors = np.eye(3, 4, dtype=np.float32)
+    centres = np.array([[0.1, 2.0, 0.5, 0.0], [3.0, 0.0, 0.0, 4.0]], dtype=np.float32)
+    labels = prompt_labels(centres, vectors, prompts)
+    assert [name for name, _, _ in labels] == ['stroma', 'tumour']
+    unit = centres / np.linalg.norm(centres, axis=1, keepdims=True)
+    assert labels[0][1] == pytest.approx(unit[0, 1], rel=1e-6)
+    assert labels[0][2] == pytest.approx(unit[0, 1] - unit[0, 2], rel=1e-6)
+    assert labels[1][2] == pytest.approx(0.6, rel=1e-6)  # 3/5 against 0
+
+
+def test_cluster_map_names_its_groups_by_prompt(clip_hub, sample_slide, tmp_path):
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, 'EmbeddingClusters', 'EmbeddingClusters.py'),
+         sample_slide, '--custom-model', MODEL, '--clusters', '3', '--label-prompts',
+         'tumour; stroma; adipose tissue', '--output-dir', str(tmp_path)],
+        capture_output=True, text=True, cwd=REPO, env=dict(os.environ, **clip_hub),
+        timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    annotation = _annotation(str(tmp_path / 'cmu_small_region.clusters.anot'))
+    groups = annotation['attributes']['EmbeddingClusters']['groups']
+    assert len(groups) == 3
+    for i, group in enumerate(groups):
+        assert group.startswith('Cluster %d: ' % i) and '(margin +' in group
+        assert group.split(': ', 1)[1].rsplit(' (', 1)[0] in ('tumour', 'stroma',
+                                                               'adipose tissue')
+    named = {element.get('group') for element in annotation['elements']} - {None}
+    assert named == set(groups)
+    refused = subprocess.run(
+        [sys.executable, os.path.join(REPO, 'EmbeddingClusters', 'EmbeddingClusters.py'),
+         sample_slide, '--model', 'Test', '--label-prompts', 'tumour',
+         '--output-dir', str(tmp_path / 'no')], capture_output=True, text=True, cwd=REPO,
+        env=dict(os.environ, **clip_hub), timeout=600, check=False)
+    assert refused.returncode != 0 and 'has no text tower' in refused.stderr
+    assert 'Traceback' not in refused.stderr
