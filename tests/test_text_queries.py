@@ -269,3 +269,26 @@ def test_cluster_map_names_its_groups_by_prompt(clip_hub, sample_slide, tmp_path
         env=dict(os.environ, **clip_hub), timeout=600, check=False)
     assert refused.returncode != 0 and 'has no text tower' in refused.stderr
     assert 'Traceback' not in refused.stderr
+
+
+def test_collection_search_in_words(clip_hub, sample_slide, tmp_path):
+    """No key point: the query is the prompts' direction; every slide is searched as for a
+    click and the CSV ranks cells by their cosine with it."""
+    import shutil
+
+    folder = tmp_path / 'slides'
+    folder.mkdir()
+    shutil.copy(sample_slide, folder / 'copy.svs')
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, 'CollectionSimilarity', 'CollectionSimilarity.py'),
+         sample_slide, '--custom-model', MODEL, '--text-queries', 'tumour; necrosis',
+         '--collection', str(folder), '--top-k', '5', '--output-dir', str(tmp_path / 'out')],
+        capture_output=True, text=True, cwd=REPO, env=dict(os.environ, **clip_hub),
+        timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    with open(tmp_path / 'out' / 'cmu_small_region.collection.csv') as handle:
+        rows = handle.read().strip().splitlines()
+    assert rows[0].startswith('rank,image,x,y,score') and len(rows) == 6
+    scores = [float(row.split(',')[4]) for row in rows[1:]]
+    assert scores == sorted(scores, reverse=True) and -1.0 <= scores[-1] <= scores[0] <= 1.0
+    assert 'text tower' in result.stderr or 'prompt' in result.stderr
