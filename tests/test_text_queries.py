@@ -279,9 +279,11 @@ def test_collection_search_in_words(clip_hub, sample_slide, tmp_path):
     folder = tmp_path / 'slides'
     folder.mkdir()
     shutil.copy(sample_slide, folder / 'copy.svs')
+    # the query image is searched too and cached beside it: a copy, never the repository's
+    query = shutil.copy(sample_slide, tmp_path / 'cmu_small_region.svs')
     result = subprocess.run(
         [sys.executable, os.path.join(REPO, 'CollectionSimilarity', 'CollectionSimilarity.py'),
-         sample_slide, '--custom-model', MODEL, '--text-queries', 'tumour; necrosis',
+         str(query), '--custom-model', MODEL, '--text-queries', 'tumour; necrosis',
          '--collection', str(folder), '--top-k', '5', '--output-dir', str(tmp_path / 'out')],
         capture_output=True, text=True, cwd=REPO, env=dict(os.environ, **clip_hub),
         timeout=600, check=False)
