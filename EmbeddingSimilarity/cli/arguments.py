@@ -148,7 +148,9 @@ TEXT_FIELDS = {
     'image_id': 'inputImageId', 'positive_annotations': 'positiveAnnotations',
     'negative_annotations': 'negativeAnnotations', 'annotation_id': 'annotationId',
     'api_url': 'girderApiUrl', 'token': 'girderToken', 'scheduler': 'scheduler',
-    'collection': 'collection', 'index': 'indexFile', 'embeddings_folder': 'embeddingsFolder'}
+    'collection': 'collection', 'index': 'indexFile', 'embeddings_folder': 'embeddingsFolder',
+    'text_queries': 'textQueries', 'negative_text_queries': 'negativeTextQueries',
+    'label_prompts': 'labelPrompts'}
 """Stripped strings (ids, addresses, names)."""
 FILE_FIELDS = {
     'output_hits': 'outputHitsFile', 'return_parameter_file': 'returnParameterFile',

@@ -12,10 +12,18 @@ import numpy as np
 
 from .. import CLUSTER_TOOL_ATTRIBUTE, __version__
 from ..girder.session import GirderLink
+from ..models.text import split_prompts
 from ..progress import NullProgress, Progress
-from ..query.cells import valid_cells
-from ..query.clusters import ClusterMap, check_clusters, cluster_grid, cluster_stats, write_table
-from ..render.annotation import build_cluster_annotation
+from ..query.cells import grid_prompt_vectors, valid_cells
+from ..query.clusters import (
+    ClusterMap,
+    check_clusters,
+    cluster_grid,
+    cluster_stats,
+    prompt_labels,
+    write_table,
+)
+from ..render.annotation import build_cluster_annotation, cluster_name
 from ..render.colours import cluster_colours
 from ..render.picture import cluster_picture
 from ..steps.embed import Outcome, compute_embeddings
@@ -48,13 +56,16 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
     if request.outputs.output_table:
         write_table(request.outputs.output_table, data.grid, clusters, data.tissue_fraction)
         outcome.files.append(request.outputs.output_table)
+    labels = _labels(request, data, clusters)
+    names = ['%s: %s (margin %+.3f)' % (cluster_name(i), prompt, margin)
+             for i, (prompt, _, margin) in enumerate(labels)] or None
     colours = cluster_colours(clusters.k)
     scale = data.provenance.scale
     slide_mpp = scale.slide_mpp if scale else None
     stats = cluster_stats(clusters, data.grid, slide_mpp)
     outcome.annotation = build_cluster_annotation(
         data.grid, clusters.labels, colours, request.render.annotation_name,
-        _attributes(request, outcome, clusters, stats))
+        _attributes(request, outcome, clusters, stats), names=names)
 
     def draw(thumb: np.ndarray) -> np.ndarray:
         entries = ['%d   %4.1f%%%s' % (s.cluster, 100 * s.share, '   %.2f mm²' % s.area_mm2
@@ -62,10 +73,24 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
         title = 'k-means clusters (K=%d%s): share of tissue%s' % (
             clusters.k, ', by silhouette' if clusters.chosen_by == 'silhouette' else '',
             ', area' if slide_mpp else '')
+        if labels:  # the legend is narrow: the name, its margin and the share
+            entries = ['%d %s %+.2f %2.0f%%' % (s.cluster, labels[s.cluster][0][:11],
+                                                labels[s.cluster][2], 100 * s.share)
+                       for s in stats]
+            title = 'k-means clusters (K=%d), named by the closest prompt: margin over the ' \
+                    'next, share of tissue' % clusters.k
         return cluster_picture(thumb, data.grid, clusters.labels, colours, entries, title=title,
                                slide_mpp=slide_mpp, caption=caption(data.provenance))
     publish(request, outcome, girder, progress, draw, tool=CLUSTER_TOOL_ATTRIBUTE)
     return outcome
+
+
+def _labels(request: Request, data, clusters: ClusterMap) -> list[tuple[str, float, float]]:
+    """With --label-prompts: each cluster's closest prompt, cosine and margin (zero-shot)."""
+    prompts = split_prompts(request.query.label_prompts, '--label-prompts')
+    if not prompts:
+        return []
+    return prompt_labels(clusters.centres, grid_prompt_vectors(data, prompts), prompts)
 
 
 def _attributes(request: Request, outcome: Outcome, clusters: ClusterMap, stats: list) -> dict:

@@ -78,7 +78,32 @@ def validate(request: Request) -> Colormap:
         raise InputError('--clusters %d is out of range; use %d to %d, or 0 to choose K by '
                          'silhouette' % (query.clusters, MIN_CLUSTERS, MAX_CLUSTERS))
     check_files(request)
+    if query.has_text:
+        check_text(request)
+    if query.label_prompts.strip():
+        from ..models import get_spec
+        from ..models.text import check_text_tower, split_prompts
+
+        split_prompts(query.label_prompts, '--label-prompts')
+        check_text_tower(get_spec(engine.model, engine.pooling or None, engine.trust_remote_code))
     return parse_colormap(render.colormap, parse_colour(render.colour))
+
+
+def check_text(request: Request) -> None:
+    """Prompts that are not empty, for a model with a text tower (before any slide is read)."""
+    from ..models import get_spec
+    from ..models.text import check_text_tower, split_prompts
+
+    positives = split_prompts(request.query.text_queries)
+    split_prompts(request.query.negative_text_queries, '--negative-text-queries')
+    if not positives and not request.query.has_shapes:
+        raise InputError('--negative-text-queries needs a positive query: add --text-queries or '
+                         'key points')
+    if request.query.scorer == 'linear':
+        raise InputError('--scorer linear learns from cells, not words; use --scorer prototype '
+                         'with text queries')
+    check_text_tower(get_spec(request.engine.model, request.engine.pooling or None,
+                              request.engine.trust_remote_code))
 
 
 def _check_connection(request: Request) -> None:

@@ -24,9 +24,9 @@ logger = logging.getLogger(__name__)
 
 def check_collection(request: Request, girder: bool = False) -> None:
     check_top_k(request.search.top_k)
-    if not request.query.keypoints:
-        raise InputError('CollectionSimilarity needs at least one key point on the query image; '
-                         'e.g. --keypoints 1200,3400')
+    if not request.query.keypoints and not request.query.text_queries.strip():
+        raise InputError('CollectionSimilarity needs at least one key point on the query image '
+                         '(e.g. --keypoints 1200,3400) or --text-queries')
     if not request.search.collection:
         raise InputError('--collection is required: the folder of slides to search')
     if not girder and not os.path.isdir(request.search.collection):
@@ -39,7 +39,10 @@ def check_collection(request: Request, girder: bool = False) -> None:
 
 def query_of(request: Request, progress: Progress) -> tuple[np.ndarray, str]:
     """The unit query from the key points; the query image's cache when it has one, else only
-    the key points' cells are embedded. Also the query image's fingerprint."""
+    the key points' cells are embedded. Also the query image's fingerprint. A text query (no
+    key point) is the text tower's direction: the query image is not read."""
+    if not request.query.keypoints:
+        return text_query(request), ''
     plan = make_plan(request)
     grid = plan.grid
     cells = grid.cells_of_points(request.query.keypoints)
@@ -74,6 +77,24 @@ def query_of(request: Request, progress: Progress) -> tuple[np.ndarray, str]:
     engine.run(iter_batches(plan.source, grid, todo, request.engine.batch_size, 1), keep, progress)
     progress.end()
     return query_vector(embeddings, cells, negatives), plan.provenance.image.fingerprint
+
+
+def text_query(request: Request) -> np.ndarray:
+    """The unit direction of the prompts (minus the negative ones), as the prototype scorer
+    makes it: only the model's text tower loads."""
+    from ..models import get_spec
+    from ..models.text import prompt_vectors, split_prompts
+    from ..query.scorer import prototype
+
+    engine = request.engine
+    spec = get_spec(engine.model, engine.pooling or None, engine.trust_remote_code)
+    positives = prompt_vectors(spec, split_prompts(request.query.text_queries))
+    negatives = prompt_vectors(spec, split_prompts(request.query.negative_text_queries,
+                                                   '--negative-text-queries'))
+    logger.info('query from %d prompt(s) through the text tower of %s', len(positives),
+                spec.name)
+    return prototype(np.zeros((0, 0, spec.embed_dim), dtype=np.float32), [], [], positives,
+                     negatives).direction
 
 
 def _check_on_tissue(request: Request, cells: list, tissue: np.ndarray) -> None:

@@ -43,6 +43,8 @@ from .spec import (
     HALF_STD,
     IMAGENET_MEAN,
     IMAGENET_STD,
+    PATHOLOGY_TEMPLATES,
+    PLIP_TEMPLATES,
     ModelSpec,
 )
 
@@ -356,7 +358,8 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
     # --- vision-language models: their image towers, in the space text queries share ----------
     ModelSpec(
         name='PLIP', source='transformers', repo_id='vinid/plip',
-        hf_class='CLIPVisionModelWithProjection',
+        hf_class='CLIPVisionModelWithProjection', text_tower='transformers',
+        prompt_templates=PLIP_TEMPLATES,
         hf_config=dict(model_type='clip_vision_model', hidden_size=768, intermediate_size=3072,
                        num_hidden_layers=12, num_attention_heads=12, patch_size=32,
                        image_size=224, projection_dim=512),
@@ -371,7 +374,7 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                                'magnifications; 20x used'),
     ModelSpec(
         name='QuiltNet-B-32', source='open_clip', repo_id='wisdomik/QuiltNet-B-32',
-        architecture='ViT-B-32',
+        architecture='ViT-B-32', text_tower='open_clip', prompt_templates=PATHOLOGY_TEMPLATES,
         embed_dim=512, input_size=224, mean=CLIP_MEAN, std=CLIP_STD, pooling='projection',
         num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp32',
         license='see https://huggingface.co/wisdomik/QuiltNet-B-32',
@@ -386,7 +389,7 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         name='CONCH', source='factory', repo_id='EmbeddingSimilarity.models.external:conch_v1',
         embed_dim=512, input_size=448, mean=CLIP_MEAN, std=CLIP_STD,
         pooling='model', num_prefix_tokens=0, mpp=0.5, magnification=20.0, precision='fp32',
-        gated=True, license='CC-BY-NC-ND-4.0',
+        gated=True, license='CC-BY-NC-ND-4.0', text_tower='external',
         requires={'conch': 'pip install git+https://github.com/Mahmoodlab/CONCH.git'},
         reference=TRIDENT + ' (Conchv1InferenceEncoder: conch_ViT-B-16 from '
                             'hf_hub:MahmoodLab/conch, encode_image without projection)',
@@ -398,6 +401,7 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         embed_dim=768, input_size=448, mean=IMAGENET_MEAN, std=IMAGENET_STD,
         pooling='model', num_prefix_tokens=0, mpp=0.5, magnification=20.0, precision='fp16',
         gated=True, license='CC-BY-NC-ND-4.0', requires={'trident': TRIDENT_PIP},
+        text_tower='external',
         reference=TRIDENT + ' (Conchv15InferenceEncoder: hf_hub:MahmoodLab/conchv1_5, '
                             'img_size 448, built by TRIDENT\'s model_zoo/conchv1_5)',
         norm_source=ASSUMED + ': ImageNet statistics; TRIDENT\'s create_model_from_pretrained '
@@ -407,7 +411,7 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         name='MUSK', source='factory', repo_id='EmbeddingSimilarity.models.external:musk',
         embed_dim=1024, input_size=384, mean=HALF_MEAN, std=HALF_STD,
         pooling='model', num_prefix_tokens=0, mpp=0.5, magnification=20.0, precision='fp16',
-        gated=True, license='CC-BY-NC-ND-4.0',
+        gated=True, license='CC-BY-NC-ND-4.0', text_tower='external',
         requires={'musk': 'pip install fairscale git+https://github.com/lilab-stanford/MUSK',
                   'fairscale': 'pip install fairscale'},
         reference=TRIDENT + ' (MuskInferenceEncoder: musk_large_patch16_384 from '

@@ -13,7 +13,7 @@ import os
 
 from ..errors import InputError, ModelUnavailableError, first_line
 from . import hub
-from .spec import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
+from .spec import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, ModelSpec
 
 PREFIXES = ('timm:', 'hf:', 'local:')
 
@@ -83,7 +83,22 @@ def _timm_spec(name: str, source: str, repo_id: str, config: dict) -> ModelSpec:
                      reference=repo_id, notes='generic timm model (scale assumed 20x)')
 
 
+def _clip_spec(name: str, repo_id: str, config: dict, processor: dict) -> ModelSpec:
+    """A transformers CLIP checkpoint: its projected image embedding, and its text tower."""
+    vision = config.get('vision_config') or {}
+    return ModelSpec(name=name, source='transformers', repo_id=repo_id,
+                     hf_class='CLIPVisionModelWithProjection', text_tower='transformers',
+                     embed_dim=int(config.get('projection_dim') or 512),
+                     input_size=int(vision.get('image_size') or 224),
+                     mean=tuple(processor.get('image_mean') or CLIP_MEAN),
+                     std=tuple(processor.get('image_std') or CLIP_STD), pooling='projection',
+                     num_prefix_tokens=1, license='see model card', reference=repo_id,
+                     notes='generic CLIP model, projected image embedding (scale assumed 20x)')
+
+
 def _transformers_spec(name: str, repo_id: str, config: dict, processor: dict) -> ModelSpec:
+    if config.get('model_type') == 'clip':
+        return _clip_spec(name, repo_id, config, processor)
     dim = config.get('hidden_size') or (config.get('hidden_sizes') or [None])[-1]
     if not dim:
         raise ModelUnavailableError('model %s: config.json of %s has no hidden_size' % (

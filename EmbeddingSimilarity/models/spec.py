@@ -13,6 +13,7 @@ from typing import Any, Literal
 Source = Literal['timm', 'transformers', 'local', 'factory', 'open_clip']
 Pooling = Literal['cls', 'mean', 'cls+mean', 'pooler', 'gap', 'model', 'projection']
 Precision = Literal['fp32', 'fp16', 'bf16']
+TextTower = Literal['transformers', 'open_clip', 'external']
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -35,6 +36,15 @@ POOLING_RULES: dict[str, str] = {
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 ASSUMED = 'assumed'
+PATHOLOGY_TEMPLATES = ('{}.', 'a photomicrograph showing {}.', 'a photomicrograph of {}.',
+                       'an image of {}.', 'an image showing {}.', 'an example of {}.',
+                       '{} is shown.', 'this is {}.', 'there is {}.',
+                       'a histopathological image showing {}.', 'a histopathological image of {}.',
+                       'a histopathological photograph of {}.')
+"""The zero-shot prompt templates of CONCH (MahmoodLab/CONCH prompts/*.json), used for the
+CLIP-style pathology models whose authors publish no templates of their own."""
+PLIP_TEMPLATES = ('an H&E image of {}.',)
+"""PLIP's zero-shot prompt (Huang et al. 2023, Nat. Med.: "an H&E image of {class}")."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +113,14 @@ class ModelSpec:
     hf_class: str | None = None
     """transformers class to load instead of ``AutoModel`` (e.g. the image tower of a CLIP
     model: ``CLIPVisionModelWithProjection``)."""
+    text_tower: TextTower | None = None
+    """How the text tower of a vision-language model loads (see :mod:`.text`): ``transformers``
+    (``CLIPTextModelWithProjection`` and the repository's tokenizer), ``open_clip`` (the model's
+    ``encode_text`` and tokenizer) or ``external`` (the authors' package, named in
+    ``requires``); None = no text tower, so no text queries."""
+    prompt_templates: tuple[str, ...] = ('{}',)
+    """The authors' prompt templates (``{}`` = the user's words); a prompt's text embedding is
+    the renormalised mean of its unit embeddings under every template."""
 
     def with_overrides(self, **changes: Any) -> ModelSpec:
         """A copy with some fields replaced (e.g. the user's choice of pooling)."""

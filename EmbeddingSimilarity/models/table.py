@@ -74,8 +74,9 @@ def models_rst() -> str:
 
     sources = _Sources()
     header = ('Model', 'Loads from', 'Dim', 'Pooling', 'Scale', 'Scale source', 'Norm source',
-              'Input', 'Precision', 'Gated', 'Licence', 'Needs')
+              'Input', 'Precision', 'Gated', 'Licence', 'Needs', 'Text tower')
     rows = [row[:7] + ('%d px' % spec.input_size, spec.precision) + row[7:]
+            + (spec.text_tower or '-',)
             for spec, row in zip(BUILTIN_SPECS, _rows(list(BUILTIN_SPECS), sources),
                                  strict=True)]
     out = ['Models', '======', '',
@@ -86,7 +87,9 @@ def models_rst() -> str:
            '``local:/path`` or a plugin\'s name. "assumed" marks a fact no primary source '
            'states; when a hub model is cached, the mean/std its own config states are compared '
            'with the record and win (with a warning). Models that need code outside PyPI refuse '
-           'to load, naming what to install, until it is there.', '']
+           'to load, naming what to install, until it is there. "Text tower" says how a '
+           'vision-language model\'s text tower loads for ``--text-queries`` (``external``: '
+           'the authors\' code, not driven yet; an ``hf:`` CLIP model has one too).', '']
     out += _layout(header, rows, '=')
     out += ['', 'Pooling rules', '-------------', '']
     out += ['``%s``\n    %s' % (name, text) for name, text in POOLING_RULES.items()]

@@ -136,6 +136,37 @@ def query_groups(shapes: list[Shape], grid: TileGrid, valid: np.ndarray,
     return groups
 
 
+def text_vectors(query: QueryOptions, data: EmbeddingGrid) -> tuple[np.ndarray, np.ndarray]:
+    """The ensembled unit vectors of the positive and negative prompts, from the text tower of
+    the model that made the grid (only the text tower loads: the grid is not re-embedded)."""
+    from ..models.text import split_prompts
+
+    positives = split_prompts(query.text_queries)
+    negatives = split_prompts(query.negative_text_queries, '--negative-text-queries')
+    return grid_prompt_vectors(data, positives), grid_prompt_vectors(data, negatives)
+
+
+def grid_prompt_vectors(data: EmbeddingGrid, prompts: list[str]) -> np.ndarray:
+    """``(len(prompts), D)`` ensembled unit text vectors from the text tower of the model that
+    made the grid (checked to share the grid's width)."""
+    width = data.embeddings.shape[-1]
+    if not prompts:
+        return np.zeros((0, width), dtype=np.float32)
+    from ..models.registry import get_spec
+    from ..models.text import prompt_vectors
+
+    record = data.provenance.model
+    spec = get_spec(record.name, record.pooling or None)
+    if record.repo_id and spec.repo_id != record.repo_id:
+        spec = spec.with_overrides(repo_id=record.repo_id)
+    vectors = prompt_vectors(spec, prompts)
+    if vectors.shape[-1] != width:
+        raise InputError('the text tower of %s gives %d-d vectors but the grid holds %d-d image '
+                         'embeddings; embed the slide with that model\'s projection pooling'
+                         % (spec.name, vectors.shape[-1], width))
+    return vectors
+
+
 def score(query: QueryOptions, data: EmbeddingGrid, tissue_threshold: float) -> SimilarityMap:
     """The similarity map of the grid to the query's key shapes, by its scorer."""
     check_options(query.threshold, query.aggregation, query.scaling)
@@ -143,7 +174,9 @@ def score(query: QueryOptions, data: EmbeddingGrid, tissue_threshold: float) -> 
     positives, negatives = key_shapes(query)
     pos = query_groups(positives, data.grid, valid, 'key point')
     neg = query_groups(negatives, data.grid, valid, 'negative key point')
-    scorer = fit_scorer(query.scorer, data.embeddings, pos, neg, valid, query.seed)
+    texts, negative_texts = text_vectors(query, data)
+    scorer = fit_scorer(query.scorer, data.embeddings, pos, neg, valid, query.seed, texts,
+                        negative_texts)
     similarity = box_mean(scorer.score(data.embeddings, valid, data.norms), query.aggregation)
     values = scale_values(similarity, query.threshold, query.scaling)
     return SimilarityMap(similarity, values, [c for g in pos for c in g],
@@ -164,6 +197,7 @@ def query_attributes(query: QueryOptions, data: EmbeddingGrid, version: str) -> 
             'keyRegions': [format_shapes([shape]) for shape in query.key_regions],
             'negativeRegions': [format_shapes([shape]) for shape in query.negative_regions],
             'scorer': query.scorer,
+            'textQueries': query.text_queries, 'negativeTextQueries': query.negative_text_queries,
             'imageFingerprint': provenance.image.fingerprint}
 
 
@@ -173,7 +207,10 @@ def query_description(query: QueryOptions, result: SimilarityMap) -> str:
     rule = ('logistic regression probability (positive against %s)' % (
         'negative cells' if negatives else 'random tissue cells')
         if query.scorer == 'linear' else 'cosine similarity to the prototype')
-    return ('Score of %d tissue cells to %d key shape(s)%s: %s; %s scaling from %g.' % (
+    words = ''.join(' and %s %r' % (label, text.strip()) for label, text in (
+        ('the prompt(s)', query.text_queries), ('negative prompt(s)', query.negative_text_queries))
+        if text.strip())
+    return ('Score of %d tissue cells to %d key shape(s)%s%s: %s; %s scaling from %g.' % (
         int(result.valid.sum()), len(positives),
-        ' and %d negative shape(s)' % len(negatives) if negatives else '', rule,
+        ' and %d negative shape(s)' % len(negatives) if negatives else '', words, rule,
         result.scaling, result.threshold))

@@ -161,6 +161,21 @@ def cluster_grid(embeddings: np.ndarray, valid: np.ndarray, k: int, seed: int = 
     return ClusterMap(grid_labels, distance, centres, int(seed), chosen_by, silhouettes)
 
 
+def prompt_labels(centres: np.ndarray, vectors: np.ndarray,
+                  prompts: list[str]) -> list[tuple[str, float, float]]:
+    """Each cluster's best prompt by the cosine of its centre with the prompts' unit text
+    vectors: ``(prompt, cosine, margin over the second best)`` (margin = cosine for one)."""
+    centres = centres / np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
+    cosines = centres.astype(np.float64) @ np.asarray(vectors, dtype=np.float64).T
+    out = []
+    for row in cosines:
+        order = np.argsort(row)[::-1]
+        best = float(row[order[0]])
+        margin = best - float(row[order[1]]) if len(order) > 1 else best
+        out.append((prompts[int(order[0])], best, margin))
+    return out
+
+
 def cell_area_mm2(grid: TileGrid, slide_mpp: float | None) -> float | None:
     """Area one cell stands for (stride x stride), None without µm per pixel."""
     if not slide_mpp:

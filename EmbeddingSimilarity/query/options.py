@@ -1,5 +1,5 @@
-"""What a run asks of the grid: key shapes, exemplar annotations, the scorer, the similarity
-window and, for cluster maps, K and the seed."""
+"""What a run asks of the grid: key shapes, text prompts, exemplar annotations, the scorer,
+the similarity window and, for cluster maps, K and the seed."""
 
 from __future__ import annotations
 
@@ -20,6 +20,12 @@ class QueryOptions:
     positive_annotations: str = ''
     """Names of annotations (or element groups) on the image whose shapes are key shapes."""
     negative_annotations: str = ''
+    text_queries: str = ''
+    """Prompts (``;``-separated) for a vision-language model's text tower: positive key shapes
+    in words."""
+    negative_text_queries: str = ''
+    label_prompts: str = ''
+    """EmbeddingClusters: prompts (``;``-separated) that name each cluster by the best one."""
     scorer: str = 'prototype'
     threshold: float = 0.0
     aggregation: int = 1
@@ -32,3 +38,8 @@ class QueryOptions:
     def has_shapes(self) -> bool:
         """Whether the query names any key shape (exemplar annotations not yet resolved)."""
         return bool(self.keypoints or self.key_regions or self.positive_annotations.strip())
+
+    @property
+    def has_text(self) -> bool:
+        """Whether the query names anything in words."""
+        return bool(self.text_queries.strip() or self.negative_text_queries.strip())

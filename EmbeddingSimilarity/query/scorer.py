@@ -54,16 +54,21 @@ def unit_rows(embeddings: np.ndarray, cells: Cells) -> np.ndarray:
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
-def group_mean(embeddings: np.ndarray, groups: list[Cells]) -> np.ndarray:
-    """Mean over groups of each group's mean unit embedding."""
-    return np.mean([unit_rows(embeddings, cells).mean(axis=0) for cells in groups], axis=0)
+def group_mean(embeddings: np.ndarray, groups: list[Cells],
+               vectors: np.ndarray | None = None) -> np.ndarray:
+    """Mean over groups of each group's mean unit embedding, and over the unit ``vectors``
+    (text prompts: one group each)."""
+    means = [unit_rows(embeddings, cells).mean(axis=0) for cells in groups]
+    means += [np.asarray(v, dtype=np.float32) for v in (vectors if vectors is not None else [])]
+    return np.mean(means, axis=0)
 
 
 def prototype(embeddings: np.ndarray, positives: list[Cells],
-              negatives: list[Cells] | None = None) -> Scorer:
-    query = group_mean(embeddings, positives)
-    if negatives:
-        query = query - group_mean(embeddings, negatives)
+              negatives: list[Cells] | None = None, texts: np.ndarray | None = None,
+              negative_texts: np.ndarray | None = None) -> Scorer:
+    query = group_mean(embeddings, positives, texts)
+    if negatives or (negative_texts is not None and len(negative_texts)):
+        query = query - group_mean(embeddings, negatives or [], negative_texts)
     return Scorer('prototype', unit_query(query).astype(np.float32))
 
 
@@ -116,7 +121,17 @@ def linear(embeddings: np.ndarray, positives: list[Cells], negatives: list[Cells
 
 
 def fit_scorer(kind: str, embeddings: np.ndarray, positives: list[Cells],
-               negatives: list[Cells], valid: np.ndarray, seed: int = 0) -> Scorer:
+               negatives: list[Cells], valid: np.ndarray, seed: int = 0,
+               texts: np.ndarray | None = None,
+               negative_texts: np.ndarray | None = None) -> Scorer:
+    """The scorer of ``kind``; text prompts' unit vectors count as key shapes (prototype)."""
+    has_text = any(v is not None and len(v) for v in (texts, negative_texts))
     if kind == 'linear':
+        if has_text:
+            raise InputError('--scorer linear learns from cells, not words; use --scorer '
+                             'prototype with text queries')
         return linear(embeddings, positives, negatives, valid, seed)
-    return prototype(embeddings, positives, negatives)
+    if not positives and (texts is None or not len(texts)):
+        raise InputError('negative key shapes or negative text queries need a positive query: '
+                         'add key points or --text-queries')
+    return prototype(embeddings, positives, negatives, texts, negative_texts)

@@ -268,7 +268,8 @@ def value_bands(grid: TileGrid, values: np.ndarray, colormap: Colormap) -> list[
     return region_rectangles(grid, bands, colours, alphas, names)
 
 
-def cluster_elements(grid: TileGrid, labels: np.ndarray, colours: list[RGB]) -> list[dict]:
+def cluster_elements(grid: TileGrid, labels: np.ndarray, colours: list[RGB],
+                     names: list[str] | None = None) -> list[dict]:
     """The categorical choropleth, then each cluster's rectangles in a group of its own."""
     k = len(colours)
     ox, oy = grid.origin
@@ -288,14 +289,16 @@ def cluster_elements(grid: TileGrid, labels: np.ndarray, colours: list[RGB]) -> 
                                                     for c in colours],
     }
     return [choropleth, *region_rectangles(grid, labels, colours, [CLUSTER_FILL_ALPHA] * k,
-                                            [cluster_name(i) for i in range(k)])]
+                                            names or [cluster_name(i) for i in range(k)])]
 
 
 def build_cluster_annotation(grid: TileGrid, labels: np.ndarray, colours: list[RGB],
-                             name: str, attributes: dict[str, Any]) -> dict:
+                             name: str, attributes: dict[str, Any],
+                             names: list[str] | None = None) -> dict:
     """The cluster map document; ``attributes`` (model, K, how chosen, per-cluster stats...) go
     under ``EmbeddingClusters`` so a later run for the same model can find and update it."""
     sizes = np.bincount(labels[labels >= 0], minlength=len(colours))
+    names = names or [cluster_name(i) for i in range(len(colours))]
     description = ('k-means map of %d tissue cells in %d clusters.'
                    % (int(sizes.sum()), len(colours)))
     return {
@@ -304,8 +307,8 @@ def build_cluster_annotation(grid: TileGrid, labels: np.ndarray, colours: list[R
         'display': {'visible': True},
         'attributes': {CLUSTER_TOOL_ATTRIBUTE: dict(
             attributes, colours=[hex_text(c) for c in colours],
-            groups=[cluster_name(i) for i in range(len(colours))])},
-        'elements': cluster_elements(grid, labels, colours),
+            groups=names)},
+        'elements': cluster_elements(grid, labels, colours, names),
     }
 
 

@@ -86,5 +86,6 @@ class Request:
 
     @property
     def has_query(self) -> bool:
-        """Whether the run asks a question (key points, regions or exemplar annotations)."""
-        return self.query.has_shapes
+        """Whether the run asks a question (key points, regions, exemplar annotations or
+        text)."""
+        return self.query.has_shapes or self.query.has_text

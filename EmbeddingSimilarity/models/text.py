@@ -1,0 +1,190 @@
+"""Text towers of the vision-language models: load one, tokenize prompts, and embed them in the
+space the image tower's projected embeddings (pooling ``projection``) live in.
+
+Only the text tower loads: transformers ``CLIPTextModelWithProjection`` reads the text half of a
+``CLIPModel`` checkpoint; open_clip builds its model and drops the image tower. Models whose
+text tower needs the authors' package (CONCH, MUSK) refuse with what to install. torch is
+imported only when a tower loads.
+
+Prompt ensembling: a prompt's embedding is the renormalised mean of its unit embeddings under
+each of the model's templates (CLIP's zero-shot recipe).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError, ModelUnavailableError
+from .spec import ModelSpec
+
+MAX_PROMPT_CHARS = 1000
+"""Longer than any tokenizer context; refused before tokenizing."""
+
+
+def split_prompts(text: str, name: str = '--text-queries') -> list[str]:
+    """The prompts of ``a;b;c``; an empty one (``a;;b``, ``;``) is refused."""
+    if not text.strip():
+        return []
+    prompts = [part.strip() for part in text.split(';')]
+    if any(not prompt for prompt in prompts):
+        raise InputError('%s %r holds an empty prompt; give words between the ";"' % (name, text))
+    for prompt in prompts:
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise InputError('%s: a prompt of %d characters is too long; keep each prompt to a '
+                             'short phrase' % (name, len(prompt)))
+    return prompts
+
+
+def text_model_names() -> list[str]:
+    """The registry's models whose text tower loads with this package's dependencies."""
+    from .registry import list_specs
+
+    return [spec.name for spec in list_specs() if spec.text_tower in ('transformers',
+                                                                        'open_clip')]
+
+
+def check_text_tower(spec: ModelSpec) -> None:
+    """Refuse, in one line, text on a model without a text tower (or whose tower needs code
+    that is not installed), or whose image embeddings are not the projected ones."""
+    if spec.text_tower is None:
+        raise InputError('model %s has no text tower, so it cannot take text queries; use one of '
+                         '%s, or an hf: CLIP model' % (spec.name, ', '.join(text_model_names())))
+    if spec.text_tower == 'external':
+        how = '; '.join(spec.requires.values()) or 'the authors\' package'
+        raise ModelUnavailableError(
+            'model %s: its text tower needs the authors\' code, which this tool does not drive '
+            'yet (%s); use %s for text queries' % (spec.name, how, ', '.join(text_model_names())))
+    if spec.pooling != 'projection':
+        raise InputError('model %s: text queries need the projected image embedding (--pooling '
+                         'projection), not %s' % (spec.name, spec.pooling))
+
+
+class TextEncoder:
+    """A loaded text tower: prompts in, unit vectors (``(N, D)`` float32) out."""
+
+    def __init__(self, spec: ModelSpec, model: Any, tokenize: Any, context: int,
+                 count_tokens: Any) -> None:
+        self.spec, self.model, self.tokenize = spec, model, tokenize
+        self.context, self.count_tokens = context, count_tokens
+
+    def check_length(self, prompt: str) -> None:
+        count = self.count_tokens(prompt)
+        if count > self.context:
+            raise InputError('prompt %r is %d tokens, longer than the %d-token context of %s\'s '
+                             'text tower; shorten it' % (prompt[:60], count, self.context,
+                                                         self.spec.name))
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit text embeddings of ``texts`` (already templated)."""
+        import torch
+
+        for text in texts:
+            self.check_length(text)
+        with torch.no_grad():
+            features = self.tokenize(texts)
+        vectors = features.float().numpy()
+        return unit(vectors)
+
+    def ensemble(self, prompt: str) -> np.ndarray:
+        """One prompt under every template: normalise each, average, renormalise."""
+        self.check_length(prompt)
+        return ensemble_vectors(self.encode([t.format(prompt) for t in
+                                             self.spec.prompt_templates]))
+
+
+def unit(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+
+
+def ensemble_vectors(vectors: np.ndarray) -> np.ndarray:
+    """The renormalised mean of the unit rows of ``vectors``."""
+    return unit(unit(vectors).mean(axis=0))
+
+
+def _transformers_tower(spec: ModelSpec) -> TextEncoder:
+    import torch
+    from transformers import AutoConfig, AutoTokenizer, CLIPTextModelWithProjection
+    from transformers.utils import logging as transformers_logging
+
+    from .loaders import _hub_repo
+
+    repo = _hub_repo(spec)
+    tokenizer = AutoTokenizer.from_pretrained(repo, revision=spec.revision)
+    # the text config, with the projection size the full model states (as the image tower)
+    full = AutoConfig.from_pretrained(repo, revision=spec.revision)
+    config = getattr(full, 'text_config', full)
+    if getattr(full, 'projection_dim', None):
+        config.projection_dim = full.projection_dim
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()  # the image weights it skips are expected
+    try:
+        model = CLIPTextModelWithProjection.from_pretrained(repo, revision=spec.revision,
+                                                            config=config).eval()
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+    context = int(model.config.max_position_embeddings)
+
+    def run(texts: list[str]) -> torch.Tensor:
+        tokens = tokenizer(texts, padding=True, truncation=True, max_length=context,
+                           return_tensors='pt')
+        return model(**tokens).text_embeds
+    return TextEncoder(spec, model, run, context,
+                       lambda text: len(tokenizer(text, truncation=False)['input_ids']))
+
+
+def _open_clip_tower(spec: ModelSpec) -> TextEncoder:
+    import open_clip
+    import torch
+
+    from .loaders import _hub_repo
+
+    name = 'hf-hub:' + _hub_repo(spec)
+    model = open_clip.create_model(name, device='cpu').eval()
+    model.visual = None  # the image tower is not needed for text
+    tokenizer = open_clip.get_tokenizer(name)
+    context = int(getattr(tokenizer, 'context_length', 77))
+    encode = getattr(tokenizer, 'encode', None)
+
+    def run(texts: list[str]) -> torch.Tensor:
+        return model.encode_text(tokenizer(texts))
+
+    def count(text: str) -> int:  # + start and end tokens
+        return len(encode(text)) + 2 if encode is not None else len(tokenizer([text])[0])
+    return TextEncoder(spec, model, run, context, count)
+
+
+_LOADED: dict[tuple, TextEncoder] = {}
+
+
+def _load(spec: ModelSpec) -> TextEncoder:
+    from .loaders import _explain_load_failure, check_requirements
+
+    key = (spec.name, spec.repo_id, spec.revision, spec.text_tower)
+    if key in _LOADED:
+        return _LOADED[key]
+    check_requirements(spec)
+    try:
+        _LOADED[key] = (_open_clip_tower(spec) if spec.text_tower == 'open_clip'
+                        else _transformers_tower(spec))
+        return _LOADED[key]
+    except ModelUnavailableError:
+        raise
+    except (OSError, RuntimeError, ValueError, KeyError) as exc:
+        raise _explain_load_failure(spec, exc) from exc
+
+
+def load_text_encoder(spec: ModelSpec) -> TextEncoder:
+    """The text tower of ``spec`` (checked first; kept for the next call in this process)."""
+    check_text_tower(spec)
+    return _load(spec)
+
+
+def prompt_vectors(spec: ModelSpec, prompts: list[str]) -> np.ndarray:
+    """One ensembled unit vector per prompt, ``(len(prompts), D)``."""
+    if not prompts:
+        return np.zeros((0, spec.embed_dim), dtype=np.float32)
+    encoder = load_text_encoder(spec)
+    return np.stack([encoder.ensemble(prompt) for prompt in prompts])
