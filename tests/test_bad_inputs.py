@@ -289,7 +289,9 @@ def test_interrupt_without_an_output_says_nothing_was_kept(sample_slide, tmp_pat
     proc.wait(timeout=60)
     assert proc.returncode == 130, stderr
     line, = [text for text in stderr.splitlines() if 'interrupted' in text]
-    assert 'embedded cells were not saved (no --output-embeddings)' in line, line
+    # under load the signal may come before the first batch is done: then nothing was embedded
+    assert ('embedded cells were not saved (no --output-embeddings)' in line
+            or line.endswith('stopped before any cell was embedded; nothing was saved')), line
     assert os.listdir(tmp_path) == []
 
 

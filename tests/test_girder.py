@@ -142,10 +142,11 @@ def test_folder_script_embeds_every_image(girder_server, gc, sample_slide, slide
     second = upload_slide(gc, slide_40x)
     assert first['folderId'] == second['folderId']
     env = dict(os.environ, GIRDER_TOKEN=gc.token)
+    # on tissue in both: the sample's (1900, 1200) and, in the 40x copy, the sample's (950, 600)
     result = subprocess.run(
         [sys.executable, os.path.join(REPO, 'examples', 'girder_folder.py'), '--api-url',
          girder_server['apiUrl'], '--folder', first['folderId'], '--model', 'Test',
-         '--keypoints', '600,700'], env=env, capture_output=True, text=True, timeout=600,
+         '--keypoints', '1900,1200'], env=env, capture_output=True, text=True, timeout=600,
         check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
@@ -157,7 +158,7 @@ def test_folder_script_embeds_every_image(girder_server, gc, sample_slide, slide
         annotations = _annotations(gc, item['_id'])
         assert len(annotations) == 1
         assert annotations[0]['annotation']['attributes']['EmbeddingSimilarity']['keypoints'] \
-            == [[600.0, 700.0]]
+            == [[1900.0, 1200.0]]
 
 
 def test_an_all_glass_heatmap_is_accepted(girder_server, gc, slide_item):

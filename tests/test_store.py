@@ -302,3 +302,22 @@ def test_random_cells_are_read_from_the_file_not_through_the_map(tmp_path):
     assert _resident_kib(path) < 256  # not a page of the grid mapped
     np.testing.assert_array_equal(gather_cells(data.embeddings, cells),  # in memory: indexing
                                   data.embeddings.reshape(-1, 1 << 20)[cells])
+
+
+def test_random_cells_of_a_cache_whose_file_is_gone_come_from_the_map(tmp_path):
+    """A cache downloaded from Girder lives in a scratch folder removed while its map is still
+    in use; a cache file can also be saved anew under the same name. Either way the cells come
+    from the mapped bytes, never from whatever the path names now."""
+    path = str(tmp_path / 'g.npz')
+    data = _grid_data()
+    store.save(path, data)
+    loaded = store.load(path)
+    cells = np.array([0, 7, 11])
+    want = np.asarray(data.embeddings).reshape(-1, 8)[cells]
+    assert np.array_equal(gather_cells(loaded.embeddings, cells), want)
+    other = _grid_data()
+    other.embeddings[:] = 0
+    store.save(path, other)  # a new file under the old name
+    assert np.array_equal(gather_cells(loaded.embeddings, cells), want)
+    os.remove(path)
+    assert np.array_equal(gather_cells(loaded.embeddings, cells), want)

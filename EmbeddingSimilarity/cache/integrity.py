@@ -77,7 +77,9 @@ def map_member(path: str, name: str) -> np.ndarray:
     if offset + nbytes > os.path.getsize(path) or offset - start + nbytes != info.file_size:
         raise EOFError('%s is shorter than its header says' % name)
     array = MappedMember(path, dtype=dtype, mode='c', offset=offset, shape=shape)
-    array.integrity = MemberIntegrity(path, name, info.CRC, header_crc)
+    found = os.stat(path)
+    array.integrity = MemberIntegrity(path, name, info.CRC, header_crc,
+                                      (found.st_dev, found.st_ino))
     return array
 
 
@@ -90,6 +92,9 @@ class MemberIntegrity:
     expected_crc: int
     header_crc: int
     """CRC-32 of the member's ``.npy`` header (the bytes before the array)."""
+    file_id: tuple[int, int] = (0, 0)
+    """``(st_dev, st_ino)`` of the mapped file: the path may later name another file (a cache
+    saved anew) or none (a downloaded cache in a scratch folder that is gone)."""
 
 
 class MappedMember(np.memmap):
@@ -204,6 +209,19 @@ def release_pages(block: np.ndarray) -> None:
         _madvise(start, stop - start, _MADV_DONTNEED)
 
 
+def _reopen(path: str, file_id: tuple[int, int]):
+    """The mapped file opened again for reading, or None when its path no longer names it."""
+    try:
+        handle = open(path, 'rb')  # noqa: SIM115 - the caller closes it
+    except OSError:
+        return None
+    found = os.fstat(handle.fileno())
+    if (found.st_dev, found.st_ino) != file_id:
+        handle.close()
+        return None
+    return handle
+
+
 def gather_cells(embeddings: np.ndarray, cells: np.ndarray) -> np.ndarray:
     """``embeddings.reshape(-1, D)[cells]``, read with ``pread`` from the file of a mapped cache
     member never written: a modern kernel maps a whole large folio (up to 2 MiB) around each
@@ -213,9 +231,12 @@ def gather_cells(embeddings: np.ndarray, cells: np.ndarray) -> np.ndarray:
     if not (isinstance(embeddings, MappedMember) and embeddings.integrity is not None
             and embeddings.flags.c_contiguous and embeddings.filename):
         return np.asarray(embeddings.reshape(-1, dim)[cells])
+    handle = _reopen(embeddings.filename, embeddings.integrity.file_id)
+    if handle is None:  # the path names another file now, or none: read through the map
+        return np.asarray(embeddings.reshape(-1, dim)[cells])
     out = np.empty((len(cells), dim), dtype=embeddings.dtype)
     size = dim * embeddings.dtype.itemsize
-    with open(embeddings.filename, 'rb') as handle:
+    with handle:
         for index, cell in enumerate(np.asarray(cells).tolist()):
             if os.preadv(handle.fileno(), [memoryview(out[index]).cast('B')],
                          embeddings.offset + cell * size) != size:

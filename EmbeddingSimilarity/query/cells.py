@@ -185,9 +185,13 @@ def score(query: QueryOptions, data: EmbeddingGrid, tissue_threshold: float) -> 
 
 
 def query_attributes(query: QueryOptions, data: EmbeddingGrid, version: str) -> dict:
-    """What the annotation records about the query (read back by the next run and by people)."""
+    """What the annotation records about the query (read back by the next run and by people);
+    the prompts only when the query has words, so a click's annotation is what it always was."""
     grid, provenance = data.grid, data.provenance
     scale = provenance.scale
+    words = {'textQueries': query.text_queries,
+             'negativeTextQueries': query.negative_text_queries} \
+        if query.text_queries or query.negative_text_queries else {}
     return {'model': provenance.model.name, 'version': version,
             'tileSize': grid.tile, 'stride': grid.stride, 'factor': grid.factor,
             'mpp': scale.mpp if scale else None,
@@ -196,8 +200,7 @@ def query_attributes(query: QueryOptions, data: EmbeddingGrid, version: str) -> 
             'negativeKeypoints': [list(p) for p in query.negative_keypoints],
             'keyRegions': [format_shapes([shape]) for shape in query.key_regions],
             'negativeRegions': [format_shapes([shape]) for shape in query.negative_regions],
-            'scorer': query.scorer,
-            'textQueries': query.text_queries, 'negativeTextQueries': query.negative_text_queries,
+            'scorer': query.scorer, **words,
             'imageFingerprint': provenance.image.fingerprint}
 
 
