@@ -4,7 +4,8 @@
 * prompt parsing, refusals (no text tower, external code, empty prompt, too long) in one line;
 * prompt ensembling arithmetic (normalise each, mean, renormalise), through the real encoder;
 * the shared space: the text vectors equal the full CLIP's / open_clip's ``get_text_features``
-  and have the image tower's projected width;
+  and have the image tower's projected width; open_clip's text tower loads without building the
+  image tower;
 * the CLI end to end on the sample slide: text alone, text + a key point, and a cached text
   query that re-embeds nothing and never builds the image tower.
 
@@ -133,7 +134,14 @@ except InputError as exc:
 quilt = get_spec('QuiltNet-B-32').with_overrides(repo_id=tiny_clip.QUILT_REPO,
                                                  embed_dim=tiny_clip.OPEN_CLIP_DIM,
                                                  prompt_templates=('{}',))
+import open_clip.model as open_clip_model
+build_vision = open_clip_model._build_vision_tower
+
+def no_vision(*args, **kwargs):
+    raise AssertionError('the open_clip image tower was built for a text query')
+open_clip_model._build_vision_tower = no_vision
 qtext = prompt_vectors(quilt, ['tumour'])
+open_clip_model._build_vision_tower = build_vision
 model = open_clip.create_model('hf-hub:' + _hub_repo(quilt)).eval()
 with torch.no_grad():
     qref = model.encode_text(open_clip.get_tokenizer('hf-hub:' + _hub_repo(quilt))(['tumour']))
@@ -231,6 +239,22 @@ def test_bad_text_queries_give_one_line(clip_hub, sample_slide, tmp_path, args, 
     assert not any(name.endswith(('.npz', '.anot')) for name in os.listdir(tmp_path))
 
 
+def test_text_on_another_models_cache_is_refused_in_one_line(clip_hub, sample_slide, tmp_path):
+    """Words and a click for the CLIP model on a grid the Test model embedded: the cache is
+    refused (its vectors are in another space), nothing is written."""
+    first = run_cli(sample_slide, '--model', 'Test', '--output-dir', str(tmp_path / 'a'),
+                    '--keypoints', '1000,1500', env=clip_hub)
+    assert first.returncode == 0, first.stderr[-2000:]
+    cache = str(tmp_path / 'a' / 'cmu_small_region.Test.npz')
+    mixed = run_cli(sample_slide, '--custom-model', MODEL, '--text-queries', 'tumour',
+                    '--keypoints', '1000,1500', '--input-embeddings', cache,
+                    '--output-dir', str(tmp_path / 'b'), env=clip_hub)
+    assert mixed.returncode not in (0, 1), mixed.stderr[-2000:]  # a user error, not a bug
+    lines = [line for line in mixed.stderr.splitlines() if 'error' in line]
+    assert len(lines) == 1 and "model 'Test' != requested" in lines[0], mixed.stderr[-2000:]
+    assert not any(name.endswith(('.npz', '.anot')) for name in os.listdir(tmp_path / 'b'))
+
+
 def test_cluster_labels_take_the_closest_prompt_and_its_margin():
     from EmbeddingSimilarity.query.clusters import prompt_labels
 
@@ -294,3 +318,37 @@ def test_collection_search_in_words(clip_hub, sample_slide, tmp_path):
     scores = [float(row.split(',')[4]) for row in rows[1:]]
     assert scores == sorted(scores, reverse=True) and -1.0 <= scores[-1] <= scores[0] <= 1.0
     assert 'text tower' in result.stderr or 'prompt' in result.stderr
+    # no query slide: the folder stands in for it and is the collection; the copy is searched
+    # alone, from the cache the first search left, and ranks the same cells
+    alone = subprocess.run(
+        [sys.executable, os.path.join(REPO, 'CollectionSimilarity', 'CollectionSimilarity.py'),
+         str(folder), '--custom-model', MODEL, '--text-queries', 'tumour; necrosis',
+         '--top-k', '5', '--output-dir', str(tmp_path / 'alone')],
+        capture_output=True, text=True, cwd=REPO, env=dict(os.environ, **clip_hub),
+        timeout=600, check=False)
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    with open(tmp_path / 'alone' / 'slides.collection.csv') as handle:
+        ranked = handle.read().strip().splitlines()
+    assert {row.split(',')[1] for row in ranked[1:]} == {'copy.svs'}
+    copy_rows = [row.split(',', 1)[1] for row in rows[1:] if ',copy.svs,' in row]
+    assert [row.split(',', 1)[1] for row in ranked[1:len(copy_rows) + 1]] == copy_rows
+    # words with a key point on the query slide: both count, so the ranking changes
+    both = subprocess.run(
+        [sys.executable, os.path.join(REPO, 'CollectionSimilarity', 'CollectionSimilarity.py'),
+         str(query), '--custom-model', MODEL, '--text-queries', 'tumour; necrosis',
+         '--keypoints', '1000,1500', '--collection', str(folder), '--top-k', '5',
+         '--output-dir', str(tmp_path / 'both')],
+        capture_output=True, text=True, cwd=REPO, env=dict(os.environ, **clip_hub),
+        timeout=600, check=False)
+    assert both.returncode == 0, both.stderr[-2000:]
+    with open(tmp_path / 'both' / 'cmu_small_region.collection.csv') as handle:
+        assert handle.read().strip().splitlines()[1:] != rows[1:]
+    # a folder with key points has no slide to click on: one line
+    clicked = subprocess.run(
+        [sys.executable, os.path.join(REPO, 'CollectionSimilarity', 'CollectionSimilarity.py'),
+         str(folder), '--custom-model', MODEL, '--keypoints', '1000,1500',
+         '--output-dir', str(tmp_path / 'clicked')],
+        capture_output=True, text=True, cwd=REPO, env=dict(os.environ, **clip_hub),
+        timeout=600, check=False)
+    assert clicked.returncode == 2 and 'key points need a query slide' in clicked.stderr
+    assert 'Traceback' not in clicked.stderr

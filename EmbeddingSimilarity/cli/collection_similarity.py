@@ -1,9 +1,10 @@
 """The ``CollectionSimilarity`` flow, top to bottom: where else in the archive does this tissue
 appear?
 
-``validate -> targets (local folder or Girder folder) -> query vector -> target caches (found or
-embedded, in process or on Dask) -> exact top-k or FAISS index -> heatmaps in Girder -> CSV and
-gallery``. A slide that cannot be read is reported and the search goes on.
+``validate -> targets (local folder or Girder folder; in a search in words the folder may stand
+in for the query slide) -> query vector -> target caches (found or embedded, in process or on
+Dask) -> exact top-k or FAISS index -> heatmaps in Girder -> CSV and gallery``. A slide that
+cannot be read is reported and the search goes on.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import functools
 import os
 import tempfile
 
-from ..collection.query import check_collection, query_of
+from ..collection.query import check_collection, query_of, searches_in_words
 from ..collection.results import (
     CollectionOutcome,
     check_readable,
@@ -35,6 +36,7 @@ def run(request: Request, progress: Progress | None = None) -> CollectionOutcome
     """The whole search: query, targets, top-k, CSV and gallery (and in Girder the heatmaps)."""
     progress = progress or NullProgress()
     validate(request)
+    request = searches_in_words(request)
     session = _girder_session(request)
     check_collection(request, girder=session is not None)
     with tempfile.TemporaryDirectory(prefix='collection-similarity-') as scratch:

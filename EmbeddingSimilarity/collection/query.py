@@ -22,6 +22,27 @@ from .targets import find_cache
 logger = logging.getLogger(__name__)
 
 
+def searches_in_words(request: Request) -> Request:
+    """A text search needs no query slide: the folder of slides can stand in its place
+    (``CollectionSimilarity SLIDES --text-queries ...``), and is then the collection."""
+    image, collection = request.image, request.search.collection
+    if not os.path.isdir(image) or (collection and not _same(collection, image)):
+        return request  # a slide (a multi-file slide may be a folder) and its collection
+    if request.query.keypoints or request.query.negative_keypoints:
+        raise InputError('%s is a folder: key points need a query slide; give a slide as the '
+                         'first argument and the folder as --collection, or search in words '
+                         'with --text-queries' % image)
+    if not request.query.text_queries.strip():
+        raise InputError('%s is a folder: to search it without a query slide give '
+                         '--text-queries; to search it for tissue like a slide\'s, give the '
+                         'slide as the first argument and the folder as --collection' % image)
+    return request.but(collection=image)
+
+
+def _same(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
 def check_collection(request: Request, girder: bool = False) -> None:
     check_top_k(request.search.top_k)
     if not request.query.keypoints and not request.query.text_queries.strip():
@@ -41,7 +62,7 @@ def query_of(request: Request, progress: Progress) -> tuple[np.ndarray, str]:
     """The unit query from the key points; the query image's cache when it has one, else only
     the key points' cells are embedded. Also the query image's fingerprint. A text query (no
     key point) is the text tower's direction: the query image is not read."""
-    if not request.query.keypoints:
+    if not request.query.keypoints and not request.query.negative_keypoints:
         return text_query(request), ''
     plan = make_plan(request)
     grid = plan.grid
@@ -54,7 +75,8 @@ def query_of(request: Request, progress: Progress) -> tuple[np.ndarray, str]:
         ok = data.embedded & tissue_wanted(data.tissue_fraction, request.tiling.tissue_threshold)
         _check_on_tissue(request, wanted, ok)
         logger.info('query from the cache %s', path)
-        return query_vector(data.embeddings, cells, negatives), plan.provenance.image.fingerprint
+        return (_direction(request, data.embeddings, cells, negatives),
+                plan.provenance.image.fingerprint)
     from ..slide.tissue import tissue_fractions
 
     _check_on_tissue(request, wanted, tissue_wanted(tissue_fractions(plan.source, grid),
@@ -76,25 +98,37 @@ def query_of(request: Request, progress: Progress) -> tuple[np.ndarray, str]:
         embeddings[batch_cells[:, 0], batch_cells[:, 1]] = vectors
     engine.run(iter_batches(plan.source, grid, todo, request.engine.batch_size, 1), keep, progress)
     progress.end()
-    return query_vector(embeddings, cells, negatives), plan.provenance.image.fingerprint
+    return _direction(request, embeddings, cells, negatives), plan.provenance.image.fingerprint
 
 
 def text_query(request: Request) -> np.ndarray:
     """The unit direction of the prompts (minus the negative ones), as the prototype scorer
     makes it: only the model's text tower loads."""
+    return _direction(request, np.zeros((0, 0, 0), dtype=np.float32), [], [])
+
+
+def _direction(request: Request, embeddings: np.ndarray, cells: list, negatives: list
+               ) -> np.ndarray:
+    """The unit query of the key points' cells and the prompts, each point and each prompt
+    weighing the same (as EmbeddingSimilarity's prototype); key points alone keep the plain
+    mean-of-unit-embeddings query."""
+    if not request.query.text_queries.strip():
+        return query_vector(embeddings, cells, negatives)
     from ..models import get_spec
     from ..models.text import prompt_vectors, split_prompts
     from ..query.scorer import prototype
 
     engine = request.engine
     spec = get_spec(engine.model, engine.pooling or None, engine.trust_remote_code)
-    positives = prompt_vectors(spec, split_prompts(request.query.text_queries))
-    negatives = prompt_vectors(spec, split_prompts(request.query.negative_text_queries,
-                                                   '--negative-text-queries'))
-    logger.info('query from %d prompt(s) through the text tower of %s', len(positives),
-                spec.name)
-    return prototype(np.zeros((0, 0, spec.embed_dim), dtype=np.float32), [], [], positives,
-                     negatives).direction
+    texts = prompt_vectors(spec, split_prompts(request.query.text_queries))
+    negative_texts = prompt_vectors(spec, split_prompts(request.query.negative_text_queries,
+                                                        '--negative-text-queries'))
+    logger.info('query from %d prompt(s) through the text tower of %s%s', len(texts), spec.name,
+                ' and %d key point(s)' % len(cells) if cells else '')
+    if not cells and not negatives:
+        embeddings = np.zeros((0, 0, spec.embed_dim), dtype=np.float32)
+    return prototype(embeddings, [[cell] for cell in cells], [[cell] for cell in negatives],
+                     texts, negative_texts).direction
 
 
 def _check_on_tissue(request: Request, cells: list, tissue: np.ndarray) -> None:

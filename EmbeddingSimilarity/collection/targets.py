@@ -90,7 +90,8 @@ def find_cache(request: Request, slide: str, wanted) -> tuple[str, str]:
 
 
 def list_targets(request: Request) -> list[Target]:
-    """The slides to search: the collection's files, plus the query image when outside it."""
+    """The slides to search: the collection's files, plus the query image when outside it (none
+    when the folder itself stands in for the query image, in a search in words)."""
     search = request.search
     exclude = {os.path.realpath(p) for p in (search.output_results, search.output_gallery,
                                              search.index, search.index + '.json') if p}
@@ -100,6 +101,8 @@ def list_targets(request: Request) -> list[Target]:
                          'searched too)' % request.search.collection)
     query = os.path.realpath(request.image)
     targets = [Target(p, os.path.basename(p), os.path.realpath(p) == query) for p in paths]
+    if query == os.path.realpath(request.search.collection):
+        return targets  # a search in words of the folder itself: no query slide
     if not any(t.is_query for t in targets):
         targets.insert(0, Target(request.image, os.path.basename(request.image), True, False))
     return targets

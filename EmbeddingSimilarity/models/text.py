@@ -2,9 +2,9 @@
 space the image tower's projected embeddings (pooling ``projection``) live in.
 
 Only the text tower loads: transformers ``CLIPTextModelWithProjection`` reads the text half of a
-``CLIPModel`` checkpoint; open_clip builds its model and drops the image tower. Models whose
-text tower needs the authors' package (CONCH, MUSK) refuse with what to install. torch is
-imported only when a tower loads.
+``CLIPModel`` checkpoint; for open_clip, the text tower is built alone from the model's config
+and filled from its half of the checkpoint. Models whose text tower needs the authors' package
+(CONCH, MUSK) refuse with what to install. torch is imported only when a tower loads.
 
 Prompt ensembling: a prompt's embedding is the renormalised mean of its unit embeddings under
 each of the model's templates (CLIP's zero-shot recipe).
@@ -142,18 +142,65 @@ def _open_clip_tower(spec: ModelSpec) -> TextEncoder:
     from .loaders import _hub_repo
 
     name = 'hf-hub:' + _hub_repo(spec)
-    model = open_clip.create_model(name, device='cpu').eval()
-    model.visual = None  # the image tower is not needed for text
+    model = _open_clip_text_only(_hub_repo(spec), spec.revision)
     tokenizer = open_clip.get_tokenizer(name)
     context = int(getattr(tokenizer, 'context_length', 77))
     encode = getattr(tokenizer, 'encode', None)
 
     def run(texts: list[str]) -> torch.Tensor:
-        return model.encode_text(tokenizer(texts))
+        return model(tokenizer(texts))
 
     def count(text: str) -> int:  # + start and end tokens
         return len(encode(text)) + 2 if encode is not None else len(tokenizer([text])[0])
     return TextEncoder(spec, model, run, context, count)
+
+
+def _open_clip_text_only(repo: str, revision: str | None) -> Any:
+    """The text tower of an open_clip hub model, built alone from its ``open_clip_config.json``
+    and filled from the text half of its checkpoint: the image tower is never built.
+
+    A ``CLIP`` keeps its text modules at the top level (``token_embedding``, ``transformer``,
+    ``ln_final``, ``text_projection``, the names of ``TextTransformer``'s); a ``CustomTextCLIP``
+    (a Hugging Face text encoder, e.g. BiomedCLIP) under ``text.``."""
+    from open_clip.factory import _get_hf_config, download_pretrained_from_hf
+    from open_clip.model import _build_text_tower
+
+    config = _get_hf_config(repo)['model_cfg']
+    text_cfg = dict(config['text_cfg'])
+    if 'hf_model_name' in text_cfg:
+        text_cfg['hf_model_pretrained'] = False  # the checkpoint holds its weights
+    tower = _build_text_tower(config['embed_dim'], text_cfg,
+                              quick_gelu=config.get('quick_gelu', False))
+    mine = set(tower.state_dict())
+    text = _text_weights(download_pretrained_from_hf(repo, revision=revision), mine)
+    missing = sorted(mine - set(text))
+    if missing:
+        raise RuntimeError('the checkpoint of %s lacks text-tower weights (%s)'
+                           % (repo, ', '.join(missing[:3])))
+    tower.load_state_dict(text)
+    return tower.eval()
+
+
+def _text_weights(checkpoint: str, names: set[str]) -> dict:
+    """The text tower's tensors of an open_clip checkpoint, read without materialising the
+    image tower's: safetensors reads only those keys, a torch file is memory-mapped."""
+    if checkpoint.endswith('.safetensors'):
+        from safetensors import safe_open
+
+        with safe_open(checkpoint, framework='pt') as handle:
+            keys = list(handle.keys())
+            wanted = [k for k in keys if k.startswith('text.')] or [k for k in keys if k in names]
+            state = {key: handle.get_tensor(key) for key in wanted}
+    else:
+        import torch
+
+        state = torch.load(checkpoint, map_location='cpu', weights_only=True, mmap=True)
+        state = state.get('state_dict', state)
+        state = {key.removeprefix('module.'): value for key, value in state.items()}
+    text = {key[len('text.'):]: value for key, value in state.items() if key.startswith('text.')}
+    if not text:
+        text = {key: value.clone() for key, value in state.items() if key in names}
+    return text
 
 
 _LOADED: dict[tuple, TextEncoder] = {}
