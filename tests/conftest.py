@@ -21,6 +21,18 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope='session')
+def clip_hub(tmp_path_factory) -> dict:
+    """A Hugging Face cache holding the tiny CLIP (transformers) and tiny QuiltNet (open_clip)
+    of :mod:`tiny_clip`; the environment that points at it, offline."""
+    cache = str(tmp_path_factory.mktemp('clip-hub'))
+    tests = os.path.dirname(os.path.abspath(__file__))
+    subprocess.run([sys.executable, os.path.join(tests, 'tiny_clip.py'), cache], check=True,
+                   capture_output=True, timeout=600)
+    return {'HF_HUB_CACHE': cache, 'HF_HUB_OFFLINE': '1',
+            'PYTHONPATH': os.pathsep.join([REPO, tests, os.environ.get('PYTHONPATH', '')])}
+
+
+@pytest.fixture(scope='session')
 def sample_slide() -> str:
     return slides.SAMPLE_SLIDE
 

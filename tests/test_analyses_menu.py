@@ -22,6 +22,7 @@ import pytest
 from conftest import REPO, running_girder, upload_slide
 from PIL import Image
 from test_histomicsui import PLUGINS, ui_python
+from tiny_clip import CLIP_REPO as TEXT_MODEL
 
 from EmbeddingSimilarity import HITS_TOOL_ATTRIBUTE, TOOL_ATTRIBUTE
 
@@ -86,11 +87,11 @@ def screenshot_dir(tmp_path) -> str:
     return shots
 
 
-def run_job(server: dict, workdir: str) -> dict:
+def run_job(server: dict, workdir: str, env: dict | None = None) -> dict:
     """Run the job Slicer CLI Web queued, as girder_worker would (tests/ui/job_runner.py)."""
     result = subprocess.run([ui_python(), os.path.join(UI, 'job_runner.py'), server['queue'],
                              workdir, *ENTRYPOINT], capture_output=True, text=True, timeout=600,
-                            check=False)
+                            check=False, env=dict(os.environ, **(env or {})))
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -264,6 +265,49 @@ def test_two_clicks_and_a_bad_click_through_the_analyses_menu(analyses_server, p
             [(maps2[0]['_id'], maps2[0]['_version'])]
         done = browser.next('done')
         assert not [e for e in done['errors'] if 'annotation' in e.lower()], done['errors']
+    finally:
+        browser.close()
+
+
+def test_text_query_typed_into_the_panel(analyses_server, pathologist, sample_slide, clip_hub,
+                                         tmp_path):
+    """A pathologist types prompts into Text Queries, picks a CLIP model and presses Submit:
+    no click; the job posts a heatmap that names the prompts and HistomicsUI draws it."""
+    client = pathologist
+    item = upload_slide(client, sample_slide)
+    shots = screenshot_dir(tmp_path)
+    image, _tag = IMAGE.split(':')
+    prompts = 'tumour nests; necrosis'
+    config = {'url': analyses_server['apiUrl'].replace('/api/v1', '') +
+              '/histomics#?image=%s' % item['_id'],
+              'login': client.get('user/me')['login'], 'password': 'password1',
+              'image': image, 'cli': 'EmbeddingSimilarity', 'shots': shots,
+              'imageParams': {'EmbeddingSimilarity': ['inputImageFile', 'inputImageId']},
+              'fill': {'textQueries': prompts, 'customModel': 'hf:' + TEXT_MODEL}}
+    browser = Browser(config, tmp_path)
+    try:
+        browser.next('panel')
+        before = yellow_pixels(os.path.join(shots, 'analyses_page.png'))
+        submitted = browser.next('submitted')
+        assert submitted['status'] == 200, submitted
+        assert submitted['params']['textQueries'] == prompts, submitted['params']
+        # no shape drawn: the region parameter keeps its empty value
+        assert submitted['params'].get('keypoints', '[-1,-1]') == '[-1,-1]', submitted['params']
+        report = run_job(analyses_server, str(tmp_path / 'job'), env=clip_hub)
+        argv = report['argv']
+        assert argv[argv.index('--text-queries') + 1] == prompts
+        browser.resume()
+        shot = browser.next('shot')
+        job = client.get('job/%s' % report['jobId'])
+        assert job['status'] == 3, ''.join(job.get('log', []))[-3000:]
+        posted, = heatmaps(client, item['_id'])
+        assert "'tumour nests; necrosis'" in posted['annotation']['description'], posted
+        tool = posted['annotation']['attributes'][TOOL_ATTRIBUTE]
+        assert tool['textQueries'] == prompts
+        assert any(posted['_id'] in url for url in shot['annotationRequests'])
+        gained = yellow_pixels(os.path.join(shots, 'analyses_text.png')) - before
+        assert gained > 1000, 'the heatmap did not appear (%d yellow pixels)' % gained
+        assert not browser.next('done')['errors']
     finally:
         browser.close()
 

@@ -33,19 +33,7 @@ from EmbeddingSimilarity.models.text import (
 )
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TESTS = os.path.join(REPO, 'tests')
 MODEL = 'hf:testorg/tiny-clip'
-
-
-@pytest.fixture(scope='module')
-def clip_hub(tmp_path_factory) -> dict:
-    """A Hugging Face cache holding the tiny CLIP (transformers) and tiny QuiltNet (open_clip);
-    the environment that points at it, offline."""
-    cache = str(tmp_path_factory.mktemp('clip-hub'))
-    subprocess.run([sys.executable, os.path.join(TESTS, 'tiny_clip.py'), cache], check=True,
-                   capture_output=True, timeout=600)
-    return {'HF_HUB_CACHE': cache, 'HF_HUB_OFFLINE': '1',
-            'PYTHONPATH': os.pathsep.join([REPO, TESTS, os.environ.get('PYTHONPATH', '')])}
 
 
 def test_prompts_split_on_semicolons_and_refuse_an_empty_one():

@@ -2,7 +2,7 @@
 //   node analyses.js CONFIG.json
 // CONFIG: {url, login, password, image, cli, imageParams: {cli: [names]}, shots,
 // clicks: [{x, y, name}]} (x, y in base-image pixels), or {..., panels: [cli, ...]} to open each
-// panel and stop. Logs in, opens the slide, picks Analyses -> image -> tag -> cli, reads the
+// panel and stop, or {..., fill: {param: value}} to type into the panel and press Submit. Logs in, opens the slide, picks Analyses -> image -> tag -> cli, reads the
 // panel, screenshots it, presses the key-point button and clicks each point on the viewer;
 // HistomicsUI submits on each click (the region's "submiton"). Talks JSON lines on stdout; after each submit it waits for one line on
 // stdin (the test runs the job meanwhile), then screenshots the result.
@@ -101,6 +101,27 @@ async function openPanel(p, panel, cli) {
   const panel = page.locator('#h-analysis-panel');
   for (const cli of config.panels || [config.cli]) {
     emit(await openPanel(page, panel, cli));
+  }
+  if (config.fill) {
+    // type into the panel's fields (e.g. Text Queries), as a user does, and press Submit
+    for (const [name, value] of Object.entries(config.fill)) {
+      const field = panel.locator(`input#${name}`);
+      await field.fill(value);
+      await field.dispatchEvent('change');
+    }
+    await panel.screenshot({ path: `${config.shots}/analyses_text_panel.png` });
+    const submitted = page.waitForResponse(
+      (response) => /\/slicer_cli_web\/.*\/run$/.test(response.url().split('?')[0]) &&
+        response.request().method() === 'POST', { timeout: 60000 });
+    await panel.locator('.s-info-panel-submit').click();
+    const response = await submitted;
+    const params = Object.fromEntries(new URLSearchParams(response.request().postData() || ''));
+    emit({ event: 'submitted', index: 0, name: 'text', params, job: await response.json(),
+      status: response.status() });
+    await input.next(); // the test has run the job
+    await page.waitForTimeout(config.settleMs || 8000);
+    await page.screenshot({ path: `${config.shots}/analyses_text.png` });
+    emit({ event: 'shot', index: 0, name: 'text', annotationRequests: [...annotationRequests] });
   }
   if (!config.clicks) {
     await browser.close();
