@@ -236,6 +236,13 @@ def test_two_clicks_and_a_bad_click_through_the_analyses_menu(analyses_server, p
             outcomes.append((report, job, shot, heatmaps(client, item['_id'])))
             record.append({'click': submitted['name'], 'toolWasArmed': submitted['armed'],
                            'submitted': params, 'argv': argv, 'status': job['status']})
+        # HistomicsUI names every output file of the panel in Private, but the job writes
+        # none of the copies of what Girder holds: three clicks leave only the parameter files
+        assert all(r['submitted'].get('outputEmbeddingFile') for r in record), record
+        kept = [i['name'] for i in client.get('item', parameters={
+            'folderId': private_folder(client), 'limit': 0})]
+        assert kept and all(name.startswith('Embedding Similarity-returnparameterfile')
+                            for name in kept), kept
         with open(os.path.join(shots, 'analyses_jobs.json'), 'w') as handle:
             json.dump({'submiton': submiton, 'jobs': record}, handle, indent=1)
 

@@ -250,13 +250,14 @@ def test_the_cli_posts_the_map_and_updates_it_in_place(girder_server, gc, slide_
     ids = []
     for k in ('3', '5'):
         result = _clusters_cli(sample_slide, '--clusters', k, *girder, '--output-annotation',
-                               str(tmp_path / 'c.anot'))
+                               str(tmp_path / 'c.anot'), '--keep-output-files', 'true')
         assert result.returncode == 0, result.stderr
         maps = [a for a in gc.get('annotation', parameters={'itemId': slide_item['_id']})
                 if CLUSTER_TOOL_ATTRIBUTE in a['annotation'].get('attributes', {})]
         assert len(maps) == 1
         ids.append(maps[0]['_id'])
-        assert json.loads((tmp_path / 'c.anot').read_text()) == []  # posted, not ingested twice
+        # kept on request: an empty list, since the map is posted (not ingested twice)
+        assert json.loads((tmp_path / 'c.anot').read_text()) == []
     assert ids[0] == ids[1]
     stored = gc.get('annotation/%s' % ids[1])['annotation']
     assert stored['attributes'][CLUSTER_TOOL_ATTRIBUTE]['k'] == 5

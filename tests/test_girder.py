@@ -35,7 +35,8 @@ def test_heatmap_is_created_then_updated_in_place(cli, girder_server, gc, slide_
     npz = tmp_path / 'e.npz'
     anot = tmp_path / 'h.anot'
     first = _task(cli, girder_server, gc, sample_slide, slide_item, '--keypoints', KEYPOINT,
-                  '--output-embeddings', str(npz), '--output-annotation', str(anot))
+                  '--output-embeddings', str(npz), '--output-annotation', str(anot),
+                  '--keep-output-files', 'true')
     assert first.returncode == 0, first.stderr
     listed = _annotations(gc, slide_item['_id'])
     assert len(listed) == 1
@@ -65,6 +66,32 @@ def test_heatmap_is_created_then_updated_in_place(cli, girder_server, gc, slide_
     assert not np.allclose(new_values, first_values)
     attrs = updated['annotation']['attributes']['EmbeddingSimilarity']
     assert attrs['keypoints'] == [[600.0, 2600.0]]
+
+
+def test_a_girder_job_writes_no_copies_of_what_girder_holds(cli, girder_server, gc, slide_item,
+                                                            sample_slide, tmp_path):
+    """HistomicsUI names every output file of the panel: a click must not upload another copy
+    of the cache, the annotations and the picture each time. Girder holds them, so the job
+    writes none of them (Slicer CLI Web uploads only what was written) and says so;
+    --keep-output-files writes them all."""
+    outputs = {name: tmp_path / name for name in ('e.npz', 'h.anot', 'hits.anot', 'o.png')}
+    flags = ('--output-embeddings', '--output-annotation', '--output-hits', '--output-overlay')
+    args = [item for flag, path in zip(flags, outputs.values(), strict=True)
+            for item in (flag, str(path))]
+    run = _task(cli, girder_server, gc, sample_slide, slide_item, '--keypoints', KEYPOINT, *args)
+    assert run.returncode == 0, run.stderr
+    assert not [path for path in outputs.values() if path.exists()], os.listdir(tmp_path)
+    for words in ('the embeddings are in the Girder cache folder', 'the annotation is on the '
+                  'slide', 'the hit polygons are on the slide', 'the viewer shows the map'):
+        assert words in run.stderr, run.stderr[-2000:]
+    assert 'cached the embeddings in Girder' in run.stderr
+    assert len(_annotations(gc, slide_item['_id'])) == 1
+    kept = _task(cli, girder_server, gc, sample_slide, slide_item, '--keypoints', KEYPOINT, *args,
+                 '--keep-output-files', 'true')
+    assert kept.returncode == 0, kept.stderr
+    assert all(path.stat().st_size > 0 for path in outputs.values())
+    assert store.load(str(outputs['e.npz'])).embedded.any()
+    assert 'not writing' not in kept.stderr
 
 
 def test_explicit_annotation_id_is_updated(cli, girder_server, gc, slide_item, sample_slide):

@@ -141,7 +141,7 @@ PLAIN_FIELDS = {
     'colormap': 'colormap', 'display': 'display', 'clusters': 'clusters', 'seed': 'seed',
     'annotation_name': 'annotationName', 'picture_size': 'pictureSize', 'device': 'device',
     'precision': 'precision', 'layout': 'layout', 'progressive': 'progressive',
-    'reader_threads': 'readerThreads',
+    'reader_threads': 'readerThreads', 'keep_output_files': 'keepOutputFiles',
     'checkpoint_seconds': 'checkpointSeconds', 'num_workers': 'num_workers',
     'threads_per_worker': 'num_threads_per_worker', 'top_k': 'topK'}
 TEXT_FIELDS = {

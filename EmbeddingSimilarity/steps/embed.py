@@ -27,6 +27,7 @@ from ..query.cells import cells_to_embed, check_on_tissue, query_cells
 from ..query.similarity import SimilarityMap
 from ..slide.tissue import tissue_fractions
 from .plan import Plan, make_plan
+from .publish import writes_copy
 from .request import Request
 
 logger = logging.getLogger(__name__)
@@ -221,25 +222,38 @@ def _record_run(data: store.EmbeddingGrid, request: Request, progress: Progress)
 
 def _save(request: Request, outcome: Outcome, girder: GirderLink | None, scratch: str,
           progress: Progress, changed: bool) -> None:
-    """Write the output embeddings and cache them in Girder, unless they came from there
-    unchanged (``changed``: cells were embedded now, or a checkpoint became complete)."""
+    """Cache the embeddings in Girder when connected, unless they came from there unchanged
+    (``changed``: cells were embedded now, or a checkpoint became complete), and write the
+    output embeddings: in a Girder job only when Girder did not take them, or when asked to
+    keep copies (:func:`~.publish.writes_copy`)."""
     data, embedded_now, source = outcome.data, outcome.cells_embedded, outcome.cache_source
-    if request.outputs.output_embeddings:
-        if changed or source != request.outputs.output_embeddings:
-            cache.save_local(request.outputs.output_embeddings, data)
-        outcome.files.append(request.outputs.output_embeddings)
-    if girder is not None and girder.session is not None and (
-            changed or not (source or '').startswith('girder:')):
-        path = request.outputs.output_embeddings or os.path.join(scratch, 'upload.npz')
-        if not request.outputs.output_embeddings:
+    local = request.outputs.output_embeddings
+    connected = girder is not None and girder.session is not None
+    in_girder = (source or '').startswith('girder:') and not changed
+    early = bool(local) and (not connected or request.outputs.keep_output_files)
+    if early:  # written first, so the upload reads the same file
+        _write_local(local, data, outcome, changed or source != local)
+    if connected and not in_girder:
+        path = local if early else os.path.join(scratch, 'upload.npz')
+        if not early:
             store.save(path, data)
         progress.start('cache', comment='caching the embeddings in Girder')
         try:
             file_id = cache.upload_to_girder(girder.session, data, path)
             logger.info('cached the embeddings in Girder (file %s)', file_id)
+            in_girder = True
         except GirderError as exc:  # a cache is a shortcut: the run goes on without it
             logger.warning('the embeddings were not cached in Girder: %s', exc)
         progress.end()
-    elif embedded_now and not request.outputs.output_embeddings:
+    if not early and writes_copy(request, in_girder, 'the embeddings are in the Girder cache '
+                                 'folder', local):
+        _write_local(local, data, outcome, changed or source != local)
+    if embedded_now and not local and not in_girder:
         logger.info('%d new cells were embedded but no output embedding file was given; they are '
                     'not cached', embedded_now)
+
+
+def _write_local(path: str, data: store.EmbeddingGrid, outcome: Outcome, changed: bool) -> None:
+    if changed:
+        cache.save_local(path, data)
+    outcome.files.append(path)

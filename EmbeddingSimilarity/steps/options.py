@@ -20,6 +20,9 @@ class Outputs:
     output_table: str = ''
     output_hits: str = ''
     return_parameter_file: str = ''
+    keep_output_files: bool = False
+    """In a Girder job, also write the outputs that copy what Girder holds (see
+    :func:`~.publish.without_girder_copies`)."""
     checkpoint_seconds: float = CHECKPOINT_SECONDS
     progressive: str = 'auto'
     """Embed coarse to fine with preview heatmaps: auto (= when posting to Girder), true, false."""

@@ -26,6 +26,23 @@ from .request import Request
 logger = logging.getLogger(__name__)
 
 
+def writes_copy(request: Request, in_girder: bool, what: str, path: str) -> bool:
+    """Whether to write the output ``path`` that copies what Girder now holds (``in_girder``).
+
+    HistomicsUI names every output file of a panel, so each click would otherwise upload
+    another copy of the cache (hundreds of MB on a real slide), the annotations and the picture
+    into the user's Private folder; Slicer CLI Web uploads an optional output only when the job
+    wrote it. ``--keep-output-files true`` writes them all, and without Girder (or when Girder
+    failed to take the result) they are always written.
+    """
+    if not path:
+        return False
+    if in_girder and not request.outputs.keep_output_files:
+        logger.info('not writing %s: %s; --keep-output-files true writes it too', path, what)
+        return False
+    return True
+
+
 def caption(provenance: Provenance) -> str:
     """One line under a picture: the model, the grid and the image."""
     grid, scale = provenance.grid, provenance.scale
@@ -42,14 +59,16 @@ def publish(request: Request, outcome: Any, girder: GirderLink | None, progress:
     a Girder error is raised once the files are written."""
     girder_error = _post(request, outcome, girder, progress, tool)
     outputs = request.outputs
-    if outputs.output_annotation:
+    posted = bool(outcome.annotation_id)
+    if writes_copy(request, posted, 'the annotation is on the slide', outputs.output_annotation):
         # A HistomicsUI server ingests an uploaded *AnnotationFile output as a new annotation;
         # when this run has already posted (or updated) it, the file holds an empty list so the
         # annotation is not added twice.
-        body = '[]' if outcome.annotation_id else to_json(outcome.annotation)
+        body = '[]' if posted else to_json(outcome.annotation)
         write_bytes(outputs.output_annotation, body)
         outcome.files.append(outputs.output_annotation)
-    if outputs.output_overlay:
+    if writes_copy(request, posted, 'the viewer shows the map on the slide',
+                   outputs.output_overlay):
         progress.start('overlay', comment='drawing the PNG picture')
         thumb = thumbnail(outcome.source,
                           *overlay_size(outcome.data.grid, request.render.picture_size))
@@ -99,7 +118,8 @@ def publish_hits(request: Request, outcome: Any, girder: GirderLink | None,
                                         HITS_TOOL_ATTRIBUTE)
         except GirderError as exc:
             logger.warning('the hit polygons were not posted: %s', exc)
-    if request.outputs.output_hits:
+    if writes_copy(request, bool(posted), 'the hit polygons are on the slide',
+                   request.outputs.output_hits):
         write_bytes(request.outputs.output_hits, '[]' if posted else to_json(hits))
         outcome.files.append(request.outputs.output_hits)
     if request.outputs.return_parameter_file:
