@@ -409,8 +409,8 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         scale_source=GPFM_README + ' ("we prefer image with size of 512*512 (extracted from '
                                    '40X)", resized to 224: a 128 µm field, 0.571 µm/px); '
                                    'TRIDENT runs it at 224 px at 20x',
-        notes='The two licence texts differ (ND on GitHub, not on the hub): the stricter '
-              'applies until the authors settle it.',
+        notes='The two licence texts differ (NoDerivatives on GitHub, not on the hub): both '
+              'are shown.',
         license_source=('https://github.com/birkhoffkiki/GPFM/blob/main/LICENSE (CC BY-NC-ND '
                         '4.0); https://huggingface.co/majiabo/GPFM (card metadata: cc-by-nc-4.0);'
                         ' not gated (' + LAZYSLIDE_GPFM + ': is_gated=False)')),
