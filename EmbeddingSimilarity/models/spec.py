@@ -47,6 +47,29 @@ PLIP_TEMPLATES = ('an H&E image of {}.',)
 """PLIP's zero-shot prompt (Huang et al. 2023, Nat. Med.: "an H&E image of {class}")."""
 
 
+SOURCE_PREFIXES = ('https://', 'github.com/', 'arXiv ', 'EmbeddingSimilarity/', ASSUMED,
+                   "timm's ")
+"""How a source begins: a URL, a repository path, a paper, this package's code, or 'assumed'."""
+FACT_SOURCES: dict[str, tuple[str, ...]] = {
+    'reference': ('architecture', 'pooling', 'embed_dim', 'precision'),
+    'scale_source': ('mpp', 'magnification'),
+    'norm_source': ('mean', 'std', 'input_size'),
+    'license_source': ('license', 'gated'),
+}
+"""Which field names the source of which facts: every fact of a record has one."""
+
+
+def is_source(text: str) -> bool:
+    """True when ``text`` names a source (or says 'assumed'), not when it is empty."""
+    return bool(text and text.strip()) and text.startswith(SOURCE_PREFIXES)
+
+
+def unsourced_facts(spec: ModelSpec) -> list[str]:
+    """The facts of ``spec`` whose source field is empty or names no source."""
+    return [fact for field, facts in FACT_SOURCES.items()
+            if not is_source(getattr(spec, field)) for fact in facts]
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     """How to load one model and embed a tile exactly as its authors do."""
@@ -74,7 +97,8 @@ class ModelSpec:
     network from ``architecture`` without weights."""
     hf_config: dict[str, Any] = dataclasses.field(default_factory=dict)
     """For transformers models: the configuration (``model_type`` + sizes) to build the network
-    without the hub."""
+    without the hub; for an open_clip model whose config is not one of open_clip's own, the
+    hub's ``model_cfg`` (``embed_dim`` + ``vision_cfg``), from which the image tower is built."""
     input_size: int = 224
     """Side of the square input in pixels at the model's scale."""
     mean: tuple[float, float, float] = IMAGENET_MEAN
@@ -104,6 +128,9 @@ class ModelSpec:
     norm_source: str = ASSUMED
     """Where ``mean``/``std`` (and the input size) come from (a URL or file), or ``'assumed'``.
     A cached hub config that states them is compared with the record at load time."""
+    license_source: str = ''
+    """Where ``license`` and ``gated`` come from (the card's metadata, a LICENSE file), or
+    ``'assumed'``; empty = unsourced, which the registry test refuses."""
     requires: dict[str, str] = dataclasses.field(default_factory=dict)
     """Python modules the model needs beyond this package's dependencies: import name -> how to
     install it. The model refuses to load, with that line, until each one imports."""

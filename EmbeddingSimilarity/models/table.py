@@ -98,6 +98,7 @@ def models_rst() -> str:
     out += ['References', '----------', '']
     for spec in BUILTIN_SPECS:
         text = '``%s``: %s' % (spec.name, spec.reference)
+        text += '; licence and gate: %s.' % spec.license_source.rstrip('.')
         if spec.requires:
             text += ' Needs: %s.' % '; '.join('%s (%s)' % item for item in spec.requires.items())
         if spec.notes:
