@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_write
-from ..errors import CacheError
+from ..errors import CacheError, missing
 from ..slide.tiling import TileGrid
 from .integrity import embedding_norms, map_member, verify
 from .provenance import Provenance
@@ -100,7 +100,15 @@ def save(path: str, data: EmbeddingGrid) -> None:
 def load(path: str) -> EmbeddingGrid:
     """Read and validate a cache file; any problem is a :class:`CacheError` naming it."""
     if not os.path.isfile(path):
-        raise CacheError('embedding file %s does not exist' % path)
+        raise CacheError(missing('embedding file', path))
+    try:  # is_zipfile says False for a file it may not open: say why it cannot be read
+        with open(path, 'rb'):
+            pass
+    except OSError as exc:
+        raise CacheError('cannot read embedding file %s (%s); %s' % (
+            path, exc.strerror or type(exc).__name__,
+            'check its permissions (the run needs to read it)'
+            if isinstance(exc, PermissionError) else 'check the disk, or recompute')) from exc
     if not zipfile.is_zipfile(path):
         # checked first: np.load takes any non-archive for a pickle
         raise CacheError('embedding file %s is unreadable or truncated (not an .npz archive); '

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, first_line
+from ..errors import InputError, first_line, missing
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def open_slide(path: str):
     if not path:
         raise InputError('no input image given; pass the slide path as the first argument')
     if not os.path.exists(path):
-        raise InputError('input image %s does not exist; check the path' % path)
+        raise InputError(missing('input image', path, 'check the path'))
     if os.path.isdir(path) and not os.listdir(path):
         raise InputError('input image %s is an empty folder' % path)
     if not os.access(path, os.R_OK):
