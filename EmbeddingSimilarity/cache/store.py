@@ -115,11 +115,11 @@ def load(path: str) -> EmbeddingGrid:
                          'delete it or recompute' % path)
     try:
         with np.load(path, allow_pickle=False) as archive:
-            missing = [name for name in ARRAYS if name not in archive.files]
-            if missing:
+            absent = [name for name in ARRAYS if name not in archive.files]
+            if absent:
                 raise CacheError('embedding file %s is not an EmbeddingSimilarity cache (missing '
                                  '%s); pass a .npz written by this tool'
-                                 % (path, ', '.join(missing)))
+                                 % (path, ', '.join(absent)))
             arrays = {name: archive[name] for name in ARRAYS if name != 'embeddings'}
             if 'norms' in archive.files:
                 arrays['norms'] = archive['norms']
