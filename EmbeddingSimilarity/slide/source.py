@@ -105,27 +105,46 @@ def _to_uint8(pixels: np.ndarray) -> np.ndarray:
 
 
 def file_fingerprint(path: str) -> str:
-    """A cheap identity for an image file: its size and SHA-256 of its first, middle and last MiB.
+    """A cheap identity for an image's bytes: its size and SHA-256 of its first, middle and last
+    MiB (of each file, with its name inside the folder, for a folder).
 
     Reader-independent (it hashes bytes, not decoded pixels), so the same file gives the same
-    fingerprint in a container, a notebook and on the Girder assetstore.
+    fingerprint in a container, a notebook and on the Girder assetstore; the file's own name
+    is not part of it, so a byte-identical copy under another name has the same fingerprint.
     """
+    return file_fingerprints(path)[0]
+
+
+def legacy_fingerprint(path: str) -> str:
+    """The fingerprint of version 0.1, which also hashed a single file's name: caches written
+    then still match the same file under the same name (:func:`file_fingerprints`)."""
+    return file_fingerprints(path)[1]
+
+
+def file_fingerprints(path: str) -> tuple[str, str]:
+    """``(fingerprint, legacy fingerprint)`` from one read (equal for a folder: the names of
+    the files inside it were and are part of both)."""
     import hashlib  # OpenSSL's import is ~10 ms: a click whose stat matches never hashes
 
-    digest = hashlib.sha256()
+    digests = hashlib.sha256(), hashlib.sha256()
     paths = [path]
-    if os.path.isdir(path):
+    folder = os.path.isdir(path)
+    if folder:
         paths = sorted(os.path.join(root, name) for root, _, names in os.walk(path)
                        for name in names)
     for item in paths:
         size = os.path.getsize(item)
-        digest.update(('%s:%d;' % (os.path.basename(item), size)).encode())
+        named = ('%s:%d;' % (os.path.basename(item), size)).encode()
+        digests[0].update(named if folder else b'%d;' % size)
+        digests[1].update(named)
         with open(item, 'rb') as handle:
             for offset in sorted({0, max(0, size // 2 - FINGERPRINT_CHUNK // 2),
                                   max(0, size - FINGERPRINT_CHUNK)}):
                 handle.seek(offset)
-                digest.update(handle.read(FINGERPRINT_CHUNK))
-    return 'sha256:' + digest.hexdigest()[:32]
+                chunk = handle.read(FINGERPRINT_CHUNK)
+                for digest in digests:
+                    digest.update(chunk)
+    return tuple('sha256:' + digest.hexdigest()[:32] for digest in digests)
 
 
 def file_stat(path: str) -> list[list]:
