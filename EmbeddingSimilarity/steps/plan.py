@@ -18,6 +18,7 @@ from ..cache.provenance import Provenance
 from ..models import get_spec
 from ..models.spec import ModelSpec
 from ..query.shapes import check_points_inside, check_shapes_inside
+from ..slide.memory import check_grid_memory
 from ..slide.source import SlideOpener, file_fingerprints, file_stat, slide_metadata
 from ..slide.tiling import Scale, TileGrid, plan_grid, resolve_scale
 from .request import Request
@@ -67,6 +68,7 @@ def make_plan(request: Request) -> Plan:
     tile = request.tiling.tile_size or spec.input_size
     grid = plan_grid(metadata['sizeX'], metadata['sizeY'], tile, request.tiling.stride or tile,
                      scale.factor)
+    check_grid_memory(grid, spec.embed_dim)
     check_points_inside(request.query.keypoints, grid.image_width, grid.image_height)
     check_points_inside(request.query.negative_keypoints, grid.image_width, grid.image_height,
                         'negative key point')
