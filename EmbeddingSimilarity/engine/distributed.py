@@ -59,11 +59,14 @@ def make_client(scheduler: str, num_workers: int = -1, threads_per_worker: int =
     A negative ``num_workers`` means the machine's cores minus that many (at least one).
     """
     check_scheduler(scheduler)
+    # workers (spawned processes) read their logging levels from the environment at import
+    os.environ.setdefault('DASK_LOGGING__DISTRIBUTED', 'error')
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError as exc:
         raise InputError('--scheduler needs dask.distributed; install it with pip install '
                          "'distributed'") from exc
+    quiet_dask()
     if threads_per_worker < 1:
         raise InputError('threads per worker must be at least 1, got %d' % threads_per_worker)
     if scheduler == 'local':
@@ -81,6 +84,18 @@ def make_client(scheduler: str, num_workers: int = -1, threads_per_worker: int =
 
 
 CONNECT_SECONDS = 10
+
+
+def quiet_dask() -> None:
+    """Only Dask's errors reach the log (``--debug``: its warnings too). Importing distributed
+    sets its own levels (INFO: some 45 lines a run, and a ``CommClosedError`` traceback when
+    the client leaves), so they are set again after the import."""
+    debug = logging.getLogger('EmbeddingSimilarity').isEnabledFor(logging.DEBUG)
+    level = logging.WARNING if debug else logging.ERROR
+    for name in list(logging.root.manager.loggerDict):
+        if name.split('.')[0] in ('distributed', 'tornado', 'bokeh'):
+            logging.getLogger(name).setLevel(level)
+    logging.getLogger('distributed').setLevel(level)
 
 
 def probe_scheduler(address: str, seconds: float) -> None:
