@@ -26,7 +26,7 @@ def check_collection(request: Request, girder: bool = False) -> None:
     check_top_k(request.search.top_k)
     regions = request.query.key_regions + request.query.negative_regions
     if regions:
-        raise InputError('CollectionSimilarity searches for key points, not regions (%d '
+        raise InputError('CollectionSimilarity takes key points, not regions (%d '
                          'rectangle(s) or polygon(s) given); click points on the tissue to find '
                          'instead (e.g. --keypoints 1200,3400; several points are averaged), or '
                          'use EmbeddingSimilarity to search one slide with a region' % len(regions))

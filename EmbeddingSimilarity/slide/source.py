@@ -40,12 +40,13 @@ def open_slide(path: str):
         256, large_image.config.total_memory() // TILE_CACHE_BYTES))
     try:
         source = large_image.open(path)
-    except Exception as exc:  # large_image raises TileSourceError and friends
+        # the metadata decodes a sample of pixels: a file cut short opens, then fails here
+        metadata = source.getMetadata()
+    except Exception as exc:  # large_image raises TileSourceError, PIL OSError and friends
         first = first_line(exc) or type(exc).__name__
         raise InputError('cannot read %s as an image (%s); use a whole-slide or tiled image '
                          'format that large_image opens (svs, tiff, ndpi, png, jpeg...)'
                          % (path, first)) from exc
-    metadata = source.getMetadata()
     if not metadata.get('sizeX') or not metadata.get('sizeY'):
         raise InputError('input image %s has no pixels' % path)
     return source
