@@ -391,3 +391,77 @@ def test_a_query_image_that_cannot_be_embedded_is_an_error(tmp_path, sample_slid
     with pytest.raises(InputError, match='the query image .*a.svs cannot be searched'):
         run(request)
     assert not results.exists()
+
+
+@pytest.mark.parametrize('damage', ['vectors-replaced', 'truncated', 'corrupt-json',
+                                    'json-missing-keys'])
+def test_a_damaged_index_is_rebuilt_in_one_line(searched, tmp_path, caplog, damage):
+    """An index that disagrees with its provenance is never searched: it is rebuilt, and the
+    log says so once (no FAISS RuntimeError, no JSONDecodeError)."""
+    import json
+    import logging
+
+    import faiss
+
+    from EmbeddingSimilarity.collection.index import build_or_update, search_index
+    from EmbeddingSimilarity.collection.search import scan_caches
+
+    folder, _, _ = searched
+    _, targets, query = _targets_of(folder)
+    usable = [t for t in targets if t.cache]
+    caches = {t.path: (t.cache, t.fingerprint) for t in usable}
+    path = str(tmp_path / 'collection.faiss')
+    index, _ = build_or_update(path, caches, 0.1, 'flat')
+    if damage == 'vectors-replaced':
+        inner = faiss.downcast_index(index.index.index)
+        vectors = faiss.rev_swig_ptr(inner.get_xb(), inner.ntotal * inner.d).reshape(
+            inner.ntotal, inner.d).copy()
+        ids = faiss.vector_to_array(index.index.id_map)
+        noise = np.random.default_rng(0).normal(size=vectors.shape).astype(np.float32)
+        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+        forged = faiss.IndexIDMap2(faiss.IndexFlatIP(inner.d))
+        forged.add_with_ids(noise, ids)
+        with open(path, 'wb') as handle:
+            handle.write(faiss.serialize_index(forged).tobytes())
+    elif damage == 'truncated':
+        with open(path, 'rb') as handle:
+            raw = handle.read()
+        with open(path, 'wb') as handle:
+            handle.write(raw[:len(raw) // 2])
+    elif damage == 'corrupt-json':
+        with open(path + '.json', 'w') as handle:
+            handle.write('{"format": "EmbeddingSimilarity.collection-index", garbage')
+    else:
+        with open(path + '.json') as handle:
+            meta = json.load(handle)
+        del meta['slides']
+        with open(path + '.json', 'w') as handle:
+            json.dump(meta, handle)
+    caplog.set_level(logging.INFO, logger='EmbeddingSimilarity')
+    again, changes = build_or_update(path, caches, 0.1, 'flat')
+    assert changes == {'added': 3, 'dropped': 0, 'kept': 0}
+    lines = [r.getMessage() for r in caplog.records if 'rebuilding' in r.getMessage()]
+    assert len(lines) == 1 and path in lines[0], caplog.text
+    keys, paths = [t.path for t in usable], [t.cache for t in usable]
+    found = search_index(again, query, 10, keys, paths)
+    exact = scan_caches(paths, query, 10, 0.1)
+    np.testing.assert_allclose(found.scores, exact.scores, atol=1e-6)
+    # and the rebuilt index is trusted as it is next time
+    _, changes = build_or_update(path, caches, 0.1, 'flat')
+    assert changes == {'added': 0, 'dropped': 0, 'kept': 3}
+
+
+def test_the_cli_rebuilds_a_truncated_index(searched, tmp_path):
+    folder, _, _ = searched
+    index = str(tmp_path / 'archive.faiss')
+    first = search_cli(*search_args(folder, tmp_path, '--index', index))
+    assert first.returncode == 0, first.stderr
+    with open(index, 'rb') as handle:
+        raw = handle.read()
+    with open(index, 'wb') as handle:
+        handle.write(raw[:100])
+    again = search_cli(*search_args(folder, tmp_path, '--index', index))
+    assert again.returncode == 0, again.stderr
+    assert 'Traceback' not in again.stderr and 'RuntimeError' not in again.stderr
+    assert len([line for line in again.stderr.splitlines() if 'rebuilding' in line]) == 1
+    assert '3 slides added' in again.stderr
