@@ -59,8 +59,6 @@ def make_client(scheduler: str, num_workers: int = -1, threads_per_worker: int =
     A negative ``num_workers`` means the machine's cores minus that many (at least one).
     """
     check_scheduler(scheduler)
-    # workers (spawned processes) read their logging levels from the environment at import
-    os.environ.setdefault('DASK_LOGGING__DISTRIBUTED', 'error')
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError as exc:
@@ -72,6 +70,10 @@ def make_client(scheduler: str, num_workers: int = -1, threads_per_worker: int =
     if scheduler == 'local':
         cores = os.cpu_count() or 1
         workers = num_workers if num_workers > 0 else max(1, cores + num_workers)
+        # the worker processes read their logging levels from the environment at import; a
+        # task's error reaches the client as its exception, so theirs would only repeat it,
+        # or be the heartbeat a worker misses while the cluster closes
+        os.environ.setdefault('DASK_LOGGING__DISTRIBUTED', 'critical')
         cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
                                processes=True, dashboard_address=None)
         return Client(cluster)
@@ -86,12 +88,13 @@ def make_client(scheduler: str, num_workers: int = -1, threads_per_worker: int =
 CONNECT_SECONDS = 10
 
 
-def quiet_dask() -> None:
+def quiet_dask(level: int | None = None) -> None:
     """Only Dask's errors reach the log (``--debug``: its warnings too). Importing distributed
     sets its own levels (INFO: some 45 lines a run, and a ``CommClosedError`` traceback when
-    the client leaves), so they are set again after the import."""
+    the client leaves), so they are set again after the import; ``level`` another level (a
+    closing cluster's: critical)."""
     debug = logging.getLogger('EmbeddingSimilarity').isEnabledFor(logging.DEBUG)
-    level = logging.WARNING if debug else logging.ERROR
+    level = logging.WARNING if debug else level or logging.ERROR
     for name in list(logging.root.manager.loggerDict):
         if name.split('.')[0] in ('distributed', 'tornado', 'bokeh'):
             logging.getLogger(name).setLevel(level)
@@ -130,6 +133,7 @@ def probe_scheduler(address: str, seconds: float) -> None:
 
 def close_client(client) -> None:
     cluster = getattr(client, 'cluster', None)
+    quiet_dask(logging.CRITICAL)  # closing races (a stream closed mid-heartbeat) are no news
     client.close()
     if cluster is not None:
         cluster.close()
