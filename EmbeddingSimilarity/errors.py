@@ -7,6 +7,9 @@ exits with the class's code. Anything else is a bug and is reported with a trace
 
 from __future__ import annotations
 
+import errno
+import os
+
 
 class UserError(Exception):
     """A problem the user can fix; the message says what was wrong and what to do."""
@@ -58,3 +61,28 @@ def first_line(text: object, limit: int = 0) -> str:
         if line.strip():
             return line.strip()[:limit] if limit else line.strip()
     return ''
+
+
+def why_missing(path: str) -> str:
+    """Why ``path`` cannot be used although named: ``'does not exist'``, or what is wrong with
+    the symbolic link it is or passes through (a loop, a broken link), for one-line errors;
+    ``''`` when it exists."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return ('is a symlink loop (symbolic links that point at each other); fix or '
+                    'remove the link')
+        if os.path.islink(path):
+            return 'is a broken symbolic link (to %s); fix or remove the link' % os.readlink(path)
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+            return 'cannot be read (%s)' % exc.strerror
+        return 'does not exist'
+    return ''
+
+
+def missing(what: str, path: str, advice: str = '') -> str:
+    """``'<what> <path> does not exist; <advice>'``, or the link problem that hides it."""
+    problem = why_missing(path) or 'does not exist'
+    text = '%s %s %s' % (what, path, problem)
+    return text + '; ' + advice if advice and problem == 'does not exist' else text

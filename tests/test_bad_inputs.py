@@ -60,6 +60,13 @@ def cases(tmp_path_factory, sample_slide):
     Image.new('RGB', (1200, 1600), (250, 250, 250)).save(folder / 'white.png')
     (folder / 'badmodel').mkdir()
     (folder / 'badmodel' / 'config.json').write_text('{garbage')
+    os.symlink(folder / 'loop2.svs', folder / 'loop.svs')
+    os.symlink(folder / 'loop.svs', folder / 'loop2.svs')
+    zero = store.load(str(good))
+    zero.embeddings = np.array(zero.embeddings)
+    zero.embeddings[zero.grid.cell_of_point(*map(float, KEYPOINT.split(',')))] = 0
+    zero.norms = None
+    store.save(str(folder / 'zero.npz'), zero)
     return folder
 
 
@@ -136,7 +143,18 @@ ROWS = [
     ('no tissue', ['{folder}/white.png'], 2, 'found no tissue'),
     ('return file folder', ['{slide}', '--returnparameterfile', '{folder}/no/such/r.txt',
                             '--output-embeddings', '{folder}/never.npz'], 6, 'does not exist'),
+    ('symlink loop', ['{folder}/loop.svs'], 2, 'is a symlink loop'),
+    ('symlink loop', ['{slide}', '--input-embeddings', '{folder}/loop.svs'], 2,
+     'is a symlink loop'),
+    ('symlink loop', ['{slide}', '--output-embeddings', '{folder}/loop.svs/e.npz'], 6,
+     'is a symlink loop'),
+    ('zero embedding', ['{slide}', '--input-embeddings', '{folder}/zero.npz',
+                        '--output-annotation', '{folder}/never.anot'], 2, 'embedding is zero'),
+    ('grid too large', ['{slide}', '--stride', '1'], 2, 'use --stride 3 or more'),
 ]
+
+MEMORY = {'EMBEDDING_SIMILARITY_MEMORY_GB': '0.25'}
+"""A small memory budget for every row, so that a too fine grid is refused on any machine."""
 
 
 def _listing(folder) -> dict[str, str]:
@@ -158,7 +176,9 @@ def test_bad_input_gives_one_line_and_loses_nothing(cli, cases, sample_slide, tm
                    str(out / 'h.anot'), '--output-overlay', str(out / 'h.png')]
     if '--keypoints' not in filled:
         filled += ['--keypoints', KEYPOINT]
-    result = cli('--model', 'Test', *filled) if '--model' not in filled else cli(*filled)
+    if '--model' not in filled:
+        filled = ['--model', 'Test', *filled]
+    result = cli(*filled, env=MEMORY)
     assert result.returncode == code, result.stderr
     errors = [line for line in result.stderr.splitlines() if 'error:' in line]
     assert len(errors) == 1, result.stderr
@@ -311,3 +331,96 @@ def test_an_interrupt_before_any_cell_keeps_no_checkpoint(sample_slide, tmp_path
     keeper.keep(np.array([[0, 0]]), np.ones((1, plan.spec.embed_dim), np.float32))
     assert keeper.interrupted().startswith('1 embedded cells are kept in ')
     assert store.load(partial_path(output)).embedded.sum() == 1
+
+
+def test_an_unreadable_cache_says_why(cases, monkeypatch):
+    """Permission denied is reported as such, not as a truncated file (simulated: root reads
+    everything)."""
+    import builtins
+
+    from EmbeddingSimilarity.errors import CacheError
+
+    path = str(cases / 'good.npz')
+    real_open = builtins.open
+
+    def denied(file, *args, **kwargs):
+        if os.fspath(file) == path:
+            raise PermissionError(13, 'Permission denied', path)
+        return real_open(file, *args, **kwargs)
+    monkeypatch.setattr(builtins, 'open', denied)
+    with pytest.raises(CacheError) as caught:
+        store.load(path)
+    message = str(caught.value)
+    assert 'Permission denied' in message and 'truncated' not in message, message
+    assert 'permissions' in message
+
+
+@pytest.mark.skipif(os.getuid() == 0, reason='root reads a file whatever its mode')
+def test_an_unreadable_cache_file_says_why(cli, cases, sample_slide, tmp_path):
+    locked = tmp_path / 'locked.npz'
+    shutil.copy(cases / 'good.npz', locked)
+    locked.chmod(0)
+    result = cli(sample_slide, '--model', 'Test', '--keypoints', KEYPOINT,
+                 '--input-embeddings', str(locked), '--output-dir', str(tmp_path))
+    assert result.returncode != 0 and 'truncated' not in result.stderr
+    assert 'Permission denied' in result.stderr, result.stderr
+
+
+def test_a_renamed_copy_of_a_slide_uses_its_cache(cli, cases, sample_slide, tmp_path):
+    """The fingerprint identifies the bytes, not the file name."""
+    copy = tmp_path / 'renamed copy.svs'
+    shutil.copyfile(sample_slide, copy)
+    result = cli(str(copy), '--model', 'Test', '--keypoints', KEYPOINT, '--input-embeddings',
+                 str(cases / 'good.npz'), '--output-annotation', str(tmp_path / 'h.anot'))
+    assert result.returncode == 0, result.stderr
+    assert 'cells with Test' not in result.stderr, result.stderr  # nothing embedded again
+
+
+def test_a_cache_fingerprinted_by_name_still_serves(cli, cases, sample_slide, tmp_path):
+    """Caches written before the fingerprint ignored the name are still read."""
+    from EmbeddingSimilarity.slide.source import legacy_fingerprint
+
+    old = store.load(str(cases / 'good.npz'))
+    old.embeddings = np.array(old.embeddings)
+    old.provenance.image.fingerprint = legacy_fingerprint(sample_slide)
+    old.provenance.image.stat = None
+    assert old.provenance.image.fingerprint != store.load(
+        str(cases / 'good.npz')).provenance.image.fingerprint
+    store.save(str(tmp_path / 'old.npz'), old)
+    result = cli(sample_slide, '--model', 'Test', '--keypoints', KEYPOINT, '--input-embeddings',
+                 str(tmp_path / 'old.npz'), '--output-annotation', str(tmp_path / 'h.anot'))
+    assert result.returncode == 0, result.stderr
+    assert 'cells with Test' not in result.stderr, result.stderr
+
+
+def test_a_local_dask_run_is_quiet(cli, sample_slide, tmp_path):
+    result = cli(sample_slide, '--model', 'Test', '--keypoints', KEYPOINT, '--scheduler',
+                 'local', '--num_workers', '2', '--output-dir', str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    chatter = [line for line in result.stderr.splitlines()
+               if not line.startswith(('<filter', 'EmbeddingSimilarity'))]
+    assert len(chatter) <= 2, result.stderr
+    assert 'Traceback' not in result.stderr and 'CommClosedError' not in result.stderr
+
+
+@pytest.mark.parametrize('cells', [0, 1])
+def test_too_few_tissue_cells_for_clusters_never_says_at_most_0(cells):
+    from EmbeddingSimilarity.errors import InputError
+    from EmbeddingSimilarity.query.clusters import check_clusters
+
+    with pytest.raises(InputError) as caught:
+        check_clusters(3, cells)
+    message = str(caught.value)
+    assert 'at most %d' % cells not in message and 'too few' in message, message
+
+
+def test_a_fine_stride_reads_small_blocks():
+    """Stride 1 must not copy millions of overlapping tiles out of one block."""
+    from EmbeddingSimilarity.slide.reader import plan_blocks
+    from EmbeddingSimilarity.slide.tiling import plan_grid
+
+    grid = plan_grid(2220, 2967, 224, 1, 1.0)
+    wanted = np.ones(grid.shape, dtype=bool)
+    wanted[200:, :] = False  # a strip: planning every block of the grid is slow
+    blocks = plan_blocks(grid, wanted)
+    assert max(len(b.cells) for b in blocks) * 224 * 224 * 3 <= 256 << 20

@@ -189,7 +189,8 @@ def test_caches_go_to_the_embeddings_folder(searched, tmp_path, sample_slide):
 
 
 @pytest.mark.parametrize('case', ['empty', 'no-slide', 'top-k-0', 'top-k-negative', 'glass',
-                                  'glass-cached', 'not-a-folder'])
+                                  'glass-cached', 'not-a-folder', 'region', 'garbage-query',
+                                  'symlink-loop'])
 def test_bad_input_is_one_line(case, searched, tmp_path, sample_slide):
     folder, _, _ = searched
     query = os.path.join(folder, 'a.svs')
@@ -199,7 +200,8 @@ def test_bad_input_is_one_line(case, searched, tmp_path, sample_slide):
     expected = {'empty': 'holds no files', 'no-slide': 'no slide of collection',
                 'top-k-0': '--top-k 0 is out of range', 'top-k-negative': '--top-k -3',
                 'glass': 'is on glass', 'glass-cached': 'is on glass',
-                'not-a-folder': 'is not a folder'}[case]
+                'not-a-folder': 'is not a folder', 'region': 'takes key points, not regions',
+                'garbage-query': 'cannot read', 'symlink-loop': 'is a symlink loop'}[case]
     if case == 'no-slide':
         (collection / 'readme.dat').write_text('no slide here')
     elif case in ('top-k-0', 'top-k-negative'):
@@ -214,11 +216,29 @@ def test_bad_input_is_one_line(case, searched, tmp_path, sample_slide):
         collection = folder
     elif case == 'not-a-folder':
         collection = tmp_path / 'missing'
+    elif case == 'region':
+        point = (1000, 1400, 200, 200)  # a rectangle: left, top, width, height
+        collection = folder
+    elif case == 'garbage-query':
+        # a PNG cut short: its header opens, its pixels do not; the query cannot be embedded
+        from PIL import Image
+
+        query = str(collection / 'cut.png')
+        Image.fromarray(np.asarray(Image.open(sample_slide).convert('RGB'))).save(query)
+        with open(query, 'rb') as handle:
+            head = handle.read(os.path.getsize(query) // 3)
+        with open(query, 'wb') as handle:
+            handle.write(head)
+        shutil.copy(sample_slide, collection / 'x.svs')
+    elif case == 'symlink-loop':
+        os.symlink(tmp_path / 'loop2', tmp_path / 'loop')
+        os.symlink(tmp_path / 'loop', tmp_path / 'loop2')
+        collection = tmp_path / 'loop'
     out = tmp_path / 'out'
     out.mkdir()
-    result = search_cli(query, '--keypoints', '%g,%g' % point, '--collection', str(collection),
-                        '--model', 'Test', '--top-k', k, '--output-results',
-                        str(out / 'r.csv'))
+    result = search_cli(query, '--keypoints', ','.join('%g' % v for v in point),
+                        '--collection', str(collection), '--model', 'Test', '--top-k', k,
+                        '--output-results', str(out / 'r.csv'))
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if 'error' in line]
     assert len(lines) == 1 and lines[0].startswith('CollectionSimilarity: error:'), result.stderr
@@ -226,6 +246,8 @@ def test_bad_input_is_one_line(case, searched, tmp_path, sample_slide):
     assert os.listdir(out) == []
     if case == 'glass':
         assert os.listdir(collection) == ['x.svs']  # failed before embedding anything
+    if case == 'garbage-query':
+        assert sorted(os.listdir(collection)) == ['cut.png', 'x.svs']
 
 
 def test_top_k_merges_like_one_pass():
@@ -346,3 +368,100 @@ def test_a_dask_local_cluster_equals_in_process(searched, tmp_path, sample_slide
     dask = read_rows(str(tmp_path / 'results.csv'))
     keep = ('rank', 'image', 'x', 'y', 'score', 'percentile', 'row', 'col', 'query')
     assert [{k: r[k] for k in keep} for r in dask] == [{k: r[k] for k in keep} for r in exact]
+
+
+def test_a_query_image_that_cannot_be_embedded_is_an_error(tmp_path, sample_slide, monkeypatch):
+    """Its key-point cells read, the whole slide not (a damaged tile further on): the search
+    fails in one line instead of leaving the query image out of the results."""
+    from EmbeddingSimilarity.cli.collection_similarity import run
+    from EmbeddingSimilarity.collection import targets as targets_module
+    from EmbeddingSimilarity.errors import InputError
+    from EmbeddingSimilarity.steps.request import Request
+
+    folder = tmp_path / 'slides'
+    folder.mkdir()
+    shutil.copy(sample_slide, folder / 'a.svs')
+
+    def damaged(request):
+        raise InputError('cannot read tile (3, 4) of %s' % request.image)
+    monkeypatch.setattr(targets_module, 'embed_target', damaged)
+    results = tmp_path / 'r.csv'
+    request = Request.of(image=str(folder / 'a.svs'), model='Test', keypoints=[KEYPOINT],
+                         collection=str(folder), top_k=5, output_results=str(results))
+    with pytest.raises(InputError, match='the query image .*a.svs cannot be searched'):
+        run(request)
+    assert not results.exists()
+
+
+@pytest.mark.parametrize('damage', ['vectors-replaced', 'truncated', 'corrupt-json',
+                                    'json-missing-keys'])
+def test_a_damaged_index_is_rebuilt_in_one_line(searched, tmp_path, caplog, damage):
+    """An index that disagrees with its provenance is never searched: it is rebuilt, and the
+    log says so once (no FAISS RuntimeError, no JSONDecodeError)."""
+    import json
+    import logging
+
+    import faiss
+
+    from EmbeddingSimilarity.collection.index import build_or_update, search_index
+    from EmbeddingSimilarity.collection.search import scan_caches
+
+    folder, _, _ = searched
+    _, targets, query = _targets_of(folder)
+    usable = [t for t in targets if t.cache]
+    caches = {t.path: (t.cache, t.fingerprint) for t in usable}
+    path = str(tmp_path / 'collection.faiss')
+    index, _ = build_or_update(path, caches, 0.1, 'flat')
+    if damage == 'vectors-replaced':
+        inner = faiss.downcast_index(index.index.index)
+        vectors = faiss.rev_swig_ptr(inner.get_xb(), inner.ntotal * inner.d).reshape(
+            inner.ntotal, inner.d).copy()
+        ids = faiss.vector_to_array(index.index.id_map)
+        noise = np.random.default_rng(0).normal(size=vectors.shape).astype(np.float32)
+        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+        forged = faiss.IndexIDMap2(faiss.IndexFlatIP(inner.d))
+        forged.add_with_ids(noise, ids)
+        with open(path, 'wb') as handle:
+            handle.write(faiss.serialize_index(forged).tobytes())
+    elif damage == 'truncated':
+        with open(path, 'rb') as handle:
+            raw = handle.read()
+        with open(path, 'wb') as handle:
+            handle.write(raw[:len(raw) // 2])
+    elif damage == 'corrupt-json':
+        with open(path + '.json', 'w') as handle:
+            handle.write('{"format": "EmbeddingSimilarity.collection-index", garbage')
+    else:
+        with open(path + '.json') as handle:
+            meta = json.load(handle)
+        del meta['slides']
+        with open(path + '.json', 'w') as handle:
+            json.dump(meta, handle)
+    caplog.set_level(logging.INFO, logger='EmbeddingSimilarity')
+    again, changes = build_or_update(path, caches, 0.1, 'flat')
+    assert changes == {'added': 3, 'dropped': 0, 'kept': 0}
+    lines = [r.getMessage() for r in caplog.records if 'rebuilding' in r.getMessage()]
+    assert len(lines) == 1 and path in lines[0], caplog.text
+    keys, paths = [t.path for t in usable], [t.cache for t in usable]
+    found = search_index(again, query, 10, keys, paths)
+    exact = scan_caches(paths, query, 10, 0.1)
+    np.testing.assert_allclose(found.scores, exact.scores, atol=1e-6)
+    # and the rebuilt index is trusted as it is next time
+    _, changes = build_or_update(path, caches, 0.1, 'flat')
+    assert changes == {'added': 0, 'dropped': 0, 'kept': 3}
+
+
+def test_the_cli_rebuilds_a_truncated_index(searched, tmp_path):
+    folder, _, _ = searched
+    index = str(tmp_path / 'archive.faiss')
+    first = search_cli(*search_args(folder, tmp_path, '--index', index))
+    assert first.returncode == 0, first.stderr
+    with open(index, 'rb') as handle:
+        raw = handle.read()
+    with open(index, 'wb') as handle:
+        handle.write(raw[:100])
+    again = search_cli(*search_args(folder, tmp_path, '--index', index))
+    assert again.returncode == 0, again.stderr
+    assert 'Traceback' not in again.stderr and 'RuntimeError' not in again.stderr
+    assert len([line for line in again.stderr.splitlines() if 'rebuilding' in line]) == 1
+    assert '3 slides added' in again.stderr

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import CacheError, GirderError, OutputError
-from ..slide.source import file_fingerprint, file_stat
+from ..slide.source import file_fingerprints, file_stat
 from . import store
 from .provenance import ImageRecord, Provenance
 
@@ -70,10 +70,10 @@ def known_image(image_path: str, input_embeddings: str,
             return image
         if fingerprint is None:
             try:
-                fingerprint = file_fingerprint(image_path)
+                fingerprint = file_fingerprints(image_path)
             except OSError:
                 return None
-        if fingerprint == image.fingerprint:
+        if image.fingerprint in fingerprint:  # this version's, or one written by 0.1
             image.stat = stat
             return image
     return None
@@ -111,8 +111,12 @@ def find_in_girder(session: GirderSession, wanted: Provenance,
                    folder: str) -> tuple[store.EmbeddingGrid | None, str | None]:
     """A matching cache from the user's Girder cache folder, downloaded into ``folder``."""
     name = wanted.cache_name()
+    names = [name] + ([wanted.cache_name(wanted.image.legacy_fingerprint)]
+                      if wanted.image.legacy_fingerprint else [])  # a cache written by 0.1
     try:
-        found = session.find_cached_embeddings(name)
+        found = None
+        for candidate in names:
+            found = found or session.find_cached_embeddings(candidate)
         if found is None:
             return None, None
         path = os.path.join(folder, name)

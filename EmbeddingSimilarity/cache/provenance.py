@@ -69,6 +69,14 @@ class ImageRecord:
     girder_id: str | None = None
     stat: list | None = None
     metadata: dict[str, Any] | None = None
+    legacy_fingerprint: str = dataclasses.field(default='', compare=False, repr=False)
+    """Of a run's wanted record only, never stored: the name-hashing fingerprint of 0.1
+    (:func:`~EmbeddingSimilarity.slide.source.legacy_fingerprint`), which a cache written
+    then carries and which still identifies the same file under the same name."""
+
+    def matches(self, fingerprint: str) -> bool:
+        """Whether a cache fingerprinted ``fingerprint`` is of this image's bytes."""
+        return fingerprint in (self.fingerprint, self.legacy_fingerprint or self.fingerprint)
 
 
 @dataclasses.dataclass
@@ -99,7 +107,7 @@ class Provenance:
         """The JSON form stored in the cache (with a derived ``tile`` section for people)."""
         out: dict[str, Any] = {
             'model': dataclasses.asdict(self.model), 'grid': self.grid.to_dict(),
-            'image': dataclasses.asdict(self.image), 'complete': self.complete,
+            'image': _stored(self.image), 'complete': self.complete,
             'tissue': dict(self.tissue), 'software': dict(self.software),
             'timings': dict(self.timings)}
         if self.updated:
@@ -141,17 +149,24 @@ class Provenance:
                 return '%s %r != requested %r' % (label, have, want)
         if _grid_differs(self.grid, wanted.grid):
             return 'grid %s != requested %s' % (_grid_text(self.grid), _grid_text(wanted.grid))
-        if self.image.fingerprint != wanted.image.fingerprint:
+        if not wanted.image.matches(self.image.fingerprint):
             return 'image %r != requested %r' % (self.image.fingerprint,
                                                  wanted.image.fingerprint)
         return None
 
-    def cache_name(self) -> str:
-        """Name of the cache item in Girder: image, model and grid, so one lookup finds it."""
-        digest = self.image.fingerprint.split(':')[-1][:12]
+    def cache_name(self, fingerprint: str = '') -> str:
+        """Name of the cache item in Girder: image, model and grid, so one lookup finds it
+        (``fingerprint``: another fingerprint of the image, e.g. its legacy one)."""
+        digest = (fingerprint or self.image.fingerprint).split(':')[-1][:12]
         return '%s.%s.t%ds%df%.4f.%s.npz' % (
             os.path.splitext(self.image.name)[0], safe_name(self.model.name), self.grid.tile,
             self.grid.stride, self.grid.factor, digest)
+
+
+def _stored(image: ImageRecord) -> dict[str, Any]:
+    out = dataclasses.asdict(image)
+    out.pop('legacy_fingerprint')
+    return out
 
 
 def _grid_differs(a: TileGrid, b: TileGrid) -> bool:

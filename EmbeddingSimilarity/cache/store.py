@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_write
-from ..errors import CacheError
+from ..errors import CacheError, missing
 from ..slide.tiling import TileGrid
 from .integrity import embedding_norms, map_member, verify
 from .provenance import Provenance
@@ -100,18 +100,26 @@ def save(path: str, data: EmbeddingGrid) -> None:
 def load(path: str) -> EmbeddingGrid:
     """Read and validate a cache file; any problem is a :class:`CacheError` naming it."""
     if not os.path.isfile(path):
-        raise CacheError('embedding file %s does not exist' % path)
+        raise CacheError(missing('embedding file', path))
+    try:  # is_zipfile says False for a file it may not open: say why it cannot be read
+        with open(path, 'rb'):
+            pass
+    except OSError as exc:
+        raise CacheError('cannot read embedding file %s (%s); %s' % (
+            path, exc.strerror or type(exc).__name__,
+            'check its permissions (the run needs to read it)'
+            if isinstance(exc, PermissionError) else 'check the disk, or recompute')) from exc
     if not zipfile.is_zipfile(path):
         # checked first: np.load takes any non-archive for a pickle
         raise CacheError('embedding file %s is unreadable or truncated (not an .npz archive); '
                          'delete it or recompute' % path)
     try:
         with np.load(path, allow_pickle=False) as archive:
-            missing = [name for name in ARRAYS if name not in archive.files]
-            if missing:
+            absent = [name for name in ARRAYS if name not in archive.files]
+            if absent:
                 raise CacheError('embedding file %s is not an EmbeddingSimilarity cache (missing '
                                  '%s); pass a .npz written by this tool'
-                                 % (path, ', '.join(missing)))
+                                 % (path, ', '.join(absent)))
             arrays = {name: archive[name] for name in ARRAYS if name != 'embeddings'}
             if 'norms' in archive.files:
                 arrays['norms'] = archive['norms']

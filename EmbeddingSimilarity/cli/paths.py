@@ -7,11 +7,12 @@ Every CLI passes its inputs and outputs through :func:`check_paths` before any w
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterable
 
-from ..errors import InputError
+from ..errors import InputError, missing
 
 # Multi-file slide formats keep their pixels beside the named file: MIRAX (.mrxs) in a folder
 # of the same stem, Olympus VSI in ``_<stem>_``.
@@ -22,9 +23,9 @@ def check_readable_file(path: str, what: str) -> None:
     """``path`` is a regular file (not a folder, FIFO, device or socket)."""
     try:
         mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise InputError('%s %s does not exist' % (what, path)) from None
     except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP):
+            raise InputError(missing(what, path)) from None
         raise InputError('cannot read %s %s (%s)' % (what, path, exc.strerror)) from None
     if stat.S_ISDIR(mode):
         raise InputError('%s %s is a folder; give a file' % (what, path))
@@ -37,9 +38,9 @@ def check_image(path: str) -> None:
     """The image is a regular file or a folder (of slides, or a multi-file format)."""
     try:
         mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise InputError('input image %s does not exist; check the path' % path) from None
     except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP):
+            raise InputError(missing('input image', path, 'check the path')) from None
         raise InputError('cannot read image %s (%s)' % (path, exc.strerror)) from None
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         raise InputError('image %s is not a regular file or folder (a pipe, device or socket); '

@@ -14,7 +14,7 @@ import urllib.parse
 import numpy as np
 
 from ..engine.distributed import check_scheduler
-from ..errors import InputError, OutputError
+from ..errors import InputError, OutputError, missing
 from ..models.spec import LAYOUTS, POOLING_RULES
 from ..query.clusters import MAX_CLUSTERS, MIN_CLUSTERS
 from ..query.shapes import parse_shapes, points_of
@@ -146,8 +146,7 @@ def check_output_path(path: str) -> None:
     """An output can be written at ``path``: its folder exists and is writable, it is no folder."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise OutputError('output folder %s does not exist; create it or choose another path'
-                          % folder)
+        raise OutputError(missing('output folder', folder, 'create it or choose another path'))
     if not os.access(folder, os.W_OK):
         raise OutputError('output folder %s is not writable; choose another folder' % folder)
     if os.path.isdir(path):

@@ -2,7 +2,9 @@
 
 ``PATH`` holds the FAISS index; ``PATH.json`` its provenance: the model, its revision, the grid
 (tile, stride, scale), the kind of index, and per slide the cache's fingerprint (image
-fingerprint + the zip CRC of its embeddings) and the id range of its cells. Updating adds the
+fingerprint + the zip CRC of its embeddings) and the id range of its cells, and the index
+file's SHA-256 and vector count: an index that disagrees with them (vectors replaced, a file cut
+short, an unreadable ``PATH.json``) is rebuilt from the caches, with one line. Updating adds the
 slides that are new and drops the ones whose cache changed or left the collection (HNSW cannot
 remove vectors: a drop rebuilds it; IVF-PQ removes them in place).
 
@@ -15,6 +17,7 @@ exact cosines, and only which cells are found depends on the index.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -24,11 +27,15 @@ import numpy as np
 
 from ..atomic import write_bytes
 from ..cache.store import load
-from ..errors import InputError
+from ..errors import InputError, first_line
 from .search import TopK, rescore, searchable_cells
 
 logger = logging.getLogger(__name__)
 
+FORMAT = 'EmbeddingSimilarity.collection-index'
+FORMAT_VERSION = 2
+"""2: the provenance holds the index file's SHA-256 and vector count (an index of version 1
+is rebuilt once)."""
 FLAT_BELOW = 20000
 """Fewer vectors than this: an exact flat index (HNSW/IVF would only add approximation)."""
 NPROBE_SHARE = 4
@@ -81,16 +88,20 @@ class CollectionIndex:
     """Caches mapped for rescoring, kept between queries."""
 
     def provenance(self) -> dict:
-        return {'format': 'EmbeddingSimilarity.collection-index', 'format_version': 1,
+        return {'format': FORMAT, 'format_version': FORMAT_VERSION,
                 'kind': self.kind, 'model': self.model, 'grid': self.grid,
                 'next_number': self.next_number,
                 'slides': {key: dataclasses.asdict(s) for key, s in self.slides.items()}}
 
     def save(self) -> None:
+        """The index, then its provenance with the index file's checksum and vector count
+        (written last: an index whose provenance was not written is rebuilt)."""
         faiss = faiss_module()
-        write_bytes(self.path, faiss.serialize_index(self.index).tobytes())
-        write_bytes(self.path + '.json', json.dumps(self.provenance(), indent=1,
-                                                    sort_keys=True))
+        raw = faiss.serialize_index(self.index).tobytes()
+        write_bytes(self.path, raw)
+        meta = dict(self.provenance(), index_sha256=hashlib.sha256(raw).hexdigest(),
+                    vectors=int(self.index.ntotal))
+        write_bytes(self.path + '.json', json.dumps(meta, indent=1, sort_keys=True))
 
 
 def _describe(data) -> tuple[dict, dict]:
@@ -138,16 +149,35 @@ def choose_kind(vectors: int) -> str:
     return 'flat' if vectors < FLAT_BELOW else 'hnsw' if vectors < HNSW_BELOW else 'ivfpq'
 
 
-def open_index(path: str) -> CollectionIndex | None:
+def open_index(path: str) -> tuple[CollectionIndex | None, str]:
+    """The index at ``path`` when it agrees with its provenance (``PATH.json``: the index
+    file's SHA-256 and vector count, each slide's cells); else None and why not (empty when
+    there is no index yet)."""
     if not (os.path.isfile(path) and os.path.isfile(path + '.json')):
-        return None
+        return None, ''
     faiss = faiss_module()
-    with open(path + '.json') as handle:
-        meta = json.load(handle)
-    index = faiss.deserialize_index(np.fromfile(path, dtype=np.uint8))
-    slides = {key: IndexedSlide(**value) for key, value in meta['slides'].items()}
-    return CollectionIndex(path, index, meta['kind'], meta['model'], meta['grid'], slides,
-                           meta['next_number'])
+    try:
+        with open(path + '.json', 'rb') as handle:
+            meta = json.loads(handle.read())
+        with open(path, 'rb') as handle:
+            raw = handle.read()
+        if meta.get('format_version') != FORMAT_VERSION or 'index_sha256' not in meta:
+            return None, 'was written by another version (no checksum of its vectors)'
+        if hashlib.sha256(raw).hexdigest() != meta['index_sha256']:
+            return None, ('does not match the checksum in %s.json (changed or cut short)'
+                          % os.path.basename(path))
+        slides = {key: IndexedSlide(**value) for key, value in meta['slides'].items()}
+        index = CollectionIndex(path, faiss.deserialize_index(np.frombuffer(raw, np.uint8)),
+                                meta['kind'], meta['model'], meta['grid'], slides,
+                                int(meta['next_number']))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
+        return None, 'or its provenance %s.json cannot be read (%s)' % (
+            os.path.basename(path), first_line(exc, 120) or type(exc).__name__)
+    cells = sum(slide.cells for slide in slides.values())
+    if not index.index.ntotal == meta.get('vectors') == cells:
+        return None, ('holds %d vectors where its provenance counts %d'
+                      % (index.index.ntotal, cells))
+    return index, ''
 
 
 def build_or_update(path: str, caches: dict[str, tuple[str, str]], threshold: float,
@@ -155,7 +185,9 @@ def build_or_update(path: str, caches: dict[str, tuple[str, str]], threshold: fl
     """Bring the index at ``path`` up to date with ``caches`` (key -> (cache path, image
     fingerprint)); what changed: added, dropped, kept slides."""
     fingerprints = {key: cache_fingerprint(p, f) for key, (p, f) in caches.items()}
-    current = open_index(path)
+    current, damage = open_index(path)
+    if damage:
+        logger.warning('index %s %s; rebuilding it from the caches', path, damage)
     if current is not None:
         sample = load(next(iter(caches.values()))[0])
         model, grid = _describe(sample)

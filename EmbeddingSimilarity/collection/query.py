@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from ..cache import store
-from ..errors import InputError
+from ..errors import InputError, missing, why_missing
 from ..progress import Progress
 from ..query.cells import tissue_wanted
 from ..query.similarity import query_vector
@@ -45,17 +45,25 @@ def _same(a: str, b: str) -> bool:
 
 def check_collection(request: Request, girder: bool = False) -> None:
     check_top_k(request.search.top_k)
+    regions = request.query.key_regions + request.query.negative_regions
+    if regions:
+        raise InputError('CollectionSimilarity takes key points, not regions (%d '
+                         'rectangle(s) or polygon(s) given); click points on the tissue to find '
+                         'instead (e.g. --keypoints 1200,3400; several points are averaged), or '
+                         'use EmbeddingSimilarity to search one slide with a region' % len(regions))
     if not request.query.keypoints and not request.query.text_queries.strip():
         raise InputError('CollectionSimilarity needs at least one key point on the query image '
                          '(e.g. --keypoints 1200,3400) or --text-queries')
     if not request.search.collection:
         raise InputError('--collection is required: the folder of slides to search')
+    if not girder and why_missing(request.search.collection) not in ('', 'does not exist'):
+        raise InputError(missing('collection', request.search.collection))
     if not girder and not os.path.isdir(request.search.collection):
         raise InputError('collection %s is not a folder; give the folder of slides to search'
                          % request.search.collection)
     if request.search.embeddings_folder and not os.path.isdir(request.search.embeddings_folder):
-        raise InputError('embeddings folder %s does not exist; create it or leave it empty'
-                         % request.search.embeddings_folder)
+        raise InputError(missing('embeddings folder', request.search.embeddings_folder,
+                                 'create it or leave it empty'))
 
 
 def query_of(request: Request, progress: Progress) -> tuple[np.ndarray, str]:

@@ -137,7 +137,18 @@ def prepare_targets(request: Request, targets: list[Target], progress: Progress,
     progress.end()
     if missing:
         _embed_targets(request, missing, progress, client)
+    check_query_target(targets)
     return sum(1 for t in missing if t.cache)
+
+
+def check_query_target(targets: list[Target]) -> None:
+    """The query image failing is an error, not a skip: the results would silently leave out
+    the slide the user asked about."""
+    for target in targets:
+        if target.is_query and target.error:
+            raise InputError('the query image %s cannot be searched: %s; fix or replace the '
+                             'image (the other slides were not searched)'
+                             % (target.path, target.error))
 
 
 def _slide_request(request: Request, path: str) -> Request:

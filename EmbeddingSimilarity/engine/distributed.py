@@ -64,11 +64,16 @@ def make_client(scheduler: str, num_workers: int = -1, threads_per_worker: int =
     except ImportError as exc:
         raise InputError('--scheduler needs dask.distributed; install it with pip install '
                          "'distributed'") from exc
+    quiet_dask()
     if threads_per_worker < 1:
         raise InputError('threads per worker must be at least 1, got %d' % threads_per_worker)
     if scheduler == 'local':
         cores = os.cpu_count() or 1
         workers = num_workers if num_workers > 0 else max(1, cores + num_workers)
+        # the worker processes read their logging levels from the environment at import; a
+        # task's error reaches the client as its exception, so theirs would only repeat it,
+        # or be the heartbeat a worker misses while the cluster closes
+        os.environ.setdefault('DASK_LOGGING__DISTRIBUTED', 'critical')
         cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
                                processes=True, dashboard_address=None)
         return Client(cluster)
@@ -81,6 +86,19 @@ def make_client(scheduler: str, num_workers: int = -1, threads_per_worker: int =
 
 
 CONNECT_SECONDS = 10
+
+
+def quiet_dask(level: int | None = None) -> None:
+    """Only Dask's errors reach the log (``--debug``: its warnings too). Importing distributed
+    sets its own levels (INFO: some 45 lines a run, and a ``CommClosedError`` traceback when
+    the client leaves), so they are set again after the import; ``level`` another level (a
+    closing cluster's: critical)."""
+    debug = logging.getLogger('EmbeddingSimilarity').isEnabledFor(logging.DEBUG)
+    level = logging.WARNING if debug else level or logging.ERROR
+    for name in list(logging.root.manager.loggerDict):
+        if name.split('.')[0] in ('distributed', 'tornado', 'bokeh'):
+            logging.getLogger(name).setLevel(level)
+    logging.getLogger('distributed').setLevel(level)
 
 
 def probe_scheduler(address: str, seconds: float) -> None:
@@ -115,6 +133,7 @@ def probe_scheduler(address: str, seconds: float) -> None:
 
 def close_client(client) -> None:
     cluster = getattr(client, 'cluster', None)
+    quiet_dask(logging.CRITICAL)  # closing races (a stream closed mid-heartbeat) are no news
     client.close()
     if cluster is not None:
         cluster.close()

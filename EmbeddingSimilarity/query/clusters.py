@@ -82,6 +82,10 @@ def check_clusters(k: int, tissue_cells: int) -> None:
     if k < MIN_CLUSTERS or k > MAX_CLUSTERS:
         raise InputError('--clusters %d is out of range; use %d to %d, or 0 to choose K by '
                          'silhouette' % (k, MIN_CLUSTERS, MAX_CLUSTERS))
+    if tissue_cells < MIN_CLUSTERS:
+        raise InputError('only %d tissue cell(s): too few to make %d clusters (at least %d are '
+                         'needed); lower --tissue-threshold or the stride, or check that the '
+                         'image shows tissue' % (tissue_cells, k, MIN_CLUSTERS))
     if k > tissue_cells:
         raise InputError('--clusters %d is more than the %d tissue cells; use at most %d (or 0 to '
                          'choose), or lower --tissue-threshold' % (k, tissue_cells, tissue_cells))

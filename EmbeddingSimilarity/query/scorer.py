@@ -21,7 +21,7 @@ import dataclasses
 import numpy as np
 
 from ..errors import InputError
-from .similarity import cosine_map, unit_query
+from .similarity import check_not_zero, cosine_map, unit_query
 
 Cells = list[tuple[int, int]]
 BACKGROUND_CELLS = 512
@@ -67,6 +67,7 @@ def prototype(embeddings: np.ndarray, positives: list[Cells],
               negatives: list[Cells] | None = None, texts: np.ndarray | None = None,
               negative_texts: np.ndarray | None = None) -> Scorer:
     query = group_mean(embeddings, positives, texts)
+    check_not_zero(query, embeddings, [cell for cells in positives for cell in cells])
     if negatives or (negative_texts is not None and len(negative_texts)):
         query = query - group_mean(embeddings, negatives or [], negative_texts)
     return Scorer('prototype', unit_query(query).astype(np.float32))

@@ -52,9 +52,24 @@ def query_vector(embeddings: np.ndarray, cells: list[tuple[int, int]],
                  negative_cells: list[tuple[int, int]] | None = None) -> np.ndarray:
     """Unit query: mean of positive unit embeddings minus mean of negative ones."""
     query = _mean_unit(embeddings, cells)
+    check_not_zero(query, embeddings, cells)
     if negative_cells:
         query = query - _mean_unit(embeddings, negative_cells)
     return unit_query(query)
+
+
+def check_not_zero(query: np.ndarray, embeddings: np.ndarray,
+                   cells: list[tuple[int, int]]) -> None:
+    """An InputError when the positive side of a query is the zero vector: every key-point
+    cell's embedding is zero (a blank or damaged cache cell), so there is nothing to compare."""
+    if not cells or float(np.linalg.norm(query)) >= 1e-8:
+        return
+    zero = [(r, c) for r, c in cells
+            if not np.any(np.asarray(embeddings[r, c], dtype=np.float32))]
+    raise InputError('the embedding is zero at the key point cell(s) %s (a blank or damaged '
+                     'cell of the cache); click on other tissue, or recompute the embeddings '
+                     '(drop --input-embeddings, or delete the cache)'
+                     % ', '.join('(%d, %d)' % cell for cell in (zero or cells)[:5]))
 
 
 def unit_query(query: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import dataclasses
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -20,6 +21,9 @@ from .source import read_region
 from .tiling import TileGrid
 
 BLOCK_TARGET_PX = 2048
+BLOCK_TILE_BYTES = 64 << 20
+"""At most this many bytes of tiles are copied out of one block's read (a fine stride puts
+thousands of overlapping tiles in a 2048-pixel block: stride 1 would copy 255 GiB)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +40,8 @@ class Block:
 
 def plan_blocks(grid: TileGrid, wanted: np.ndarray, block_px: int = BLOCK_TARGET_PX) -> list[Block]:
     """Blocks covering every wanted cell, each trimmed to the wanted cells' bounding box."""
-    per_side = max(1, (block_px - grid.tile) // grid.stride + 1)
+    per_side = max(1, min((block_px - grid.tile) // grid.stride + 1,
+                          math.isqrt(BLOCK_TILE_BYTES // (grid.tile * grid.tile * 3))))
     blocks = []
     for br in range(0, grid.rows, per_side):
         for bc in range(0, grid.cols, per_side):

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, first_line
+from ..errors import InputError, first_line, missing
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def open_slide(path: str):
     if not path:
         raise InputError('no input image given; pass the slide path as the first argument')
     if not os.path.exists(path):
-        raise InputError('input image %s does not exist; check the path' % path)
+        raise InputError(missing('input image', path, 'check the path'))
     if os.path.isdir(path) and not os.listdir(path):
         raise InputError('input image %s is an empty folder' % path)
     if not os.access(path, os.R_OK):
@@ -40,12 +40,13 @@ def open_slide(path: str):
         256, large_image.config.total_memory() // TILE_CACHE_BYTES))
     try:
         source = large_image.open(path)
-    except Exception as exc:  # large_image raises TileSourceError and friends
+        # the metadata decodes a sample of pixels: a file cut short opens, then fails here
+        metadata = source.getMetadata()
+    except Exception as exc:  # large_image raises TileSourceError, PIL OSError and friends
         first = first_line(exc) or type(exc).__name__
         raise InputError('cannot read %s as an image (%s); use a whole-slide or tiled image '
                          'format that large_image opens (svs, tiff, ndpi, png, jpeg...)'
                          % (path, first)) from exc
-    metadata = source.getMetadata()
     if not metadata.get('sizeX') or not metadata.get('sizeY'):
         raise InputError('input image %s has no pixels' % path)
     return source
@@ -105,27 +106,46 @@ def _to_uint8(pixels: np.ndarray) -> np.ndarray:
 
 
 def file_fingerprint(path: str) -> str:
-    """A cheap identity for an image file: its size and SHA-256 of its first, middle and last MiB.
+    """A cheap identity for an image's bytes: its size and SHA-256 of its first, middle and last
+    MiB (of each file, with its name inside the folder, for a folder).
 
     Reader-independent (it hashes bytes, not decoded pixels), so the same file gives the same
-    fingerprint in a container, a notebook and on the Girder assetstore.
+    fingerprint in a container, a notebook and on the Girder assetstore; the file's own name
+    is not part of it, so a byte-identical copy under another name has the same fingerprint.
     """
+    return file_fingerprints(path)[0]
+
+
+def legacy_fingerprint(path: str) -> str:
+    """The fingerprint of version 0.1, which also hashed a single file's name: caches written
+    then still match the same file under the same name (:func:`file_fingerprints`)."""
+    return file_fingerprints(path)[1]
+
+
+def file_fingerprints(path: str) -> tuple[str, str]:
+    """``(fingerprint, legacy fingerprint)`` from one read (equal for a folder: the names of
+    the files inside it were and are part of both)."""
     import hashlib  # OpenSSL's import is ~10 ms: a click whose stat matches never hashes
 
-    digest = hashlib.sha256()
+    digests = hashlib.sha256(), hashlib.sha256()
     paths = [path]
-    if os.path.isdir(path):
+    folder = os.path.isdir(path)
+    if folder:
         paths = sorted(os.path.join(root, name) for root, _, names in os.walk(path)
                        for name in names)
     for item in paths:
         size = os.path.getsize(item)
-        digest.update(('%s:%d;' % (os.path.basename(item), size)).encode())
+        named = ('%s:%d;' % (os.path.basename(item), size)).encode()
+        digests[0].update(named if folder else b'%d;' % size)
+        digests[1].update(named)
         with open(item, 'rb') as handle:
             for offset in sorted({0, max(0, size // 2 - FINGERPRINT_CHUNK // 2),
                                   max(0, size - FINGERPRINT_CHUNK)}):
                 handle.seek(offset)
-                digest.update(handle.read(FINGERPRINT_CHUNK))
-    return 'sha256:' + digest.hexdigest()[:32]
+                chunk = handle.read(FINGERPRINT_CHUNK)
+                for digest in digests:
+                    digest.update(chunk)
+    return tuple('sha256:' + digest.hexdigest()[:32] for digest in digests)
 
 
 def file_stat(path: str) -> list[list]:

@@ -190,7 +190,7 @@ def fit_size(width: int, height: int, side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _cells_along(length_model_px: float, tile: int, stride: int) -> int:
+def cells_along(length_model_px: float, tile: int, stride: int) -> int:
     """Cells needed to cover ``length`` model pixels; the last cell may run past the edge."""
     if length_model_px <= tile:
         return 1
@@ -212,8 +212,8 @@ def plan_grid(image_width: int, image_height: int, tile: int, stride: int,
                          % stride)
     if image_width < 1 or image_height < 1:
         raise InputError('the image is empty (%d x %d pixels)' % (image_width, image_height))
-    cols = _cells_along(image_width / factor, tile, stride)
-    rows = _cells_along(image_height / factor, tile, stride)
+    cols = cells_along(image_width / factor, tile, stride)
+    rows = cells_along(image_height / factor, tile, stride)
     if rows * cols > MAX_CELLS:
         raise InputError('the grid would have %d x %d = %d cells; increase the stride or the '
                          'scale (µm/px)' % (rows, cols, rows * cols))

@@ -18,7 +18,8 @@ from ..cache.provenance import Provenance
 from ..models import get_spec
 from ..models.spec import ModelSpec
 from ..query.shapes import check_points_inside, check_shapes_inside
-from ..slide.source import SlideOpener, file_fingerprint, file_stat, slide_metadata
+from ..slide.memory import check_grid_memory
+from ..slide.source import SlideOpener, file_fingerprints, file_stat, slide_metadata
 from ..slide.tiling import Scale, TileGrid, plan_grid, resolve_scale
 from .request import Request
 
@@ -55,9 +56,10 @@ def make_plan(request: Request) -> Plan:
                         request.outputs.output_embeddings)
     if image is not None:
         metadata, fingerprint, stat = dict(image.metadata or {}), image.fingerprint, image.stat
+        legacy = ''
     else:
         metadata = slide_metadata(slide.source)
-        fingerprint, stat = file_fingerprint(request.image), file_stat(request.image)
+        (fingerprint, legacy), stat = file_fingerprints(request.image), file_stat(request.image)
     scale = resolve_scale(metadata, spec.mpp, spec.magnification, request.tiling.mpp,
                           request.tiling.magnification)
     if scale.source == 'assumed':
@@ -66,6 +68,7 @@ def make_plan(request: Request) -> Plan:
     tile = request.tiling.tile_size or spec.input_size
     grid = plan_grid(metadata['sizeX'], metadata['sizeY'], tile, request.tiling.stride or tile,
                      scale.factor)
+    check_grid_memory(grid, spec.embed_dim)
     check_points_inside(request.query.keypoints, grid.image_width, grid.image_height)
     check_points_inside(request.query.negative_keypoints, grid.image_width, grid.image_height,
                         'negative key point')
@@ -76,4 +79,5 @@ def make_plan(request: Request) -> Plan:
     provenance = Provenance.describe(spec, grid, scale, request.image, fingerprint,
                                      request.girder.image_id)
     provenance.image.stat, provenance.image.metadata = stat, metadata
+    provenance.image.legacy_fingerprint = legacy if legacy != fingerprint else ''
     return Plan(spec=spec, slide=slide, scale=scale, grid=grid, provenance=provenance)
