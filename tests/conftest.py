@@ -97,9 +97,10 @@ GIRDER_SERVER = os.path.join(REPO, 'tests', 'girder', 'server.py')
 
 @contextlib.contextmanager
 def running_girder(python: str, work, plugins: str = 'large_image,large_image_annotation',
-                   extra_args: tuple[str, ...] = ()):
+                   extra_args: tuple[str, ...] = (), env: dict | None = None):
     """Start tests/girder/server.py with ``python`` in folder ``work``; yield its ready info.
-    ``extra_args`` go to server.py (e.g. ``--slicer-cli``, ``--worker-queue``)."""
+    ``extra_args`` go to server.py (e.g. ``--slicer-cli``, ``--worker-queue``), ``env`` to its
+    environment (e.g. ``DOCKER_HOST``)."""
     import json
     import signal
     import time
@@ -111,7 +112,8 @@ def running_girder(python: str, work, plugins: str = 'large_image,large_image_an
                                  '--assetstore', str(work / 'assetstore'),
                                  '--admin', '%s:%s' % ADMIN, '--plugins', plugins,
                                  *extra_args],
-                                stdout=log, stderr=subprocess.STDOUT)
+                                stdout=log, stderr=subprocess.STDOUT,
+                                env=dict(os.environ, **(env or {})))
     try:
         deadline = time.monotonic() + 120
         while not ready.exists():

@@ -1,0 +1,220 @@
+"""The task inside the real DSA stack: the image registered by Slicer CLI Web's own docker code and
+its jobs run in containers by girder_worker's own Celery worker and docker plugin.
+
+* podman serves the Docker API (``podman system service``); a tee socket in front of it
+  (tests/ui/docker_tee.py) keeps every request, so the tests read what girder_worker asked for
+  in each ``POST /containers/create``;
+* ``PUT /slicer_cli_web/docker_image`` makes Slicer CLI Web inspect the image and run
+  ``--list_cli`` and each ``--xml`` in containers (slicer_cli_web/image_job.py);
+* a click submitted as HistomicsUI submits it is queued by Slicer CLI Web, consumed by
+  girder_worker 0.10 (tests/ui/worker.py), run with ``docker run`` of the image, the slide
+  downloaded into the job's temporary volume (mounted at ``/mnt/girder_worker/data``), progress
+  and log sent to the job, the heatmap posted by the task itself.
+
+Shims for this machine, none in the code under test: no registry is reachable, so the
+debootstrap base the image is built on is tagged ``busybox:latest`` (girder_worker runs it to
+make the job's volume removable); containers use the host network, as
+``GIRDER_WORKER_DOCKER_RUN_OPTIONS`` lets an admin set, so the task reaches the test Girder
+on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ADMIN, running_girder, upload_slide
+from test_analyses_menu import heatmaps, submit_as_histomicsui
+from test_container import _podman_env, image, podman  # noqa: F401 - the image fixture
+from test_histomicsui import PLUGINS, ui_python
+
+UI = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'ui')
+IMAGE = 'embedding-similarity:dev'
+BASE_IMAGE = 'localhost/bookworm-py:2'
+"""The debootstrap base tools/build_image.sh imports; it has ``chmod``, all girder_worker's
+``busybox`` is asked to run."""
+JOB_SUCCESS, JOB_ERROR = 3, 4
+
+
+def _wait_for(path, proc: subprocess.Popen, what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path):
+        assert proc.poll() is None, '%s exited with %s' % (what, proc.returncode)
+        assert time.monotonic() < deadline, '%s did not start in %g s' % (what, seconds)
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope='module')
+def docker_host(image, tmp_path_factory):  # noqa: F811 - the image fixture, imported
+    """podman's Docker API behind a tee socket; the requests it carried go to ``log``."""
+    work = tmp_path_factory.mktemp('docker')
+    engine, tee, log = work / 'podman.sock', work / 'docker.sock', work / 'requests.log'
+    service = subprocess.Popen(['podman', 'system', 'service', '--time=0', 'unix://%s' % engine],
+                               env=_podman_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    proxy = subprocess.Popen([sys.executable, os.path.join(UI, 'docker_tee.py'), str(tee),
+                              str(engine), str(log)])
+    try:
+        _wait_for(engine, service, 'podman system service')
+        _wait_for(tee, proxy, 'the tee socket')
+        tagged = podman('tag', BASE_IMAGE, 'docker.io/library/busybox:latest')
+        assert tagged.returncode == 0, tagged.stderr
+        yield {'DOCKER_HOST': 'unix://%s' % tee, 'log': log}
+    finally:
+        for proc in (proxy, service):
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def _wait_job(client, job_id: str, seconds: float = 600, worker: dict | None = None) -> dict:
+    deadline = time.monotonic() + seconds
+    while True:
+        job = client.get('job/%s' % job_id)
+        if job['status'] in (JOB_SUCCESS, JOB_ERROR, 5):
+            return job
+        if worker is not None:
+            assert worker['worker'].poll() is None, 'girder_worker exited: %s' % (
+                worker['worker_log'].read_text()[-3000:])
+        assert time.monotonic() < deadline, 'job %s still %s: %s' % (
+            job_id, job['status'], ''.join(job.get('log') or [])[-2000:])
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope='module')
+def dsa(docker_host, tmp_path_factory):
+    """A Girder with HistomicsUI whose Slicer CLI Web talks to podman, the image registered the
+    real way, and girder_worker's Celery worker consuming its queue."""
+    import girder_client
+
+    work = tmp_path_factory.mktemp('dsa')
+    queue = work / 'queue'
+    run_options = json.dumps({'network_mode': 'host'})
+    env = {'DOCKER_HOST': docker_host['DOCKER_HOST'],
+           'GIRDER_WORKER_DOCKER_RUN_OPTIONS': run_options}
+    with running_girder(ui_python(), work, PLUGINS, ('--worker-queue', str(queue)),
+                        env=env) as info:
+        admin = girder_client.GirderClient(apiUrl=info['apiUrl'])
+        admin.authenticate(*ADMIN)
+        tasks = admin.post('collection', parameters={'name': 'Tasks', 'public': 'true'})
+        folder = admin.post('folder', parameters={'parentType': 'collection',
+                                                  'parentId': tasks['_id'],
+                                                  'name': 'Slicer CLI Web Tasks'})
+        started = time.monotonic()
+        job = admin.put('slicer_cli_web/docker_image', parameters={
+            'name': json.dumps([IMAGE]), 'folder': folder['_id']})
+        info['registration'] = _wait_job(admin, job['_id'])
+        info['registration_seconds'] = time.monotonic() - started
+        log = open(work / 'worker.log', 'w')  # noqa: SIM115 - closed below
+        worker = subprocess.Popen([ui_python(), os.path.join(UI, 'worker.py'), str(queue)],
+                                  env=dict(os.environ, **env), stdout=log,
+                                  stderr=subprocess.STDOUT)
+        info['worker_log'], info['worker'] = work / 'worker.log', worker
+        try:
+            yield info
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+            log.close()
+
+
+@pytest.fixture
+def pathologist(dsa):
+    import girder_client
+
+    login = 'path%s' % os.urandom(3).hex()
+    girder_client.GirderClient(apiUrl=dsa['apiUrl']).post('user', parameters={
+        'login': login, 'email': login + '@example.org', 'firstName': 'A', 'lastName': 'B',
+        'password': 'password1'})
+    client = girder_client.GirderClient(apiUrl=dsa['apiUrl'])
+    client.authenticate(login, 'password1')
+    return client
+
+
+def _creates(log) -> list[dict]:
+    """The JSON bodies of every ``POST /containers/create`` the tee socket carried."""
+    data = log.read_bytes().decode('utf-8', 'replace')
+    bodies = []
+    for match in re.finditer(r'POST /[^ ]*containers/create[^ ]* HTTP/1\.1\r\n(.*?)\r\n\r\n',
+                             data, re.S):
+        length = int(re.search(r'Content-Length: (\d+)', match.group(1), re.I).group(1))
+        start = match.end()
+        bodies.append(json.loads(data[start:start + length]))
+    return bodies
+
+
+def test_slicer_cli_web_registers_the_image_through_docker(dsa, pathologist, docker_host):
+    job = dsa['registration']
+    log = ''.join(job.get('log') or [])
+    assert job['status'] == JOB_SUCCESS, log[-3000:]
+    registered = {cli['name']: cli for cli in pathologist.get('slicer_cli_web/cli')}
+    assert set(registered) == {'EmbeddingSimilarity', 'EmbeddingClusters',
+                               'CollectionSimilarity'}
+    for name, cli in registered.items():
+        assert cli['image'] == IMAGE
+        assert 'Got image %s, cli %s metadata' % (IMAGE, name) in log, log[-3000:]
+        xml = pathologist.sendRestRequest('GET', 'slicer_cli_web/cli/%s/xml' % cli['_id'],
+                                          jsonResp=False).text
+        assert '<title>' in xml and 'keypoints' in xml or name == 'EmbeddingClusters'
+    # Slicer CLI Web ran --list_cli and one --xml per CLI in containers of the image
+    commands = [body.get('Cmd') for body in _creates(docker_host['log'])
+                if body.get('Image') == IMAGE]
+    assert ['--list_cli'] in commands, commands
+    for name in registered:
+        assert [name, '--xml'] in commands, commands
+
+
+def test_a_click_runs_in_a_container_through_girder_worker(dsa, pathologist, docker_host,
+                                                            sample_slide):
+    client = pathologist
+    item = upload_slide(client, sample_slide)
+    before = len(_creates(docker_host['log']))
+    first = _wait_job(client, submit_as_histomicsui(client, item)['_id'], worker=dsa)
+    log = ''.join(first.get('log') or [])
+    assert first['status'] == JOB_SUCCESS, log[-3000:] + dsa['worker_log'].read_text()[-3000:]
+    assert 'embedding' in log and 'Traceback' not in log, log[-3000:]
+    heatmap, = heatmaps(client, item['_id'])
+    assert len(heatmaps(client, item['_id'], hits=True)) == 1
+    # what girder_worker asked podman for: our image, the job's volume at its container path,
+    # the slide inside it, and a GPU (the image's com.nvidia.volumes.needed label)
+    # (Slicer CLI Web runs the image by the digest it registered)
+    create, = [body for body in _creates(docker_host['log'])[before:]
+               if body['Cmd'][0] == 'EmbeddingSimilarity']
+    assert create['Image'].startswith('localhost/embedding-similarity@sha256:'), create['Image']
+    args = create['Cmd']
+    assert '--girder-token' in args and '--image-id' in args
+    host, inside, mode = (create['HostConfig'].get('Binds') or [''])[0].split(':')
+    assert inside.startswith('/mnt/girder_worker/') and host != inside and mode == 'rw'
+    assert args[-1].startswith(inside + '/') and args[-1].endswith('.svs'), args
+    requests = create['HostConfig'].get('DeviceRequests') or []
+    assert any(['gpu'] in request.get('Capabilities', []) for request in requests), create
+    assert create['HostConfig'].get('NetworkMode') == 'host'  # GIRDER_WORKER_DOCKER_RUN_OPTIONS
+
+    # the second click: the same annotation updated in place, from the cache in Girder
+    second = _wait_job(client, submit_as_histomicsui(client, item, keypoints='[1500, 900]')[
+        '_id'], worker=dsa)
+    log2 = ''.join(second.get('log') or [])
+    assert second['status'] == JOB_SUCCESS, log2[-3000:]
+    assert '0 embedded now' in log2 and 'girder:file/' in log2, log2[-3000:]
+    again, = heatmaps(client, item['_id'])
+    assert again['_id'] == heatmap['_id'] and again['_version'] > heatmap['_version']
+
+
+def test_a_bad_click_fails_in_the_container_with_one_line_in_the_job(dsa, pathologist,
+                                                                     sample_slide):
+    client = pathologist
+    item = upload_slide(client, sample_slide)
+    job = _wait_job(client, submit_as_histomicsui(client, item, keypoints='[-250, 1500]')[
+        '_id'], worker=dsa)
+    log = ''.join(job.get('log') or [])
+    assert job['status'] == JOB_ERROR, log[-3000:]
+    assert 'EmbeddingSimilarity: error: key point' in log and 'outside the image' in log, log
+    assert 'Traceback' not in log.split('EmbeddingSimilarity: error:')[1].split('\n')[0]
+    assert heatmaps(client, item['_id']) == []
