@@ -218,3 +218,48 @@ def test_a_bad_click_fails_in_the_container_with_one_line_in_the_job(dsa, pathol
     assert 'EmbeddingSimilarity: error: key point' in log and 'outside the image' in log, log
     assert 'Traceback' not in log.split('EmbeddingSimilarity: error:')[1].split('\n')[0]
     assert heatmaps(client, item['_id']) == []
+
+
+def _submit(client, cli_name: str, params: dict) -> dict:
+    cli = next(c for c in client.get('slicer_cli_web/cli') if c['name'] == cli_name)
+    return client.post('slicer_cli_web/cli/%s/run' % cli['_id'], parameters=params)
+
+
+def test_clusters_and_a_collection_search_run_in_containers(dsa, pathologist, docker_host,
+                                                            sample_slide, slide_40x):
+    """The other two CLIs through the same worker, with what HistomicsUI sends: a cluster map
+    posted to the slide, and a search of a Girder folder whose id the task receives (the
+    folder is not downloaded) with a heatmap posted on each slide that matched."""
+    client = pathologist
+    me = client.get('user/me')
+    archive = client.createFolder(client.get('folder', parameters={
+        'parentType': 'user', 'parentId': me['_id'], 'name': 'Public'})[0]['_id'], 'archive')
+    query = upload_slide(client, sample_slide)
+    other = client.uploadFileToFolder(archive['_id'], slide_40x)
+    private = client.get('folder', parameters={'parentType': 'user', 'parentId': me['_id'],
+                                               'name': 'Private'})[0]['_id']
+    clusters = _wait_job(client, _submit(client, 'EmbeddingClusters', {
+        'inputImageFile': query['fileId'], 'inputImageId': query['fileId'], 'clusters': '3',
+        'girderApiUrl': '', 'girderToken': ''})['_id'], worker=dsa)
+    log = ''.join(clusters.get('log') or [])
+    assert clusters['status'] == JOB_SUCCESS, log[-3000:]
+    maps = [a for a in client.get('annotation', parameters={'itemId': query['_id']})
+            if 'EmbeddingClusters' in (a['annotation'].get('attributes') or {})]
+    assert len(maps) == 1
+
+    search = _wait_job(client, _submit(client, 'CollectionSimilarity', {
+        'inputImageFile': query['fileId'], 'inputImageId': query['_id'],
+        'keypoints': '[1000, 1500]', 'collection': archive['_id'], 'topK': '10',
+        'outputResultsFile': 'results.csv', 'outputResultsFile_folder': private,
+        'girderApiUrl': '', 'girderToken': ''})['_id'], worker=dsa)
+    log = ''.join(search.get('log') or [])
+    assert search['status'] == JOB_SUCCESS, log[-3000:]
+    create = [body['Cmd'] for body in _creates(docker_host['log'])
+              if body['Cmd'][0] == 'CollectionSimilarity' and '--collection' in body['Cmd']]
+    assert create[-1][create[-1].index('--collection') + 1] == archive['_id'], create[-1]
+    matched = [a for a in client.get('annotation', parameters={'itemId': other['itemId']})
+               if 'CollectionSimilarity' in (a['annotation'].get('attributes') or {})]
+    assert len(matched) == 1, log[-3000:]
+    rows = [i for i in client.get('item', parameters={'folderId': private, 'limit': 0})
+            if i['name'] == 'results.csv']
+    assert len(rows) == 1  # the ranked table, uploaded by the result hook
