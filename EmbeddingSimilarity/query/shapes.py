@@ -78,10 +78,11 @@ def point(x: float, y: float) -> Shape:
 
 
 def rectangle(left: float, top: float, width: float, height: float, name: str) -> Shape:
-    if not (width > 0 and height > 0):
+    right, bottom = left + width, top + height
+    # a width far below the corner's precision (1e-36 at x = -1) adds nothing: no area either
+    if not (width > 0 and height > 0) or right <= left or bottom <= top:
         raise InputError('%s: rectangle %g,%g,%g,%g has no area; width and height must be '
                          'positive' % (name, left, top, width, height))
-    right, bottom = left + width, top + height
     return Shape('rectangle', ((left, top), (right, top), (right, bottom), (left, bottom)))
 
 
