@@ -93,7 +93,11 @@ def dsa(docker_host, tmp_path_factory):
 
     work = tmp_path_factory.mktemp('dsa')
     queue = work / 'queue'
-    run_options = json.dumps({'network_mode': 'host'})
+    hf_home = work / 'hf'  # the admin's model cache, read-only in every job (README)
+    hf_home.mkdir()
+    # the README's GIRDER_WORKER_DOCKER_RUN_OPTIONS, plus the host network (a shim, above)
+    run_options = json.dumps({'volumes': ['%s:/opt/hf' % hf_home],
+                              'environment': {'HF_HUB_OFFLINE': '1'}, 'network_mode': 'host'})
     env = {'DOCKER_HOST': docker_host['DOCKER_HOST'],
            'GIRDER_WORKER_DOCKER_RUN_OPTIONS': run_options}
     with running_girder(ui_python(), work, PLUGINS, ('--worker-queue', str(queue)),
@@ -190,12 +194,16 @@ def test_a_click_runs_in_a_container_through_girder_worker(dsa, pathologist, doc
     assert create['Image'].startswith('localhost/embedding-similarity@sha256:'), create['Image']
     args = create['Cmd']
     assert '--girder-token' in args and '--image-id' in args
-    host, inside, mode = (create['HostConfig'].get('Binds') or [''])[0].split(':')
+    host, inside, mode = next(bind for bind in create['HostConfig']['Binds']
+                              if '/mnt/girder_worker/' in bind).split(':')
     assert inside.startswith('/mnt/girder_worker/') and host != inside and mode == 'rw'
     assert args[-1].startswith(inside + '/') and args[-1].endswith('.svs'), args
     requests = create['HostConfig'].get('DeviceRequests') or []
     assert any(['gpu'] in request.get('Capabilities', []) for request in requests), create
-    assert create['HostConfig'].get('NetworkMode') == 'host'  # GIRDER_WORKER_DOCKER_RUN_OPTIONS
+    # what the admin set in GIRDER_WORKER_DOCKER_RUN_OPTIONS, as the README says
+    assert create['HostConfig'].get('NetworkMode') == 'host'
+    assert any(bind.endswith(':/opt/hf:ro') for bind in create['HostConfig']['Binds'])
+    assert 'HF_HUB_OFFLINE=1' in (create.get('Env') or []), create  # the image sets HF_HOME
 
     # the second click: the same annotation updated in place, from the cache in Girder
     second = _wait_job(client, submit_as_histomicsui(client, item, keypoints='[1500, 900]')[
@@ -263,3 +271,44 @@ def test_clusters_and_a_collection_search_run_in_containers(dsa, pathologist, do
     rows = [i for i in client.get('item', parameters={'folderId': private, 'limit': 0})
             if i['name'] == 'results.csv']
     assert len(rows) == 1  # the ranked table, uploaded by the result hook
+
+
+def test_two_clicks_in_histomicsui_run_in_containers(dsa, pathologist, sample_slide, tmp_path):
+    """Analyses menu -> Embedding Similarity -> two clicks on the slide: each Submit queues a
+    job that girder_worker runs in a container; HistomicsUI draws the heatmap, and the second
+    click updates it in place from the cache in Girder."""
+    from test_analyses_menu import TISSUE, TISSUE_2, Browser, screenshot_dir, yellow_pixels
+
+    client = pathologist
+    item = upload_slide(client, sample_slide)
+    shots = screenshot_dir(tmp_path)
+    clicks = [{'x': x, 'y': y, 'name': name}
+              for name, (x, y) in (('worker_click1', TISSUE), ('worker_click2', TISSUE_2))]
+    config = {'url': dsa['apiUrl'].replace('/api/v1', '') + '/histomics#?image=%s' % item['_id'],
+              'login': client.get('user/me')['login'], 'password': 'password1',
+              'image': IMAGE.partition(':')[0], 'cli': 'EmbeddingSimilarity', 'shots': shots,
+              'clicks': clicks, 'settleMs': 5000,
+              'imageParams': {'EmbeddingSimilarity': ['inputImageFile', 'inputImageId']}}
+    browser = Browser(config, tmp_path)
+    try:
+        browser.next('panel')
+        before = yellow_pixels(os.path.join(shots, 'analyses_page.png'))
+        browser.next('submiton')
+        versions = []
+        for click in clicks:
+            submitted = browser.next('submitted')
+            assert submitted['status'] == 200, submitted
+            job = _wait_job(client, submitted['job']['_id'], worker=dsa)
+            assert job['status'] == JOB_SUCCESS, ''.join(job.get('log') or [])[-3000:]
+            browser.resume()
+            shot = browser.next('shot')
+            heatmap, = heatmaps(client, item['_id'])
+            assert any(heatmap['_id'] in url for url in shot['annotationRequests'])
+            versions.append((heatmap['_id'], heatmap['_version']))
+            gained = yellow_pixels(os.path.join(shots, 'analyses_%s.png' % click['name']))
+            assert gained - before > 2000, 'no heatmap drawn after %s' % click['name']
+        (first_id, first_version), (second_id, second_version) = versions
+        assert second_id == first_id and second_version > first_version
+        assert not [e for e in browser.next('done')['errors'] if 'annotation' in e.lower()]
+    finally:
+        browser.close()
