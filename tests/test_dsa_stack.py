@@ -8,14 +8,10 @@ its jobs run in containers by girder_worker's own Celery worker and docker plugi
   ``--list_cli`` and each ``--xml`` in containers (slicer_cli_web/image_job.py);
 * a click submitted as HistomicsUI submits it is queued by Slicer CLI Web, consumed by
   girder_worker 0.10 (tests/ui/worker.py), run with ``docker run`` of the image, the slide
-  downloaded into the job's temporary volume (mounted at ``/mnt/girder_worker/data``), progress
+  downloaded into the job's temporary volume (mounted at ``/mnt/girder_worker/<id>``), progress
   and log sent to the job, the heatmap posted by the task itself.
 
-Shims for this machine, none in the code under test: no registry is reachable, so the
-debootstrap base the image is built on is tagged ``busybox:latest`` (girder_worker runs it to
-make the job's volume removable); containers use the host network, as
-``GIRDER_WORKER_DOCKER_RUN_OPTIONS`` lets an admin set, so the task reaches the test Girder
-on 127.0.0.1.
+The stack itself (and the shims this machine needs) is :mod:`dsa_stack`.
 """
 
 from __future__ import annotations
@@ -23,110 +19,34 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
-import time
 
+import dsa_stack
 import pytest
-from conftest import ADMIN, running_girder, upload_slide
+from conftest import upload_slide
+from dsa_stack import IMAGE
 from test_analyses_menu import heatmaps, submit_as_histomicsui
-from test_container import _podman_env, image, podman  # noqa: F401 - the image fixture
-from test_histomicsui import PLUGINS, ui_python
+from test_container import image  # noqa: F401 - the image fixture
 
-UI = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'ui')
-IMAGE = 'embedding-similarity:dev'
-BASE_IMAGE = 'localhost/bookworm-py:2'
-"""The debootstrap base tools/build_image.sh imports; it has ``chmod``, all girder_worker's
-``busybox`` is asked to run."""
-JOB_SUCCESS, JOB_ERROR = 3, 4
-
-
-def _wait_for(path, proc: subprocess.Popen, what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not os.path.exists(path):
-        assert proc.poll() is None, '%s exited with %s' % (what, proc.returncode)
-        assert time.monotonic() < deadline, '%s did not start in %g s' % (what, seconds)
-        time.sleep(0.1)
+JOB_SUCCESS, JOB_ERROR = dsa_stack.JOB_SUCCESS, dsa_stack.JOB_ERROR
 
 
 @pytest.fixture(scope='module')
 def docker_host(image, tmp_path_factory):  # noqa: F811 - the image fixture, imported
     """podman's Docker API behind a tee socket; the requests it carried go to ``log``."""
-    work = tmp_path_factory.mktemp('docker')
-    engine, tee, log = work / 'podman.sock', work / 'docker.sock', work / 'requests.log'
-    service = subprocess.Popen(['podman', 'system', 'service', '--time=0', 'unix://%s' % engine],
-                               env=_podman_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    proxy = subprocess.Popen([sys.executable, os.path.join(UI, 'docker_tee.py'), str(tee),
-                              str(engine), str(log)])
-    try:
-        _wait_for(engine, service, 'podman system service')
-        _wait_for(tee, proxy, 'the tee socket')
-        tagged = podman('tag', BASE_IMAGE, 'docker.io/library/busybox:latest')
-        assert tagged.returncode == 0, tagged.stderr
-        yield {'DOCKER_HOST': 'unix://%s' % tee, 'log': log}
-    finally:
-        for proc in (proxy, service):
-            proc.terminate()
-            proc.wait(timeout=30)
+    with dsa_stack.docker_api(tmp_path_factory.mktemp('docker')) as host:
+        yield host
 
 
 def _wait_job(client, job_id: str, seconds: float = 600, worker: dict | None = None) -> dict:
-    deadline = time.monotonic() + seconds
-    while True:
-        job = client.get('job/%s' % job_id)
-        if job['status'] in (JOB_SUCCESS, JOB_ERROR, 5):
-            return job
-        if worker is not None:
-            assert worker['worker'].poll() is None, 'girder_worker exited: %s' % (
-                worker['worker_log'].read_text()[-3000:])
-        assert time.monotonic() < deadline, 'job %s still %s: %s' % (
-            job_id, job['status'], ''.join(job.get('log') or [])[-2000:])
-        time.sleep(0.5)
+    return dsa_stack.wait_job(client, job_id, seconds, worker)
 
 
 @pytest.fixture(scope='module')
 def dsa(docker_host, tmp_path_factory):
     """A Girder with HistomicsUI whose Slicer CLI Web talks to podman, the image registered the
     real way, and girder_worker's Celery worker consuming its queue."""
-    import girder_client
-
-    work = tmp_path_factory.mktemp('dsa')
-    queue = work / 'queue'
-    hf_home = work / 'hf'  # the admin's model cache, read-only in every job (README)
-    hf_home.mkdir()
-    # the README's GIRDER_WORKER_DOCKER_RUN_OPTIONS, plus the host network (a shim, above)
-    run_options = json.dumps({'volumes': ['%s:/opt/hf' % hf_home],
-                              'environment': {'HF_HUB_OFFLINE': '1'}, 'network_mode': 'host'})
-    env = {'DOCKER_HOST': docker_host['DOCKER_HOST'],
-           'GIRDER_WORKER_DOCKER_RUN_OPTIONS': run_options}
-    with running_girder(ui_python(), work, PLUGINS, ('--worker-queue', str(queue)),
-                        env=env) as info:
-        admin = girder_client.GirderClient(apiUrl=info['apiUrl'])
-        admin.authenticate(*ADMIN)
-        tasks = admin.post('collection', parameters={'name': 'Tasks', 'public': 'true'})
-        folder = admin.post('folder', parameters={'parentType': 'collection',
-                                                  'parentId': tasks['_id'],
-                                                  'name': 'Slicer CLI Web Tasks'})
-        started = time.monotonic()
-        job = admin.put('slicer_cli_web/docker_image', parameters={
-            'name': json.dumps([IMAGE]), 'folder': folder['_id']})
-        info['registration'] = _wait_job(admin, job['_id'])
-        info['registration_seconds'] = time.monotonic() - started
-        log = open(work / 'worker.log', 'w')  # noqa: SIM115 - closed below
-        worker = subprocess.Popen([ui_python(), os.path.join(UI, 'worker.py'), str(queue)],
-                                  env=dict(os.environ, **env), stdout=log,
-                                  stderr=subprocess.STDOUT)
-        info['worker_log'], info['worker'] = work / 'worker.log', worker
-        try:
-            yield info
-        finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-            log.close()
+    with dsa_stack.dsa_server(tmp_path_factory.mktemp('dsa'), docker_host) as info:
+        yield info
 
 
 @pytest.fixture
