@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -226,7 +227,8 @@ def test_without_an_image_id_the_anot_output_carries_the_heatmap(cli, girder_ser
 def test_eight_runs_at_once_leave_one_heatmap_and_one_cache(girder_server, gc, slide_item,
                                                             sample_slide, tmp_path):
     """Eight first clicks on the same item at once (a user clicking fast, or several users):
-    no run fails, one heatmap annotation and one valid cache item remain."""
+    no run fails, one run embeds the slide while the others wait for its cache, and one
+    heatmap annotation and one valid cache item (no claim) remain."""
     from conftest import REPO
 
     points = ['%d,%d' % (900 + 40 * i, 1400 + 60 * i) for i in range(8)]
@@ -237,6 +239,9 @@ def test_eight_runs_at_once_leave_one_heatmap_and_one_cache(girder_server, gc, s
         stderr=subprocess.PIPE, text=True) for point in points]
     errors = [proc.communicate(timeout=600)[1] for proc in procs]
     assert [proc.returncode for proc in procs] == [0] * 8, errors
+    embedded = [int(re.search(r'(\d+) embedded now', err).group(1)) for err in errors]
+    assert sorted(embedded)[:-1] == [0] * 7 and embedded.count(0) == 7, errors
+    assert sum('another job embedded this slide' in err for err in errors) == 7, errors
     mine = [a for a in _annotations(gc, slide_item['_id'])
             if 'EmbeddingSimilarity' in a['annotation'].get('attributes', {})]
     assert len(mine) == 1, [a['_id'] for a in mine]
@@ -278,3 +283,66 @@ def test_a_dsa_job_token_scoped_to_data_is_enough(cli, girder_server, gc, slide_
                  slide_item['fileId'])
     assert result.returncode == 0, result.stderr
     assert len(_annotations(gc, slide_item['_id'])) == 1
+
+
+def _claim_item(gc, name: str, renewed: float) -> dict:
+    """A claim another job left in the user's cache folder (``renewed``: its last renewal)."""
+    me = gc.get('user/me')
+    private = gc.get('folder', parameters={'parentType': 'user', 'parentId': me['_id'],
+                                           'name': 'Private'})[0]
+    folder = gc.post('folder', parameters={'parentType': 'folder', 'parentId': private['_id'],
+                                           'name': 'EmbeddingSimilarity cache',
+                                           'reuseExisting': True})
+    item = gc.post('item', parameters={'folderId': folder['_id'], 'name': name + '.claim'})
+    gc.put('item/%s/metadata' % item['_id'], json={'claim': {'owner': 'other',
+                                                             'renewed': renewed}})
+    return item
+
+
+def _claims(gc) -> list[str]:
+    me = gc.get('user/me')
+    cache = gc.get('resource/lookup', parameters={
+        'path': '/user/%s/Private/EmbeddingSimilarity cache' % me['login']})
+    return [i['name'] for i in gc.listItem(cache['_id']) if '.claim' in i['name']]
+
+
+def test_a_click_waits_for_a_live_claim_and_takes_over_a_dead_one(girder_server, gc,
+                                                                 slide_item, sample_slide):
+    """Another job's claim on the embedding: while it is renewed, a click waits (showing it);
+    once it is gone the click embeds. A claim nobody renewed for longer than the claim time
+    (its job died) is taken over at once."""
+    import time
+
+    from conftest import REPO
+
+    from EmbeddingSimilarity.girder.cache_folder import CLAIM_SECONDS
+    from EmbeddingSimilarity.steps.plan import make_plan
+    from EmbeddingSimilarity.steps.request import Request
+
+    plan = make_plan(Request.of(sample_slide, model='Test'))
+    name = plan.provenance.cache_name()  # the grid the CLI plans below
+    live = _claim_item(gc, name, time.time())
+    argv = [sys.executable, '-m', 'EmbeddingSimilarity', sample_slide, '--model', 'Test',
+            '--keypoints', KEYPOINT, '--api-url', girder_server['apiUrl'], '--girder-token',
+            gc.token, '--image-id', slide_item['fileId']]
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(6)
+    assert proc.poll() is None, proc.communicate()  # waiting, not embedding
+    gc.delete('item/%s' % live['_id'])  # the other job ended without a cache
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert 'another job is embedding this slide' in out + err
+    assert int(re.search(r'(\d+) embedded now', err).group(1)) > 0
+    assert _claims(gc) == []
+
+    # a dead job's claim: not renewed for longer than the claim time
+    gc.delete('item/%s' % gc.get('resource/lookup', parameters={
+        'path': '/user/%s/Private/EmbeddingSimilarity cache/%s'
+                % (gc.get('user/me')['login'], name)})['_id'])
+    _claim_item(gc, name, time.time() - CLAIM_SECONDS - 60)
+    again = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300,
+                           check=False)
+    assert again.returncode == 0, again.stderr
+    assert int(re.search(r'(\d+) embedded now', again.stderr).group(1)) > 0
+    assert _claims(gc) == []

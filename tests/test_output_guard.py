@@ -126,3 +126,83 @@ def test_the_guard_covers_every_output_the_xml_declares():
         known = {option for _, option, channel in parameters(xml_path(cli))
                  if channel == 'output'}
         assert known == set(_xml_outputs(cli)) - {'--returnparameterfile'}, cli
+
+
+def _guard(cli: str, argv: list[str]) -> str | None:
+    """The guard's one line for ``argv`` (None when it lets the run go on)."""
+    from EmbeddingSimilarity.cli.arguments import build_parser, join_negative_values, xml_path
+    from EmbeddingSimilarity.cli.guard import guard_outputs
+    from EmbeddingSimilarity.errors import UserError
+
+    parser = build_parser(cli)
+    try:
+        guard_outputs(parser.parse_args(join_negative_values(parser, argv)), xml_path(cli))
+    except UserError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.fixture(scope='module')
+def fuzz_world(tmp_path_factory, sample_slide):
+    world = tmp_path_factory.mktemp('fuzz')
+    shutil.copy(sample_slide, world / 'query.svs')
+    (world / 'archive' / 'sub').mkdir(parents=True)
+    shutil.copy(sample_slide, world / 'archive' / 'sub' / 'other.svs')
+    (world / 'archive' / 'sub' / 'other.Test.npz').write_bytes(b'a cache')
+    (world / 'in.npz').write_bytes(b'embeddings')
+    (world / 'out').mkdir()
+    (world / 'out' / 'link.svs').symlink_to(world / 'query.svs')
+    return world
+
+
+@pytest.mark.parametrize('cli', CLIS)
+def test_fuzzed_outputs_are_refused_exactly_when_they_hit_an_input_or_each_other(cli,
+                                                                                  fuzz_world):
+    """Every output option of the XML gets a random target: a fresh file, an input spelled
+    directly, through a symlink or through ``..``, or the target of another output. The guard
+    refuses exactly the runs where one output would replace an input or another output."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    world = fuzz_world
+    inputs = {'image': world / 'query.svs', 'link': world / 'out' / 'link.svs',
+              'dotdot': world / 'out' / '..' / 'query.svs', 'embeddings': world / 'in.npz'}
+    if cli == 'CollectionSimilarity':  # its inputs: the folder's slides and caches
+        del inputs['embeddings']
+        inputs['slide'] = world / 'archive' / 'sub' / 'other.svs'
+        inputs['cache'] = world / 'archive' / 'sub' / 'other.Test.npz'
+    options = _xml_outputs(cli) + (['--index'] if cli == 'CollectionSimilarity' else [])
+    fresh = ['out/a.npz', 'out/b.anot', 'out/c.png', 'out/d.csv', 'out/e.txt', 'out/f.idx']
+    choice = st.sampled_from(['fresh:%s' % name for name in fresh] + sorted(inputs))
+
+    @settings(max_examples=60, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(choice, min_size=len(options), max_size=len(options)))
+    def check(picks):
+        argv = [str(inputs['image']), '--model', 'Test']
+        if 'embeddings' in inputs:
+            argv += ['--input-embeddings', str(inputs['embeddings'])]
+        if cli != 'EmbeddingClusters':
+            argv += ['--keypoints', '1000,1500']
+        if cli == 'CollectionSimilarity':
+            argv += ['--collection', str(world / 'archive')]
+        targets = []
+        for option, pick in zip(options, picks, strict=True):
+            path = (str(world / pick.split(':', 1)[1]) if pick.startswith('fresh:')
+                    else str(inputs[pick]))
+            argv += [option, path]
+            targets.append(pick)
+        hits_input = any(not pick.startswith('fresh:') for pick in targets)
+        fresh_picks = [pick for pick in targets if pick.startswith('fresh:')]
+        clash = len(set(fresh_picks)) < len(fresh_picks)
+        if cli == 'CollectionSimilarity' and '--index' in options:
+            index = argv[argv.index('--index') + 1]  # the index writes INDEX.json beside it
+            clash = clash or any(argv[i + 1] == index + '.json' for i, a in enumerate(argv)
+                                 if a.startswith('--output'))
+        line = _guard(cli, argv)
+        if hits_input or clash:
+            assert line is not None, (picks, argv)
+            assert '\n' not in line
+        else:
+            assert line is None, (picks, line)
+    check()

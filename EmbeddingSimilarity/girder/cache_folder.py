@@ -1,19 +1,24 @@
 """The embedding cache in the user's Girder ``Private/EmbeddingSimilarity cache`` folder: find a
-grid by its name, store one (replacing older ones), and meet in one folder and one item when
-several runs write at once. A mixin of :class:`~.girder.GirderSession`, whose ``_call`` and
-``_errors`` it uses.
+grid by its name, store one (replacing older ones), meet in one folder and one item when several
+runs write at once, and let one run claim a grid's embedding while the others wait for it. A
+mixin of :class:`~.girder.GirderSession`, whose ``_call`` and ``_errors`` it uses.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import re
+import time
 from typing import Any
 
 from .. import TOOL_ATTRIBUTE
 from ..errors import GirderError
 
 CACHE_FOLDER = 'EmbeddingSimilarity cache'
+CLAIM_SECONDS = 120.0
+"""A claim not renewed for this long is stale (its job died) and is taken over."""
+CLAIM_SUFFIX = '.claim'
 
 
 class NotFound(GirderError):
@@ -102,6 +107,57 @@ class CacheFolder:
                         'rename the cached embeddings', missing='gone'):
                     self.client.put('item/%s' % kept['_id'], parameters={'name': name})
         return str(uploaded['_id'])
+
+
+    def claim(self, name: str, owner: str) -> str | None:
+        """Claim the embedding of cache ``name`` for ``owner``: the claim item's id, or None
+        when another run's live claim is older.
+
+        Every run creates its claim item (Girder renames clashes ``name.claim (1)``), drops
+        stale ones, and the oldest live claim wins; a loser removes its own, so at most one run
+        embeds while the others wait for its cache.
+        """
+        folder = self._cache_folder(create=True)
+        claim_name = name + CLAIM_SUFFIX
+        mine = self._call('claim the embedding', 'post', 'item', parameters={
+            'folderId': folder['_id'], 'name': claim_name,
+            'description': 'A job is embedding this grid; removed when it ends.'})
+        self.renew_claim(mine['_id'], owner)
+        items = self._call('list the embedding claims', 'get', 'item', parameters={
+            'folderId': folder['_id'], 'limit': 0, 'sort': '_id', 'sortdir': 1}) or []
+        live = []
+        for item in items:
+            if not _same_name(item['name'], claim_name):
+                continue
+            if _claim_age(item) > CLAIM_SECONDS and item['_id'] != mine['_id']:
+                self.release_claim(item['_id'])  # its job died
+            else:
+                live.append(item)
+        if live and live[0]['_id'] != mine['_id']:
+            self.release_claim(mine['_id'])
+            return None
+        return str(mine['_id'])
+
+    def renew_claim(self, claim_id: str, owner: str) -> None:
+        self._call('renew the embedding claim', 'put', 'item/%s/metadata' % claim_id,
+                   json={'claim': {'owner': owner, 'renewed': time.time()}})
+
+    def release_claim(self, claim_id: str) -> None:
+        with contextlib.suppress(NotFound), self._errors('release the embedding claim',
+                                                         missing='gone'):
+            self.client.delete('item/%s' % claim_id)
+
+
+def _claim_age(item: dict) -> float:
+    """Seconds since a claim was last renewed (or created, before its first renewal)."""
+    renewed = ((item.get('meta') or {}).get('claim') or {}).get('renewed')
+    if renewed is None:
+        created = datetime.datetime.fromisoformat(str(item.get('created', '')).replace(
+            'Z', '+00:00') or '1970-01-01T00:00:00+00:00')
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=datetime.timezone.utc)
+        renewed = created.timestamp()
+    return time.time() - float(renewed)
 
 
 def _same_name(found: str, name: str) -> bool:

@@ -9,11 +9,13 @@ never loses them. Each rule lives in its own room: :mod:`.plan`, :mod:`..cache.l
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import datetime
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +33,9 @@ from .publish import writes_copy
 from .request import Request
 
 logger = logging.getLogger(__name__)
+
+CLAIM_POLL_SECONDS = 1.0
+"""How often a job waiting for another job's embedding looks for its cache."""
 
 
 @dataclasses.dataclass
@@ -67,10 +72,14 @@ def compute_embeddings(request: Request, progress: Progress | None = None,
     progress = progress or NullProgress()
     # scratch holds a cache downloaded from Girder; its memory map stays valid after the
     # folder is removed (POSIX keeps an unlinked, mapped file until it is unmapped)
-    with tempfile.TemporaryDirectory(prefix='embedding-similarity-') as scratch:
+    with tempfile.TemporaryDirectory(prefix='embedding-similarity-') as scratch, \
+            contextlib.ExitStack() as claimed:
         progress.start('plan', comment='planning %s' % os.path.basename(request.image))
         plan = make_plan(request)
         data, cache_source = _reuse(request, plan, girder, scratch)
+        if cache_source is None and girder is not None and girder.session is not None:
+            data, cache_source = _embed_once(request, plan, girder, scratch, progress, data,
+                                             claimed)
         resumed = not data.provenance.complete  # an interrupted run's checkpoint
         if data.tissue_fraction is None:  # a fresh run: load the model meanwhile
             plan.engine = _preload_engine(request, plan)
@@ -108,10 +117,38 @@ def _reuse(request: Request, plan: Plan, girder: GirderLink | None,
         data, source = cache.find_in_girder(girder.session, plan.provenance, scratch)
     if data is None:
         return cache.empty_grid(plan.provenance), None
+    return _reused(data, plan, source)
+
+
+def _reused(data: store.EmbeddingGrid, plan: Plan, source: str
+            ) -> tuple[store.EmbeddingGrid, str]:
     image, planned = data.provenance.image, plan.provenance.image
     image.stat, image.metadata = planned.stat, image.metadata or planned.metadata
     logger.info('reusing %d embedded cells from %s', int(data.embedded.sum()), source)
     return data, source
+
+
+def _embed_once(request: Request, plan: Plan, girder: GirderLink, scratch: str,
+                progress: Progress, data: store.EmbeddingGrid, claimed: contextlib.ExitStack
+                ) -> tuple[store.EmbeddingGrid, str | None]:
+    """Claim the grid's embedding in the Girder cache folder (held in ``claimed`` until the
+    cache is uploaded), or wait while another job embeds it and use its cache."""
+    from ..cache.claim import claim_in_girder
+
+    waited = time.monotonic()
+    while True:
+        claim = claim_in_girder(girder.session, plan.provenance)
+        if claim is not None:
+            claimed.enter_context(claim)
+            return data, None
+        progress.start('waiting', comment='another job is embedding this slide; waiting for '
+                       'its cache (%.0f s)' % (time.monotonic() - waited))
+        time.sleep(CLAIM_POLL_SECONDS)
+        found, source = cache.find_in_girder(girder.session, plan.provenance, scratch)
+        if found is not None:
+            logger.info('another job embedded this slide (waited %.0f s)',
+                        time.monotonic() - waited)
+            return _reused(found, plan, source)
 
 
 def embed_missing(request: Request, plan: Plan, data: store.EmbeddingGrid, todo,
