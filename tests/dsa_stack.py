@@ -91,8 +91,8 @@ def dsa_server(work, docker_host: dict) -> Iterator[dict]:
                               'environment': {'HF_HUB_OFFLINE': '1'}, 'network_mode': 'host'})
     env = {'DOCKER_HOST': docker_host['DOCKER_HOST'],
            'GIRDER_WORKER_DOCKER_RUN_OPTIONS': run_options}
-    with running_girder(ui_python(), work, PLUGINS, ('--worker-queue', str(queue)),
-                        env=env) as info:
+    with running_girder(ui_python(), work, PLUGINS, ('--worker-queue', str(queue),
+                                                     '--worker-revoke'), env=env) as info:
         admin = girder_client.GirderClient(apiUrl=info['apiUrl'])
         admin.authenticate(*ADMIN)
         tasks = admin.post('collection', parameters={'name': 'Tasks', 'public': 'true'})

@@ -232,3 +232,36 @@ def test_two_clicks_in_histomicsui_run_in_containers(dsa, pathologist, sample_sl
         assert not [e for e in browser.next('done')['errors'] if 'annotation' in e.lower()]
     finally:
         browser.close()
+
+
+def test_cancel_stops_the_container_and_the_next_job_resumes(dsa, pathologist, sample_slide):
+    """Cancel in the job panel: Girder revokes the Celery task, girder_worker's worker hears
+    the broadcast and runs ``docker stop`` on the container; the job ends CANCELED and the next
+    click completes."""
+    import time
+
+    client = pathologist
+    item = upload_slide(client, sample_slide)
+    slow = {'stride': '112', 'batchSize': '4', 'checkpointSeconds': '0'}  # 4x the tiles
+    job = submit_as_histomicsui(client, item, **slow)
+    deadline = time.monotonic() + 300
+    while True:  # cancel once the embedding has started, as a user pressing Cancel
+        progress = client.get('job/%s' % job['_id']).get('progress') or {}
+        if 'embedding' in progress.get('message', '') and 0 < progress['current'] < 1:
+            break
+        assert time.monotonic() < deadline and dsa['worker'].poll() is None, progress
+        time.sleep(0.2)
+    client.put('job/%s/cancel' % job['_id'])
+    cancelled = _wait_job(client, job['_id'], worker=dsa)
+    log = ''.join(cancelled.get('log') or [])
+    assert cancelled['status'] == 5, log[-3000:] + dsa['worker_log'].read_text()[-3000:]
+    # girder_worker stops reading the container's output once it asks docker to stop it, so
+    # our "interrupted; ... kept" line never reaches the job log: the kept cells show below
+    assert 'Asking to stop container' in log, log[-3000:]
+    resumed = _wait_job(client, submit_as_histomicsui(client, item, **slow)['_id'],
+                        worker=dsa)
+    log2 = ''.join(resumed.get('log') or [])
+    assert resumed['status'] == JOB_SUCCESS, log2[-3000:]
+    # the next click completes the grid (the cancelled container's checkpoint does not reach
+    # Girder through this path yet: see docs/dsa-jobs.rst; job_runner's cancel test checks it)
+    assert re.search(r'\d+ embedded now', log2), log2[-3000:]

@@ -97,12 +97,21 @@ def use_folder_broker(folder: str) -> None:
                                          'control_folder': os.path.join(folder, 'control')}
 
 
-def configure_worker_settings(api_url: str) -> None:
+def configure_worker_settings(api_url: str, revoke_folder: str = '') -> None:
+    """The worker plugin's settings. With ``revoke_folder`` (the queue folder), the plugin's
+    own Celery app, which revokes a cancelled job, broadcasts on that folder too, so a real
+    girder_worker (tests/ui/worker.py) hears the cancel; else it talks to nobody."""
     from girder.models.setting import Setting
 
     Setting().set('worker.api_url', api_url)
-    Setting().set('worker.broker', 'memory://')
+    Setting().set('worker.broker', 'filesystem://' if revoke_folder else 'memory://')
     Setting().set('worker.backend', 'cache+memory://')
+    if revoke_folder:
+        from girder_worker.girder_plugin.celery import getCeleryApp
+
+        getCeleryApp().conf.broker_transport_options = {
+            'data_folder_in': revoke_folder, 'data_folder_out': revoke_folder,
+            'control_folder': os.path.join(revoke_folder, 'control')}
 
 
 def cli_descriptions(command: str) -> dict:
@@ -153,6 +162,8 @@ def main() -> int:
     parser.add_argument('--port', type=int, default=0)
     parser.add_argument('--slicer-cli', action='append', default=[], metavar='IMAGE=COMMAND')
     parser.add_argument('--worker-queue', default='')
+    parser.add_argument('--worker-revoke', action='store_true',
+                        help='send cancels to a real worker on the --worker-queue folder')
     parser.add_argument('--job-token-scope', default='',
                         help='extra scopes of the token a job gets (GIRDER_WORKER_JOB_GC_SCOPE)')
     args = parser.parse_args()
@@ -181,7 +192,7 @@ def main() -> int:
     Assetstore().createFilesystemAssetstore(name='test', root=args.assetstore)
     api_url = 'http://127.0.0.1:%d/api/v1' % port
     if args.worker_queue:
-        configure_worker_settings(api_url)
+        configure_worker_settings(api_url, args.worker_queue if args.worker_revoke else '')
     if args.slicer_cli:
         register_slicer_clis(args.slicer_cli, login)
 

@@ -7,7 +7,8 @@ CLI Web schedules as a Celery message in QUEUE_DIR (kombu's filesystem transport
 consumes it as a DSA worker consumes RabbitMQ: Slicer CLI Web's ``direct_docker_run.run`` task,
 girder_worker's docker plugin and ``docker run`` of the task image through ``DOCKER_HOST``, job
 status and log back to Girder with the job's token, outputs uploaded by the result hooks.
-One job at a time (``--pool solo``), as a worker with concurrency 1.
+One job at a time (prefork, concurrency 1): the worker's main process answers the cancel
+broadcasts (a revoke, then girder_worker's ``docker stop``) while its child runs the job.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def main(queue: str) -> None:
     # Slicer CLI Web sends girder_io (jsonpickle); never unpickle (Celery refuses to run as
     # root while pickle is accepted, and a worker should not accept it anyway)
     app.conf.accept_content = ['json', 'girder_io']
-    app.worker_main(['worker', '--pool', 'solo', '--concurrency', '1', '--loglevel', 'info',
+    app.worker_main(['worker', '--pool', 'prefork', '--concurrency', '1', '--loglevel', 'info',
                      '--without-heartbeat', '--without-mingle', '--without-gossip'])
 
 
