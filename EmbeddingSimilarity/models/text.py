@@ -199,7 +199,7 @@ def _text_weights(checkpoint: str, names: set[str]) -> dict:
         state = {key.removeprefix('module.'): value for key, value in state.items()}
     text = {key[len('text.'):]: value for key, value in state.items() if key.startswith('text.')}
     if not text:
-        text = {key: value.clone() for key, value in state.items() if key in names}
+        text = {key: value for key, value in state.items() if key in names}
     return text
 
 
