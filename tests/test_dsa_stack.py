@@ -28,6 +28,7 @@ from test_analyses_menu import heatmaps, submit_as_histomicsui
 from test_container import image  # noqa: F401 - the image fixture
 
 JOB_SUCCESS, JOB_ERROR = dsa_stack.JOB_SUCCESS, dsa_stack.JOB_ERROR
+STOP = re.compile(rb'POST /[^ ]*/containers/[^/ ]+/stop[ ?]')  # girder_worker's docker stop
 
 
 @pytest.fixture(scope='module')
@@ -148,80 +149,69 @@ def test_a_bad_click_fails_in_the_container_with_one_line_in_the_job(dsa, pathol
     assert heatmaps(client, item['_id']) == []
 
 
-def _submit(client, cli_name: str, params: dict) -> dict:
-    cli = next(c for c in client.get('slicer_cli_web/cli') if c['name'] == cli_name)
-    return client.post('slicer_cli_web/cli/%s/run' % cli['_id'], parameters=params)
+def _annotations(client, item_id: str, cli: str) -> list[dict]:
+    return [a for a in client.get('annotation', parameters={'itemId': item_id, 'limit': 0})
+            if cli in (a['annotation'].get('attributes') or {})]
 
 
-def test_clusters_and_a_collection_search_run_in_containers(dsa, pathologist, docker_host,
-                                                            sample_slide, slide_40x):
-    """The other two CLIs through the same worker, with what HistomicsUI sends: a cluster map
-    posted to the slide, and a search of a Girder folder whose id the task receives (the
-    folder is not downloaded) with a heatmap posted on each slide that matched."""
+def test_all_three_analyses_in_histomicsui_run_in_containers(dsa, pathologist, docker_host,
+                                                             sample_slide, slide_40x, tmp_path):
+    """One HistomicsUI session, every job run by girder_worker in a container:
+    Embedding Similarity, two clicks (the second updates the heatmap in place from the cache in
+    Girder); Embedding Clusters, Submit; Collection Similarity, a folder picked in Girder's
+    folder browser and a click (the task gets the folder's id, not a download of it, and posts
+    a heatmap on the slide there that matched)."""
+    from test_analyses_menu import (
+        TISSUE,
+        TISSUE_2,
+        Browser,
+        cli_xml,
+        image_parameters,
+        screenshot_dir,
+        yellow_pixels,
+    )
+
     client = pathologist
     me = client.get('user/me')
-    archive = client.createFolder(client.get('folder', parameters={
-        'parentType': 'user', 'parentId': me['_id'], 'name': 'Public'})[0]['_id'], 'archive')
-    query = upload_slide(client, sample_slide)
-    other = client.uploadFileToFolder(archive['_id'], slide_40x)
-    private = client.get('folder', parameters={'parentType': 'user', 'parentId': me['_id'],
-                                               'name': 'Private'})[0]['_id']
-    clusters = _wait_job(client, _submit(client, 'EmbeddingClusters', {
-        'inputImageFile': query['fileId'], 'inputImageId': query['fileId'], 'clusters': '3',
-        'girderApiUrl': '', 'girderToken': ''})['_id'], worker=dsa)
-    log = ''.join(clusters.get('log') or [])
-    assert clusters['status'] == JOB_SUCCESS, log[-3000:]
-    maps = [a for a in client.get('annotation', parameters={'itemId': query['_id']})
-            if 'EmbeddingClusters' in (a['annotation'].get('attributes') or {})]
-    assert len(maps) == 1
-
-    search = _wait_job(client, _submit(client, 'CollectionSimilarity', {
-        'inputImageFile': query['fileId'], 'inputImageId': query['_id'],
-        'keypoints': '[1000, 1500]', 'collection': archive['_id'], 'topK': '10',
-        'outputResultsFile': 'results.csv', 'outputResultsFile_folder': private,
-        'girderApiUrl': '', 'girderToken': ''})['_id'], worker=dsa)
-    log = ''.join(search.get('log') or [])
-    assert search['status'] == JOB_SUCCESS, log[-3000:]
-    create = [body['Cmd'] for body in _creates(docker_host['log'])
-              if body['Cmd'][0] == 'CollectionSimilarity' and '--collection' in body['Cmd']]
-    assert create[-1][create[-1].index('--collection') + 1] == archive['_id'], create[-1]
-    matched = [a for a in client.get('annotation', parameters={'itemId': other['itemId']})
-               if 'CollectionSimilarity' in (a['annotation'].get('attributes') or {})]
-    assert len(matched) == 1, log[-3000:]
-    rows = [i for i in client.get('item', parameters={'folderId': private, 'limit': 0})
-            if i['name'] == 'results.csv']
-    assert len(rows) == 1  # the ranked table, uploaded by the result hook
-
-
-def test_two_clicks_in_histomicsui_run_in_containers(dsa, pathologist, sample_slide, tmp_path):
-    """Analyses menu -> Embedding Similarity -> two clicks on the slide: each Submit queues a
-    job that girder_worker runs in a container; HistomicsUI draws the heatmap, and the second
-    click updates it in place from the cache in Girder."""
-    from test_analyses_menu import TISSUE, TISSUE_2, Browser, screenshot_dir, yellow_pixels
-
-    client = pathologist
     item = upload_slide(client, sample_slide)
+    public = client.get('folder', parameters={'parentType': 'user', 'parentId': me['_id'],
+                                              'name': 'Public'})[0]
+    archive = client.createFolder(public['_id'], 'archive')
+    other = client.uploadFileToFolder(archive['_id'], slide_40x)
     shots = screenshot_dir(tmp_path)
-    clicks = [{'x': x, 'y': y, 'name': name}
-              for name, (x, y) in (('worker_click1', TISSUE), ('worker_click2', TISSUE_2))]
+    names = ('EmbeddingSimilarity', 'EmbeddingClusters', 'CollectionSimilarity')
+    runs = [{'cli': 'EmbeddingSimilarity',
+             'clicks': [{'x': x, 'y': y, 'name': name}
+                        for name, (x, y) in (('worker_click1', TISSUE),
+                                             ('worker_click2', TISSUE_2))]},
+            {'cli': 'EmbeddingClusters', 'name': 'worker_clusters', 'submit': True},
+            {'cli': 'CollectionSimilarity', 'folder': {'param': 'collection',
+                                                       'path': ['Public', 'archive']},
+             'clicks': [{'x': TISSUE[0], 'y': TISSUE[1], 'name': 'worker_collection'}]}]
     config = {'url': dsa['apiUrl'].replace('/api/v1', '') + '/histomics#?image=%s' % item['_id'],
-              'login': client.get('user/me')['login'], 'password': 'password1',
-              'image': IMAGE.partition(':')[0], 'cli': 'EmbeddingSimilarity', 'shots': shots,
-              'clicks': clicks, 'settleMs': 5000,
-              'imageParams': {'EmbeddingSimilarity': ['inputImageFile', 'inputImageId']}}
+              'login': me['login'], 'password': 'password1', 'image': IMAGE.partition(':')[0],
+              'shots': shots, 'runs': runs, 'settleMs': 5000,
+              'imageParams': {name: image_parameters(cli_xml(name)) for name in names}}
     browser = Browser(config, tmp_path)
+
+    def run_job(name: str) -> tuple[dict, dict]:
+        """The job HistomicsUI submitted, run by girder_worker; the request and the shot after."""
+        submitted = browser.next('submitted')
+        assert submitted['status'] == 200 and submitted['name'] == name, submitted
+        job = _wait_job(client, submitted['job']['_id'], worker=dsa)
+        log = ''.join(job.get('log') or [])
+        assert job['status'] == JOB_SUCCESS, log[-3000:] + dsa['worker_log'].read_text()[-3000:]
+        assert 'Traceback' not in log, log[-3000:]
+        browser.resume()
+        return submitted, browser.next('shot')
+
     try:
-        browser.next('panel')
+        assert browser.next('panel')['cli'] == 'EmbeddingSimilarity'
         before = yellow_pixels(os.path.join(shots, 'analyses_page.png'))
         browser.next('submiton')
         versions = []
-        for click in clicks:
-            submitted = browser.next('submitted')
-            assert submitted['status'] == 200, submitted
-            job = _wait_job(client, submitted['job']['_id'], worker=dsa)
-            assert job['status'] == JOB_SUCCESS, ''.join(job.get('log') or [])[-3000:]
-            browser.resume()
-            shot = browser.next('shot')
+        for click in runs[0]['clicks']:
+            _submitted, shot = run_job(click['name'])
             heatmap, = heatmaps(client, item['_id'])
             assert any(heatmap['_id'] in url for url in shot['annotationRequests'])
             versions.append((heatmap['_id'], heatmap['_version']))
@@ -229,16 +219,37 @@ def test_two_clicks_in_histomicsui_run_in_containers(dsa, pathologist, sample_sl
             assert gained - before > 2000, 'no heatmap drawn after %s' % click['name']
         (first_id, first_version), (second_id, second_version) = versions
         assert second_id == first_id and second_version > first_version
+
+        assert browser.next('panel')['cli'] == 'EmbeddingClusters'
+        _submitted, shot = run_job('worker_clusters')
+        tissue_map, = _annotations(client, item['_id'], 'EmbeddingClusters')
+        assert any(tissue_map['_id'] in url for url in shot['annotationRequests'])
+
+        assert browser.next('panel')['cli'] == 'CollectionSimilarity'
+        browser.next('submiton')
+        submitted, shot = run_job('worker_collection')
+        assert submitted['params']['collection'] == archive['_id'], submitted['params']
+        create = [body['Cmd'] for body in _creates(docker_host['log'])
+                  if body['Cmd'][0] == 'CollectionSimilarity' and '--collection' in body['Cmd']]
+        assert create[-1][create[-1].index('--collection') + 1] == archive['_id'], create[-1]
+        assert len(_annotations(client, other['itemId'], 'CollectionSimilarity')) == 1
+        results = client.get('item', parameters={'folderId': submitted['params'][
+            'outputResultsFile_folder'], 'name': submitted['params']['outputResultsFile']})
+        assert len(results) == 1  # the ranked table, uploaded by the result hook
         assert not [e for e in browser.next('done')['errors'] if 'annotation' in e.lower()]
     finally:
         browser.close()
 
 
-def test_cancel_stops_the_container_and_the_next_job_resumes(dsa, pathologist, sample_slide):
+def test_cancel_stops_the_container_and_the_next_job_resumes(dsa, pathologist, docker_host,
+                                                             sample_slide):
     """Cancel in the job panel: Girder revokes the Celery task, girder_worker's worker hears
-    the broadcast and runs ``docker stop`` on the container; the job ends CANCELED and the next
-    click completes."""
+    the broadcast and runs ``docker stop`` on the container; our CLI, PID 1 there, gets the
+    SIGTERM, caches its finished cells in Girder within the stop timeout, the job ends CANCELED
+    and the next click resumes from those cells."""
     import time
+
+    from test_analyses_menu import cache_files
 
     client = pathologist
     item = upload_slide(client, sample_slide)
@@ -251,17 +262,27 @@ def test_cancel_stops_the_container_and_the_next_job_resumes(dsa, pathologist, s
             break
         assert time.monotonic() < deadline and dsa['worker'].poll() is None, progress
         time.sleep(0.2)
+    stops = len(STOP.findall(docker_host['log'].read_bytes()))
     client.put('job/%s/cancel' % job['_id'])
     cancelled = _wait_job(client, job['_id'], worker=dsa)
     log = ''.join(cancelled.get('log') or [])
     assert cancelled['status'] == 5, log[-3000:] + dsa['worker_log'].read_text()[-3000:]
-    # girder_worker stops reading the container's output once it asks docker to stop it, so
-    # our "interrupted; ... kept" line never reaches the job log: the kept cells show below
     assert 'Asking to stop container' in log, log[-3000:]
+    assert len(STOP.findall(docker_host['log'].read_bytes())) == stops + 1  # docker stop
+    # girder_worker stops reading the container's output once it asks docker to stop it, so
+    # our "interrupted; ... kept" line never reaches the job log: the kept cells show in Girder
+    kept = [f for f in cache_files(client) if f['name'].endswith('.npz')]
+    assert len(kept) == 1, log[-3000:]  # the finished cells, marked incomplete
+    for heatmap in heatmaps(client, item['_id']):  # a heatmap left behind is a marked preview
+        assert heatmap['annotation']['description'].startswith('Preview: '), heatmap
+
     resumed = _wait_job(client, submit_as_histomicsui(client, item, **slow)['_id'],
                         worker=dsa)
     log2 = ''.join(resumed.get('log') or [])
     assert resumed['status'] == JOB_SUCCESS, log2[-3000:]
-    # the next click completes the grid (the cancelled container's checkpoint does not reach
-    # Girder through this path yet: see docs/dsa-jobs.rst; job_runner's cancel test checks it)
-    assert re.search(r'\d+ embedded now', log2), log2[-3000:]
+    reused = int(re.search(r'reusing (\d+) embedded cells from girder:file/', log2).group(1))
+    embedded = int(re.search(r'(\d+) embedded now', log2).group(1))
+    assert reused > 0 and embedded < reused + embedded, log2[-3000:]
+    final, = heatmaps(client, item['_id'])  # the preview, if any, replaced in place
+    assert not final['annotation']['description'].startswith('Preview'), final
+    assert len([f for f in cache_files(client) if f['name'].endswith('.npz')]) == 1

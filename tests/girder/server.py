@@ -82,6 +82,44 @@ def use_mongomock() -> None:
         mongomock.collection.Cursor, mongomock.command_cursor.CommandCursor)
 
 
+def folder_annotations_without_let() -> None:
+    """large_image's annotations-in-a-folder query (Girder's folder browser asks whether a
+    folder holds any) uses ``$lookup`` with ``let``, which mongomock lacks: answer it with plain
+    finds. Only where large_image's annotation plugin is installed."""
+    try:
+        from girder_large_image_annotation.models.annotation import Annotation
+        from girder_large_image_annotation.rest.annotation import AnnotationResource
+    except ImportError:
+        return
+    from bson import ObjectId
+    from girder.models.folder import Folder
+    from girder.models.item import Item
+
+    def get_folder_annotations(self, id, recurse, user, limit=False, offset=False, sort=False,
+                               sortDir=False, count=False):
+        folders, queue = {ObjectId(id)}, [ObjectId(id)]
+        while recurse and queue:
+            for child in Folder().collection.find({'parentId': queue.pop()}, {'_id': 1}):
+                if child['_id'] not in folders:
+                    folders.add(child['_id'])
+                    queue.append(child['_id'])
+        items = [i['_id'] for i in Item().collection.find({'folderId': {'$in': list(folders)}},
+                                                          {'_id': 1})]
+        query = {'itemId': {'$in': items}, '_active': {'$ne': False}}
+        if not user['admin']:
+            query['$or'] = [
+                {'access.users': {'$elemMatch': {'id': user['_id'], 'level': {'$gte': 2}}}},
+                {'access.groups': {'$elemMatch': {'id': {'$in': user['groups']},
+                                                  'level': {'$gte': 2}}}}]
+        if count:
+            return iter([{'count': Annotation().collection.count_documents(query)}])
+        cursor = Annotation().collection.find(query)
+        if sort:
+            cursor = cursor.sort(sort, sortDir)
+        return cursor.skip(offset or 0).limit(limit or 0)
+    AnnotationResource.getFolderAnnotations = get_folder_annotations
+
+
 def use_folder_broker(folder: str) -> None:
     """Send girder_worker's Celery messages to files in ``folder`` (kombu's filesystem transport).
 
@@ -169,6 +207,7 @@ def main() -> int:
     args = parser.parse_args()
 
     use_mongomock()
+    folder_annotations_without_let()
     if args.worker_queue:
         use_folder_broker(args.worker_queue)
     if args.job_token_scope:

@@ -1,11 +1,16 @@
 // Drive HistomicsUI's Analyses menu in headless chromium as a logged-in pathologist:
 //   node analyses.js CONFIG.json
-// CONFIG: {url, login, password, image, cli, imageParams: {cli: [names]}, shots,
-// clicks: [{x, y, name}]} (x, y in base-image pixels), or {..., panels: [cli, ...]} to open each
-// panel and stop, or {..., fill: {param: value}} to type into the panel and press Submit. Logs in, opens the slide, picks Analyses -> image -> tag -> cli, reads the
-// panel, screenshots it, presses the key-point button and clicks each point on the viewer;
-// HistomicsUI submits on each click (the region's "submiton"). Talks JSON lines on stdout; after each submit it waits for one line on
-// stdin (the test runs the job meanwhile), then screenshots the result.
+// CONFIG: {url, login, password, image, imageParams: {cli: [names]}, shots, settleMs} and
+//   panels: [cli, ...]            open each panel, screenshot it and stop; or
+//   runs: [RUN, ...]              one after the other in the same page; or the keys of one RUN:
+//   RUN = {cli, name, fill: {param: value}, folder: {param, path: [folder, ...]},
+//          clicks: [{x, y, name}], submit: true}
+// Logs in, opens the slide, picks Analyses -> image -> tag -> cli, reads the panel and
+// screenshots it. Then types ``fill`` into the panel, picks ``folder`` in Girder's folder
+// browser, and either clicks each point on the viewer (x, y in base-image pixels; HistomicsUI
+// submits on each click, the region's "submiton") or presses Submit. Talks JSON lines on stdout;
+// after each submit it waits for one line on stdin (the test runs the job meanwhile), then
+// screenshots the result.
 const fs = require('fs');
 const readline = require('readline');
 const { chromium } = require('playwright-core');
@@ -39,7 +44,7 @@ async function displayPoint(p, point) {
 
 // Analyses -> image -> tag -> CLI (bootstrap-submenu opens each level on a click); wait until
 // HistomicsUI has filled the image parameters, read the panel and screenshot it
-async function openPanel(p, panel, cli) {
+async function openPanel(p, panel, cli, suffix = '') {
   await p.click('.h-analyses-dropdown-link');
   await p.click(`.h-analyses-dropdown a[data-name="${config.image}"]`);
   await p.click(`.h-analyses-dropdown a[data-name="${config.image}"] + ul > li > a`);
@@ -59,10 +64,90 @@ async function openPanel(p, panel, cli) {
     return out;
   });
   const title = (await panel.locator('.s-panel-title, h3, h4').first().textContent().catch(() => '')) || '';
-  const suffix = config.panels ? `_${cli}` : '';
   await p.screenshot({ path: `${config.shots}/analyses_page${suffix}.png` });
   await panel.screenshot({ path: `${config.shots}/analyses_panel${suffix}.png` });
   return { event: 'panel', cli, groups: groups.map((g) => g.trim()), values, title: title.trim() };
+}
+
+// type into the panel's fields (e.g. Text Queries), as a user does
+async function fillPanel(panel, fill) {
+  for (const [name, value] of Object.entries(fill)) {
+    const field = panel.locator(`input#${name}`);
+    await field.fill(value);
+    await field.dispatchEvent('change');
+  }
+}
+
+// A folder parameter: the folder button opens Girder's browser at the user's home; open each
+// folder of ``path`` in turn and confirm, as a user picks the folder to search
+async function pickFolder(p, panel, param, path) {
+  const control = panel.locator(`input#${param}`).locator('xpath=ancestor::*[contains(@class, "input-group")][1]');
+  await control.locator('.s-select-file-button').click();
+  const dialog = p.locator('#g-dialog-container');
+  await dialog.locator('.g-hierarchy-widget').waitFor({ timeout: 30000 });
+  for (const name of path) {
+    const link = dialog.locator('a.g-folder-list-link', { hasText: name }).first();
+    await link.waitFor({ timeout: 30000 });
+    await link.click();
+    await dialog.locator('.g-hierarchy-breadcrumb-bar', { hasText: name }).waitFor({ timeout: 30000 });
+  }
+  await p.screenshot({ path: `${config.shots}/analyses_folder_dialog.png` });
+  await dialog.locator('.g-submit-button').click();
+  await p.waitForFunction(({ id, name }) => {
+    const el = document.querySelector(`#h-analysis-panel input#${id}`);
+    return el && el.value === name;
+  }, { id: param, name: path[path.length - 1] }, { timeout: 30000 });
+}
+
+// ``act`` makes HistomicsUI submit (a click on the slide or the Submit button): report the
+// request, wait for the test to run the job (one stdin line), then screenshot the result
+async function submitAndShoot(p, input, index, name, annotationRequests, act, extra = {}) {
+  const submitted = p.waitForResponse(
+    (response) => /\/slicer_cli_web\/.*\/run$/.test(response.url().split('?')[0]) &&
+      response.request().method() === 'POST', { timeout: 60000 });
+  await act();
+  const response = await submitted;
+  const params = Object.fromEntries(new URLSearchParams(response.request().postData() || ''));
+  emit({ event: 'submitted', index, name, params, job: await response.json(),
+    status: response.status(), ...extra });
+  await input.next(); // the test has run the job
+  await p.waitForTimeout(config.settleMs || 8000);
+  await p.screenshot({ path: `${config.shots}/analyses_${name}.png` });
+  emit({ event: 'shot', index, name, annotationRequests: [...annotationRequests] });
+}
+
+// Key points: switch "submit on" on (once), pick the point tool and click each point;
+// HistomicsUI submits on each click (the region's "submiton")
+async function clickPoints(p, panel, input, clicks, annotationRequests) {
+  // slicer_cli_web 1.5.14 renders the "submiton" toggle switched off (its first render reads
+  // the state from the still empty widget), so the user switches it on once in the key-point
+  // dropdown, then picks the point tool
+  const keypoints = panel.locator('.s-select-region-button[parent-id="keypoints"]').first()
+    .locator('xpath=ancestor::*[contains(@class, "input-group-btn")][1]');
+  const toggle = keypoints.locator('.s-select-region-submit-button');
+  const submitOnAtStart = await toggle.evaluate((el) => el.classList.contains('enabled'));
+  if (!submitOnAtStart) {
+    await keypoints.locator('.dropdown-toggle').click();
+    await toggle.click();
+  }
+  const submitOn = await toggle.evaluate((el) => el.classList.contains('enabled'));
+  emit({ event: 'submiton', atStart: submitOnAtStart, now: submitOn });
+  // Key points take points, rectangles and polygons: the visible button draws the first shape
+  // slicer_cli_web lists (a rectangle), and the point tool is in the drop-down
+  const pointTool = keypoints.locator(
+    '.dropdown-menu .s-select-region-button[shape="point"][multi="false"]').first();
+  for (const [index, point] of clicks.entries()) {
+    await p.waitForTimeout(500);
+    // HistomicsUI re-arms the tool 50 ms after a submit; choose it again when it is not armed
+    const armed = await pointTool.evaluate((el) => el.classList.contains('active'));
+    if (!armed) {
+      await keypoints.locator('.dropdown-toggle').click();
+      await pointTool.click();
+    }
+    const where = await displayPoint(p, point);
+    await submitAndShoot(p, input, index, point.name, annotationRequests,
+      () => p.mouse.click(where.x, where.y), { armed });
+  }
 }
 
 (async () => {
@@ -99,74 +184,30 @@ async function openPanel(p, panel, cli) {
   await page.waitForSelector('.h-analyses-dropdown-link', { timeout: 60000 });
 
   const panel = page.locator('#h-analysis-panel');
-  for (const cli of config.panels || [config.cli]) {
-    emit(await openPanel(page, panel, cli));
-  }
-  if (config.fill) {
-    // type into the panel's fields (e.g. Text Queries), as a user does, and press Submit
-    for (const [name, value] of Object.entries(config.fill)) {
-      const field = panel.locator(`input#${name}`);
-      await field.fill(value);
-      await field.dispatchEvent('change');
+  if (config.panels) {
+    for (const cli of config.panels) {
+      emit(await openPanel(page, panel, cli, `_${cli}`));
     }
-    await panel.screenshot({ path: `${config.shots}/analyses_text_panel.png` });
-    const submitted = page.waitForResponse(
-      (response) => /\/slicer_cli_web\/.*\/run$/.test(response.url().split('?')[0]) &&
-        response.request().method() === 'POST', { timeout: 60000 });
-    await panel.locator('.s-info-panel-submit').click();
-    const response = await submitted;
-    const params = Object.fromEntries(new URLSearchParams(response.request().postData() || ''));
-    emit({ event: 'submitted', index: 0, name: 'text', params, job: await response.json(),
-      status: response.status() });
-    await input.next(); // the test has run the job
-    await page.waitForTimeout(config.settleMs || 8000);
-    await page.screenshot({ path: `${config.shots}/analyses_text.png` });
-    emit({ event: 'shot', index: 0, name: 'text', annotationRequests: [...annotationRequests] });
   }
-  if (!config.clicks) {
-    await browser.close();
-    emit({ event: 'done', errors });
-    return;
-  }
-
-  // slicer_cli_web 1.5.14 renders the "submiton" toggle switched off (its first render reads
-  // the state from the still empty widget), so the user switches it on once in the key-point
-  // dropdown, then picks the point tool
-  const keypoints = panel.locator('.s-select-region-button[parent-id="keypoints"]').first()
-    .locator('xpath=ancestor::*[contains(@class, "input-group-btn")][1]');
-  const toggle = keypoints.locator('.s-select-region-submit-button');
-  const submitOnAtStart = await toggle.evaluate((el) => el.classList.contains('enabled'));
-  if (!submitOnAtStart) {
-    await keypoints.locator('.dropdown-toggle').click();
-    await toggle.click();
-  }
-  const submitOn = await toggle.evaluate((el) => el.classList.contains('enabled'));
-  emit({ event: 'submiton', atStart: submitOnAtStart, now: submitOn });
-  // Key points take points, rectangles and polygons: the visible button draws the first shape
-  // slicer_cli_web lists (a rectangle), and the point tool is in the drop-down
-  const pointTool = keypoints.locator(
-    '.dropdown-menu .s-select-region-button[shape="point"][multi="false"]').first();
-  for (const [index, point] of config.clicks.entries()) {
-    await page.waitForTimeout(500);
-    // HistomicsUI re-arms the tool 50 ms after a submit; choose it again when it is not armed
-    const armed = await pointTool.evaluate((el) => el.classList.contains('active'));
-    if (!armed) {
-      await keypoints.locator('.dropdown-toggle').click();
-      await pointTool.click();
+  // one run per panel: config.runs, or the single one the top-level keys describe
+  const runs = config.runs || (config.panels ? [] : [
+    { cli: config.cli, fill: config.fill, clicks: config.clicks, name: 'text' }]);
+  for (const [at, run] of runs.entries()) {
+    emit(await openPanel(page, panel, run.cli, at ? `_${run.cli}` : ''));
+    if (run.fill) {
+      await fillPanel(panel, run.fill);
+      await panel.screenshot({ path: `${config.shots}/analyses_${run.name}_panel.png` });
     }
-    const where = await displayPoint(page, point);
-    const submitted = page.waitForResponse(
-      (response) => /\/slicer_cli_web\/.*\/run$/.test(response.url().split('?')[0]) &&
-        response.request().method() === 'POST', { timeout: 60000 });
-    await page.mouse.click(where.x, where.y);
-    const response = await submitted;
-    const params = Object.fromEntries(new URLSearchParams(response.request().postData() || ''));
-    const job = await response.json();
-    emit({ event: 'submitted', index, name: point.name, params, job, status: response.status(), armed });
-    await input.next(); // the test has run the job
-    await page.waitForTimeout(config.settleMs || 8000);
-    await page.screenshot({ path: `${config.shots}/analyses_${point.name}.png` });
-    emit({ event: 'shot', index, name: point.name, annotationRequests: [...annotationRequests] });
+    if (run.folder) {
+      await pickFolder(page, panel, run.folder.param, run.folder.path);
+    }
+    if (run.clicks) {
+      await clickPoints(page, panel, input, run.clicks, annotationRequests);
+    } else if (run.fill || run.submit) {
+      // press Submit, as a user does once the panel is filled in
+      await submitAndShoot(page, input, 0, run.name, annotationRequests,
+        () => panel.locator('.s-info-panel-submit').click());
+    }
   }
   await browser.close();
   emit({ event: 'done', errors });

@@ -12,15 +12,26 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
+
+DOCKER_STOP_SECONDS = 10
+"""Docker's default stop timeout (a container created without ``StopTimeout``)."""
+_STOP = re.compile(rb'^(POST /[^ ?]*/containers/[^/ ?]+/stop)( HTTP/1\.[01]\r\n)', re.M)
+
+
+def as_docker(request: bytes) -> bytes:
+    """``request`` with a stop timeout added where Docker would apply its default."""
+    return _STOP.sub(rb'\1?t=%d\2' % DOCKER_STOP_SECONDS, request)
 
 
 async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, log=None) -> None:
     try:
         while data := await reader.read(65536):
-            if log is not None:
+            if log is not None:  # the client's side: keep it, and send it as Docker reads it
                 log.write(data)
                 log.flush()
+                data = as_docker(data)
             writer.write(data)
             await writer.drain()
     except (ConnectionError, asyncio.CancelledError):
