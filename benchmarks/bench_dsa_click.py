@@ -1,25 +1,31 @@
-"""The click a pathologist feels, in the real DSA stack: Submit -> heatmap on the slide.
+"""The click a pathologist feels, in the real DSA stack: a click on the slide -> heatmap drawn.
 
     python benchmarks/bench_dsa_click.py [--mosaic 4]
 
 Starts the stack of tests/test_dsa_stack.py (:mod:`dsa_stack`: the task image built with
 tools/build_image.sh, podman's Docker API, Girder with HistomicsUI and Slicer CLI Web, the image
-registered through ``PUT /slicer_cli_web/docker_image``, girder_worker's Celery worker), then
-submits what HistomicsUI submits for a point click, on the sample slide and on a mosaic of
-``--mosaic``² copies of it, a first click (nothing cached) and a second click at another point
-(the grid cached in Girder). Each is timed from the POST of Submit until the heatmap's new
-version is readable through the REST API (what HistomicsUI fetches when the job ends), and split
-by the job's own timestamps and our log:
+registered through ``PUT /slicer_cli_web/docker_image``, girder_worker's Celery worker), then,
+in headless Chromium (tests/ui/analyses.js), opens Analyses -> Embedding Similarity on the
+sample slide and on a mosaic of ``--mosaic``² copies of it and clicks twice: a first click
+(nothing cached) and a second click at another point (the grid cached in Girder). Each click is
+timed from the mouse click until HistomicsUI has fetched the heatmap's new version (*browser*),
+and until the REST API serves it (*REST*), and split by the job's timestamps, podman's container
+events and our log:
 
-* ``queue``: Submit -> girder_worker starts the job (RUNNING);
-* ``worker``: RUNNING -> the job's last status change, less the CLI: the slide's download into
-  the job volume, ``docker run`` (container start and stop), the result hooks;
-* ``cli``: our CLI inside the container, from its "done in" line (model load, embedding or
-  cache download, scoring, posting the annotation and hits: the annotation ingest);
-* ``visible``: the job's end -> the new heatmap version is served by the REST API.
+* ``queue``: the click -> girder_worker starts the job (RUNNING): HistomicsUI's POST, Slicer CLI
+  Web, the Celery queue;
+* ``download``: RUNNING -> the container is created: the slide's download into the job volume
+  and the image inspect;
+* ``start``: container created -> died, less our CLI: container start, Python start and
+  imports, exit;
+* ``cli``: our CLI, from its "done in" line; ``post`` is the part spent posting the heatmap and
+  caching the grid in Girder (its ``publish`` and ``cache`` steps);
+* ``finish``: the container died -> the job's last status: girder_worker's result hooks and
+  ``busybox chmod`` of the volume;
+* ``refresh``: the job's end -> HistomicsUI has fetched the new heatmap (its job-status refresh;
+  drawing it is not included).
 
-Browser time (HistomicsUI's debounced refresh and drawing) is not included. CPU only, one
-worker (concurrency 1), the bundled model (efficientnet-lite0). Writes
+CPU only, one worker (concurrency 1), the bundled model (efficientnet-lite0). Writes
 ``benchmarks/results/bench_dsa_click.json``.
 """
 
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import re
 import subprocess
@@ -42,38 +49,101 @@ sys.path[:0] = [REPO, TESTS]
 
 from results_file import save_report  # noqa: E402 - benchmarks/ is on sys.path as a script
 
-STATUS = {1: 'queued', 2: 'running', 3: 'success', 4: 'error', 6: 'pushing'}
+RUNNING = 2
 
 
 def _time(stamp: str) -> float:
     return datetime.datetime.fromisoformat(stamp.replace('Z', '+00:00')).timestamp()
 
 
-def _click(client, item: dict, point: tuple[int, int], previous: int, worker: dict) -> dict:
-    import dsa_stack
-    from test_analyses_menu import heatmaps, submit_as_histomicsui
+def _container_events(since: float) -> list[dict]:
+    """podman's create / start / died events of task containers since ``since``."""
+    from test_container import _podman_env
 
-    started = time.time()
-    job = submit_as_histomicsui(client, item, keypoints='[%d, %d]' % point)
-    job = dsa_stack.wait_job(client, job['_id'], 1800, worker)
-    ended = time.time()
-    log = ''.join(job.get('log') or [])
-    assert job['status'] == dsa_stack.JOB_SUCCESS, log[-3000:]
+    out = subprocess.run(['podman', 'events', '--stream=false', '--since',
+                          str(int(since) - 1), '--format', 'json', '--filter', 'type=container'],
+                         env=_podman_env(), capture_output=True, text=True, check=True,
+                         timeout=60).stdout
+    events = [json.loads(line) for line in out.splitlines() if line.startswith('{')]
+    return [e for e in events if 'embedding-similarity' in e.get('Image', '')
+            and e['Status'] in ('create', 'start', 'died')]
+
+
+def _job_container(events: list[dict], start: float, end: float) -> dict[str, float]:
+    """create / start / died times of the one task container created within the job."""
+    ids = {e['ID'] for e in events if e['Status'] == 'create' and start <= _time(e['Time']) <= end}
+    assert len(ids) == 1, ids
+    return {e['Status']: _time(e['Time']) for e in events if e['ID'] in ids}
+
+
+def _wait_for_version(client, item_id: str, previous: int) -> tuple[dict, float]:
+    from test_analyses_menu import heatmaps
+
     while True:
-        found = heatmaps(client, item['_id'])
+        found = heatmaps(client, item_id)
         if found and found[0]['_version'] > previous:
-            break
+            return found[0], time.time()
         time.sleep(0.05)
-    visible = time.time()
-    stamps = {entry['status']: _time(entry['time']) for entry in job.get('timestamps', [])}
-    running = stamps.get(2, started)
-    last = max(stamps.values()) if stamps else ended
-    cli = float(re.search(r'done in ([0-9.]+) s', log).group(1))
-    embedded = re.search(r'(\d+) embedded now', log)
-    return {'total': visible - started, 'queue': running - started,
-            'worker': (last - running) - cli, 'cli': cli, 'visible': visible - ended,
-            'cells_embedded': int(embedded.group(1)) if embedded else None,
-            'version': found[0]['_version']}
+
+
+def _clicks_in_browser(dsa: dict, client, item: dict, work: Path, name: str) -> list[dict]:
+    """Two clicks in HistomicsUI on ``item``; each job's timings (the container's added later)."""
+    import dsa_stack
+    from test_analyses_menu import TISSUE, TISSUE_2, Browser
+
+    shots = work / ('shots-' + name.replace(' ', '_'))
+    shots.mkdir()
+    config = {'url': dsa['apiUrl'].replace('/api/v1', '') + '/histomics#?image=%s' % item['_id'],
+              'login': client.get('user/me')['login'], 'password': 'password1',
+              'image': dsa_stack.IMAGE.partition(':')[0], 'cli': 'EmbeddingSimilarity',
+              'shots': str(shots), 'settleMs': 8000,
+              'imageParams': {'EmbeddingSimilarity': ['inputImageFile', 'inputImageId']},
+              'clicks': [{'x': x, 'y': y, 'name': click}
+                         for click, (x, y) in (('first', TISSUE), ('cached', TISSUE_2))]}
+    browser = Browser(config, work / name.replace(' ', '_'))
+    rows, previous = [], -1
+    try:
+        browser.next('submiton')
+        for click in ('first', 'cached'):
+            submitted = browser.next('submitted')
+            job = dsa_stack.wait_job(client, submitted['job']['_id'], 1800, dsa)
+            log = ''.join(job.get('log') or [])
+            assert job['status'] == dsa_stack.JOB_SUCCESS, log[-3000:]
+            heatmap, rest_at = _wait_for_version(client, item['_id'], previous)
+            previous = heatmap['_version']
+            browser.resume()
+            shot = browser.next('shot')
+            stamps = {entry['status']: _time(entry['time']) for entry in job['timestamps']}
+            end = max(stamps.values())
+            loaded = [entry['at'] for entry in shot['annotationsLoaded']
+                      if heatmap['_id'] in entry['url'] and entry['at'] >= end]
+            assert loaded, 'HistomicsUI did not fetch the new heatmap'
+            steps = {step: float(seconds) for step, seconds in re.findall(
+                r'<filter-name>([\w-]+)</filter-name><filter-time>([0-9.]+)<', log)}
+            embedded = re.search(r'(\d+) embedded now', log)
+            rows.append({'slide': name, 'click': click, 'clicked': submitted['actedAt'],
+                         'running': stamps[RUNNING], 'end': end, 'rest': rest_at,
+                         'browser': min(loaded),
+                         'cli': float(re.search(r'done in ([0-9.]+) s', log).group(1)),
+                         'steps': steps,
+                         'cells_embedded': int(embedded.group(1)) if embedded else None})
+    finally:
+        browser.close()
+    return rows
+
+
+def _breakdown(row: dict, events: list[dict]) -> dict:
+    """The click's seconds, by stage (see the module's docstring)."""
+    container = _job_container(events, row['running'], row['end'])
+    clicked, steps = row['clicked'], row['steps']
+    return {'slide': row['slide'], 'click': row['click'],
+            'total_browser': row['browser'] - clicked, 'total_rest': row['rest'] - clicked,
+            'queue': row['running'] - clicked, 'download': container['create'] - row['running'],
+            'start': container['died'] - container['create'] - row['cli'], 'cli': row['cli'],
+            'post': steps.get('publish', 0.0) + steps.get('cache', 0.0),
+            'finish': row['end'] - container['died'], 'refresh': row['browser'] - row['end'],
+            'rest_after_end': row['rest'] - row['end'], 'cli_steps': steps,
+            'cells_embedded': row['cells_embedded']}
 
 
 def main() -> None:
@@ -85,12 +155,12 @@ def main() -> None:
     import numpy as np
     import slides
     from conftest import upload_slide
-    from test_analyses_menu import TISSUE, TISSUE_2
 
     built = subprocess.run(['bash', os.path.join(REPO, 'tools', 'build_image.sh'),
                             dsa_stack.IMAGE], capture_output=True, text=True, check=False)
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
     rows = []
+    began = time.time()
     with tempfile.TemporaryDirectory(prefix='bench-dsa-') as tmp:
         work = Path(tmp)
         (work / 'docker').mkdir()
@@ -109,18 +179,17 @@ def main() -> None:
             client.authenticate(login, 'password1')
             for name, path in (('sample', slides.SAMPLE_SLIDE),
                                ('mosaic %dx' % args.mosaic ** 2, mosaic)):
-                item = upload_slide(client, path)
-                previous = -1
-                for click, point in (('first', TISSUE), ('cached', TISSUE_2)):
-                    row = _click(client, item, point, previous, dsa)
-                    previous = row.pop('version')
-                    rows.append(dict(slide=name, click=click, **row))
-    print('%-12s %-7s %8s %8s %8s %8s %8s %7s' % ('slide', 'click', 'total s', 'queue',
-                                                   'worker', 'cli', 'visible', 'cells'))
+                (work / name.replace(' ', '_')).mkdir()
+                rows += _clicks_in_browser(dsa, client, upload_slide(client, path), work, name)
+    events = _container_events(began)
+    rows = [_breakdown(row, events) for row in rows]
+    columns = ('total_browser', 'total_rest', 'queue', 'download', 'start', 'cli', 'post',
+               'finish', 'refresh')
+    print('%-12s %-7s' % ('slide', 'click') + ''.join('%9s' % c.replace('total_', '')
+                                                      for c in columns) + '%7s' % 'cells')
     for row in rows:
-        print('%-12s %-7s %8.2f %8.2f %8.2f %8.2f %8.2f %7s' % (
-            row['slide'], row['click'], row['total'], row['queue'], row['worker'], row['cli'],
-            row['visible'], row['cells_embedded']))
+        print('%-12s %-7s' % (row['slide'], row['click']) +
+              ''.join('%9.2f' % row[c] for c in columns) + '%7s' % row['cells_embedded'])
     save_report('bench_dsa_click', {'mosaic': args.mosaic, 'rows': rows,
                                     'registration_seconds': dsa['registration_seconds']})
 

@@ -129,7 +129,11 @@ def use_folder_broker(folder: str) -> None:
     os.makedirs(folder, exist_ok=True)
     os.environ['GIRDER_WORKER_BROKER'] = 'filesystem://'
     os.environ['GIRDER_WORKER_BACKEND'] = 'cache+memory://'
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'ui'))
+    from folder_broker import write_messages_atomically
     from girder_worker.app import app
+
+    write_messages_atomically()
 
     app.conf.broker_transport_options = {'data_folder_in': folder, 'data_folder_out': folder,
                                          'control_folder': os.path.join(folder, 'control')}

@@ -19,6 +19,7 @@ const emit = (event) => console.log(JSON.stringify(event));
 let page = null;
 let config = null;
 const errorsSeen = [];
+const annotationsLoaded = [];
 
 // The image pixel under the mouse, as HistomicsUI's coordinate display shows it
 async function pointerAt(p, x, y) {
@@ -105,15 +106,17 @@ async function submitAndShoot(p, input, index, name, annotationRequests, act, ex
   const submitted = p.waitForResponse(
     (response) => /\/slicer_cli_web\/.*\/run$/.test(response.url().split('?')[0]) &&
       response.request().method() === 'POST', { timeout: 60000 });
+  const actedAt = Date.now() / 1000;
   await act();
   const response = await submitted;
   const params = Object.fromEntries(new URLSearchParams(response.request().postData() || ''));
   emit({ event: 'submitted', index, name, params, job: await response.json(),
-    status: response.status(), ...extra });
+    status: response.status(), actedAt, ...extra });
   await input.next(); // the test has run the job
   await p.waitForTimeout(config.settleMs || 8000);
   await p.screenshot({ path: `${config.shots}/analyses_${name}.png` });
-  emit({ event: 'shot', index, name, annotationRequests: [...annotationRequests] });
+  emit({ event: 'shot', index, name, annotationRequests: [...annotationRequests],
+    annotationsLoaded: [...annotationsLoaded] });
 }
 
 // Key points: switch "submit on" on (once), pick the point tool and click each point;
@@ -168,6 +171,12 @@ async function clickPoints(p, panel, input, clicks, annotationRequests) {
   page.on('request', (request) => {
     if (/\/api\/v1\/annotation\/[0-9a-f]{24}/.test(request.url())) {
       annotationRequests.push(request.url());
+    }
+  });
+  // when each annotation HistomicsUI fetched had arrived (seconds since the epoch), for timing
+  page.on('requestfinished', (request) => {
+    if (/\/api\/v1\/annotation\/[0-9a-f]{24}\?/.test(request.url())) {
+      annotationsLoaded.push({ url: request.url(), at: Date.now() / 1000 });
     }
   });
   // log in through the header's dialog, as a user does, then open the slide

@@ -20,7 +20,10 @@ import sys
 def main(queue: str) -> None:
     os.environ['GIRDER_WORKER_BROKER'] = 'filesystem://'
     os.environ['GIRDER_WORKER_BACKEND'] = 'cache+memory://'
+    from folder_broker import write_messages_atomically
     from girder_worker.app import app
+
+    write_messages_atomically()
 
     app.conf.broker_transport_options = {'data_folder_in': queue, 'data_folder_out': queue,
                                          'control_folder': os.path.join(queue, 'control')}
