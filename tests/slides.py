@@ -54,6 +54,22 @@ def write_pyramid(path: str, pixels: np.ndarray, mpp: float | None,
     return path
 
 
+def damage_a_tile(path: str) -> str:
+    """Overwrite the middle full-resolution tile of a tiled TIFF with random bytes, as a disk
+    error or an interrupted copy would: the slide opens, its thumbnail (a lower level) reads,
+    and that tile does not decode."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tiff:
+        page = tiff.pages[0]
+        middle = len(page.dataoffsets) // 2
+        offset, size = page.dataoffsets[middle], page.databytecounts[middle]
+    with open(path, 'r+b') as handle:
+        handle.seek(offset)
+        handle.write(np.random.default_rng(0).integers(0, 256, size, dtype=np.uint8).tobytes())
+    return path
+
+
 def ramp(width: int, height: int) -> np.ndarray:
     """RGB whose red encodes x / width and green encodes y / height (blue constant)."""
     xs = np.linspace(0, 255, width, dtype=np.float32)

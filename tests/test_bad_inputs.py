@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 import pytest
+import slides
 from conftest import REPO
 
 from EmbeddingSimilarity.cache import store
@@ -58,6 +59,8 @@ def cases(tmp_path_factory, sample_slide):
     from PIL import Image
 
     Image.new('RGB', (1200, 1600), (250, 250, 250)).save(folder / 'white.png')
+    slides.damage_a_tile(slides.write_pyramid(str(folder / 'damaged.tiff'), slides.read_sample(),
+                                              slides.SAMPLE_MPP, compression='zlib'))
     (folder / 'badmodel').mkdir()
     (folder / 'badmodel' / 'config.json').write_text('{garbage')
     os.symlink(folder / 'loop2.svs', folder / 'loop.svs')
@@ -74,6 +77,7 @@ def cases(tmp_path_factory, sample_slide):
 ROWS = [
     ('missing image', ['{folder}/nowhere.svs'], 2, 'does not exist'),
     ('unreadable image', ['{folder}/notes.svs'], 2, 'cannot read'),
+    ('damaged slide', ['{folder}/damaged.tiff', '--model', 'Test'], 2, 'damaged or incomplete'),
     ('tile size', ['{slide}', '--tile-size', '-5'], 2, 'tile size'),
     ('tile size', ['{slide}', '--tile-size', '100000'], 2, 'tile size'),
     ('stride', ['{slide}', '--stride', '-1'], 2, 'stride'),

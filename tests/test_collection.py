@@ -149,6 +149,26 @@ def test_a_second_search_reuses_every_cache(searched):
     assert read_rows(str(out / 'again.csv')) == read_rows(str(out / 'results.csv'))
 
 
+def test_a_slide_damaged_partway_is_skipped_and_the_search_goes_on(sample_slide, tmp_path):
+    """A tile that does not decode, found while embedding one slide of the folder: that slide
+    is skipped with its reason and the others are searched."""
+    import slides
+
+    folder = tmp_path / 'archive'
+    folder.mkdir()
+    shutil.copy(sample_slide, folder / 'a.svs')
+    slides.damage_a_tile(slides.write_pyramid(str(folder / 'damaged.tiff'),
+                                              slides.read_sample(), slides.SAMPLE_MPP,
+                                              compression='zlib'))
+    result = search_cli(*search_args(str(folder), tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert 'slide damaged.tiff could not be embedded, skipped' in result.stderr
+    assert 'damaged or incomplete' in result.stderr and 'internal error' not in result.stderr
+    assert '1 of 2 slides searched' in result.stderr
+    assert {row['image'] for row in read_rows(str(tmp_path / 'results.csv'))} == {'a.svs'}
+    assert not os.path.exists(folder / 'damaged.Test.npz')  # no cache of a damaged slide
+
+
 def test_a_cache_made_for_another_slide_is_embedded_afresh(searched, tmp_path):
     folder, _, _ = searched
     copy = tmp_path / 'copy'

@@ -172,7 +172,6 @@ def read_region(source, left: float, top: float, width: int, height: int,
     One model pixel spans ``factor`` base pixels. Whatever lies outside the image is white
     (glass). large_image picks the pyramid level and resamples.
     """
-    import large_image
 
     meta = source.getMetadata()
     canvas = np.full((height, width, 3), 255, dtype=np.uint8)
@@ -188,8 +187,8 @@ def read_region(source, left: float, top: float, width: int, height: int,
     kwargs = {}
     if abs(factor - 1.0) > 1e-6:
         kwargs['output'] = dict(maxWidth=out_w, maxHeight=out_h)
-    pixels, _ = source.getRegion(region=region, format=large_image.constants.TILE_FORMAT_NUMPY,
-                                 **kwargs)
+    pixels = _pixels(source, 'the region at x=%d, y=%d' % (region['left'], region['top']),
+                     region=region, **kwargs)
     pixels = to_rgb(pixels)
     pixels = _fit(pixels, out_h, out_w)
     ox = int(round((x0 - left) / factor))
@@ -211,8 +210,21 @@ def _fit(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def thumbnail(source, width: int, height: int) -> np.ndarray:
     """RGB uint8 image of the whole slide fitting in ``width`` x ``height``."""
+    return to_rgb(_pixels(source, 'a thumbnail',
+                          output=dict(maxWidth=width, maxHeight=height)))
+
+
+def _pixels(source, what: str, **region) -> np.ndarray:
+    """``source.getRegion(**region)`` as an array. A slide that opened but cannot be read
+    (a damaged or truncated tile) is the file's fault, said in one line, not a crash."""
     import large_image
 
-    pixels, _ = source.getRegion(output=dict(maxWidth=width, maxHeight=height),
-                                 format=large_image.constants.TILE_FORMAT_NUMPY)
-    return to_rgb(pixels)
+    try:
+        pixels, _ = source.getRegion(format=large_image.constants.TILE_FORMAT_NUMPY, **region)
+    except MemoryError:
+        raise
+    except Exception as exc:  # large_image's TileSourceError, PIL's OSError, libtiff's errors
+        raise InputError('could not read %s (%s: %s): the slide file is damaged or '
+                         'incomplete; export or upload it again'
+                         % (what, type(exc).__name__, first_line(exc) or 'no detail')) from exc
+    return pixels
