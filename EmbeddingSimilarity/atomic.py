@@ -1,7 +1,8 @@
 """Atomic file output: write a temporary sibling, flush it to disk, then rename over the target.
 
 An interrupted job therefore leaves either the previous file or the complete new one, never a
-truncated file, and a failed write removes its temporary file.
+truncated file, and a failed write removes its temporary file. An output path that is a symlink
+is written where it points, as a plain ``open()`` would, and the link is kept.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from .errors import OutputError
 @contextlib.contextmanager
 def atomic_write(path: str) -> Iterator[BinaryIO]:
     """Yield a binary handle whose content replaces ``path`` only if the block succeeds."""
-    folder = os.path.dirname(os.path.abspath(path))
+    target = os.path.realpath(path)  # through symlinks, even a dangling one
+    folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         raise OutputError('cannot write %s: folder %s does not exist; create it first'
                           % (path, folder))
     try:
         handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed below, renamed on success)
-            dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp', delete=False)
+            dir=folder, prefix='.' + os.path.basename(target) + '.', suffix='.tmp', delete=False)
     except OSError as exc:
         raise OutputError('cannot write %s: %s' % (path, exc.strerror or exc)) from exc
     try:
@@ -36,7 +38,7 @@ def atomic_write(path: str) -> Iterator[BinaryIO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(handle.name, path)
+        os.replace(handle.name, target)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(handle.name)

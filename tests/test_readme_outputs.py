@@ -5,6 +5,10 @@ not results.
 At the restructuring commit the files were byte-identical. Since then the scoring pass computes
 norms with a BLAS dot per row, which moves some scores in their 7th significant digit, so numbers
 are compared to a relative 1e-5 and everything else (keys, names, colours, counts, order) exactly.
+
+The commands run at ``--precision fp32``: the default (``auto``) is bf16 autocast on a CPU with
+native bf16 (AVX512-BF16, AMX) and fp32 elsewhere, so its numbers depend on the CPU the tests
+land on (bf16 moves cosine scores in the 3rd digit). The golden files hold the fp32 numbers.
 """
 
 from __future__ import annotations
@@ -108,7 +112,8 @@ def outputs(tmp_path_factory, sample_slide):
         (folder / name).mkdir()
         # the Slicer CLI entry script of each CLI, as DSA runs it
         result = subprocess.run([sys.executable, os.path.join(REPO, cli, cli + '.py'),
-                                 str(sample_slide), *args], cwd=str(folder), capture_output=True,
+                                 str(sample_slide), *args, '--precision', 'fp32'],
+                                cwd=str(folder), capture_output=True,
                                 text=True, timeout=900, check=False)
         assert result.returncode == 0, (name, result.stderr[-2000:])
     return folder

@@ -140,6 +140,7 @@ def calibrate(similarity: np.ndarray, embeddings: np.ndarray, grid: TileGrid,
 
 def write_return_parameters(path: str, values: dict) -> None:
     """Slicer's return parameter file: ``name = value`` lines (slicer_cli_web shows them)."""
-    with open(path, 'w', encoding='utf-8') as handle:
-        for name, value in values.items():
-            handle.write('%s = %s\n' % (name, '' if value is None else value))
+    from ..atomic import write_bytes
+
+    write_bytes(path, ''.join('%s = %s\n' % (name, '' if value is None else value)
+                              for name, value in values.items()))
