@@ -325,10 +325,16 @@ def test_a_click_waits_for_a_live_claim_and_takes_over_a_dead_one(girder_server,
     argv = [sys.executable, '-m', 'EmbeddingSimilarity', sample_slide, '--model', 'Test',
             '--keypoints', KEYPOINT, '--api-url', girder_server['apiUrl'], '--girder-token',
             gc.token, '--image-id', slide_item['fileId']]
+    def claims_made() -> int:  # claim items created, from the server's access log
+        with open(girder_server['log']) as log:
+            return sum('POST /api/v1/item?' in line and '.claim' in line for line in log)
+
+    before = claims_made()
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     time.sleep(6)
     assert proc.poll() is None, proc.communicate()  # waiting, not embedding
+    assert claims_made() - before == 1  # it tried once, then waits reading only
     gc.delete('item/%s' % live['_id'])  # the other job ended without a cache
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err

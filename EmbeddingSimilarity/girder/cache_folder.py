@@ -138,6 +138,17 @@ class CacheFolder:
             return None
         return str(mine['_id'])
 
+    def claim_is_live(self, name: str) -> bool:
+        """Whether some run holds a live claim on embedding cache ``name`` (read only: a run
+        waiting for another's cache asks this, and claims again only once it is not)."""
+        folder = self._cache_folder(create=False)
+        if folder is None:
+            return False
+        items = self._call('list the embedding claims', 'get', 'item', parameters={
+            'folderId': folder['_id'], 'limit': 0}) or []
+        return any(_same_name(item['name'], name + CLAIM_SUFFIX)
+                   and _claim_age(item) <= CLAIM_SECONDS for item in items)
+
     def renew_claim(self, claim_id: str, owner: str) -> None:
         self._call('renew the embedding claim', 'put', 'item/%s/metadata' % claim_id,
                    json={'claim': {'owner': owner, 'renewed': time.time()}})

@@ -141,14 +141,24 @@ def _embed_once(request: Request, plan: Plan, girder: GirderLink, scratch: str,
         if claim is not None:
             claimed.enter_context(claim)
             return data, None
-        progress.start('waiting', comment='another job is embedding this slide; waiting for '
-                       'its cache (%.0f s)' % (time.monotonic() - waited))
-        time.sleep(CLAIM_POLL_SECONDS)
-        found, source = cache.find_in_girder(girder.session, plan.provenance, scratch)
-        if found is not None:
-            logger.info('another job embedded this slide (waited %.0f s)',
-                        time.monotonic() - waited)
-            return _reused(found, plan, source)
+        while True:  # wait, reading only, until its cache is there or its claim is not live
+            progress.start('waiting', comment='another job is embedding this slide; waiting '
+                           'for its cache (%.0f s)' % (time.monotonic() - waited))
+            time.sleep(CLAIM_POLL_SECONDS)
+            found, source = cache.find_in_girder(girder.session, plan.provenance, scratch)
+            if found is not None:
+                logger.info('another job embedded this slide (waited %.0f s)',
+                            time.monotonic() - waited)
+                return _reused(found, plan, source)
+            if not _claim_is_live(girder, plan):
+                break  # it ended without a cache, or died: claim it again
+
+
+def _claim_is_live(girder: GirderLink, plan: Plan) -> bool:
+    try:
+        return girder.session.claim_is_live(plan.provenance.cache_name())
+    except GirderError:
+        return False  # claim again: that call says whether Girder can take a claim
 
 
 def embed_missing(request: Request, plan: Plan, data: store.EmbeddingGrid, todo,
