@@ -126,6 +126,24 @@ def test_second_click_reuses_embeddings_cached_in_girder(cli, girder_server, gc,
     assert all(item['meta']['EmbeddingSimilarity']['model'] == 'Test' for item in items)
 
 
+def test_a_renamed_copy_of_a_slide_uses_its_cache_in_girder(cli, girder_server, gc, slide_item,
+                                                             sample_slide, tmp_path):
+    """The same slide uploaded again under another name: its first click finds the cache the
+    original's click left in Girder (same content), and embeds nothing."""
+    import shutil
+
+    from conftest import upload_slide
+
+    first = _task(cli, girder_server, gc, sample_slide, slide_item, '--keypoints', KEYPOINT)
+    assert first.returncode == 0, first.stderr
+    copy = shutil.copy(sample_slide, tmp_path / 'renamed copy.svs')
+    copy_item = upload_slide(gc, copy)
+    second = _task(cli, girder_server, gc, copy, copy_item, '--keypoints', KEYPOINT)
+    assert second.returncode == 0, second.stderr
+    assert '0 embedded now' in second.stderr and 'girder:file/' in second.stderr
+    assert len(_annotations(gc, copy_item['_id'])) == 1  # the map is posted on the copy
+
+
 def test_wrong_token_fails_clearly_and_keeps_the_embeddings(cli, girder_server, gc, slide_item,
                                                             sample_slide, tmp_path):
     npz = tmp_path / 'e.npz'

@@ -114,8 +114,8 @@ def find_in_girder(session: GirderSession, wanted: Provenance,
     names = [name] + ([wanted.cache_name(wanted.image.legacy_fingerprint)]
                       if wanted.image.legacy_fingerprint else [])  # a cache written by 0.1
     try:
-        found = None
-        for candidate in names:
+        found = session.find_cached_embeddings(name, wanted.cache_name_ending())
+        for candidate in names[1:]:
             found = found or session.find_cached_embeddings(candidate)
         if found is None:
             return None, None

@@ -157,10 +157,14 @@ class Provenance:
     def cache_name(self, fingerprint: str = '') -> str:
         """Name of the cache item in Girder: image, model and grid, so one lookup finds it
         (``fingerprint``: another fingerprint of the image, e.g. its legacy one)."""
+        return os.path.splitext(self.image.name)[0] + self.cache_name_ending(fingerprint)
+
+    def cache_name_ending(self, fingerprint: str = '') -> str:
+        """What follows the image name in :meth:`cache_name`: model, grid and the image's
+        content digest, the same for a renamed copy of the image."""
         digest = (fingerprint or self.image.fingerprint).split(':')[-1][:12]
-        return '%s.%s.t%ds%df%.4f.%s.npz' % (
-            os.path.splitext(self.image.name)[0], safe_name(self.model.name), self.grid.tile,
-            self.grid.stride, self.grid.factor, digest)
+        return '.%s.t%ds%df%.4f.%s.npz' % (safe_name(self.model.name), self.grid.tile,
+                                           self.grid.stride, self.grid.factor, digest)
 
 
 def _stored(image: ImageRecord) -> dict[str, Any]:

@@ -68,13 +68,19 @@ class CacheFolder:
             'parentType': 'folder', 'parentId': private_id, 'name': CACHE_FOLDER,
             'sort': '_id', 'sortdir': 1, 'limit': 0}) or []
 
-    def find_cached_embeddings(self, name: str) -> dict | None:
-        """The file of the cached embedding item called ``name``, if there is one."""
+    def find_cached_embeddings(self, name: str, ending: str = '') -> dict | None:
+        """The file of the cached embedding item called ``name``, else of one whose name ends
+        with ``ending`` (the same content under another image name: a renamed copy)."""
         folder = self._cache_folder(create=False)
         if folder is None:
             return None
         items = self._call('list the embedding cache', 'get', 'item', parameters={
             'folderId': folder['_id'], 'name': name, 'limit': 1})
+        if not items and ending:
+            items = [item for item in self._call('list the embedding cache', 'get', 'item',
+                                                 parameters={'folderId': folder['_id'],
+                                                             'limit': 0}) or []
+                     if item['name'].endswith(ending)]
         if not items:
             return None
         files = self._call('list the cached embedding file', 'get',
