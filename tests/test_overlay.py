@@ -150,6 +150,11 @@ def test_scale_legend_says_percentile_or_cosine():
     assert 'percentile' in title and ticks[-1] == (1.0, '100th')
     title, ticks = scale_legend(_result(values, 'linear'))
     assert 'Cosine' in title and ticks[0] == (0.0, '0.10') and ticks[-1] == (1.0, '0.80')
+    # the linear scorer's scores are probabilities, whichever scaling shows them
+    title, ticks = scale_legend(_result(values, 'linear'), 'linear')
+    assert 'Probability' in title and 'osine' not in title and ticks[-1] == (1.0, '0.80')
+    title, _ = scale_legend(_result(values, 'quantile'), 'linear')
+    assert 'probability <= 0.1' in title and 'cosine' not in title
 
 
 def test_build_annotation_records_colour_map_and_display():

@@ -64,7 +64,7 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
     outcome.annotation['description'] = '%s %s' % (query_description(request.query, result),
                                                    calibration.description())
     publish_hits(request, outcome, girder, attributes)
-    title, ticks = scale_legend(result)
+    title, ticks = scale_legend(result, request.query.scorer)
 
     def draw(thumb):
         return similarity_picture(

@@ -72,15 +72,19 @@ def contour_levels(values: np.ndarray, valid: np.ndarray) -> list[tuple[float, s
     return kept
 
 
-def scale_legend(result: SimilarityMap) -> tuple[str, list[tuple[float, str]]]:
-    """What the display values mean: a colour-bar title and (value, label) ticks."""
+def scale_legend(result: SimilarityMap, scorer: str = 'prototype'
+                 ) -> tuple[str, list[tuple[float, str]]]:
+    """What the display values mean: a colour-bar title and (value, label) ticks. The score is
+    a cosine for the prototype scorer and a probability for the linear one."""
+    score = 'probability' if scorer == 'linear' else 'cosine'
     if result.scaling == 'quantile':
-        title = ('Similarity: percentile rank among tissue cells (clear at cosine <= %g)'
-                 % result.threshold)
+        title = ('Similarity: percentile rank among tissue cells (clear at %s <= %g)'
+                 % (score, result.threshold))
         return title, [(0.0, '0'), (0.5, '50th'), (0.9, '90th'), (1.0, '100th')]
     similarity = result.similarity[result.valid]
     top = float(similarity.max()) if similarity.size else 1.0
-    title = 'Cosine similarity to the key point(s)'
+    title = ('Probability of being like the key shapes (logistic regression)'
+             if scorer == 'linear' else 'Cosine similarity to the key point(s)')
     return title, [(v, '%.2f' % (result.threshold + v * (top - result.threshold)))
                    for v in (0.0, 0.25, 0.5, 0.75, 1.0)]
 
