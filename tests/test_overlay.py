@@ -275,3 +275,23 @@ def test_similarity_xml_offers_colormap_and_display():
     assert display.findtext('default') == 'heatmap'
     assert colormap.findtext('longflag') == 'colormap'
     assert display.findtext('longflag') == 'display'
+
+
+def test_key_regions_are_outlined_positive_in_black_negative_in_magenta():
+    grid, values = _grid_and_values()  # 500 x 600 base pixels
+    thumb = np.full((600, 500, 3), 255, dtype=np.uint8)
+    colormap = parse_colormap('single', (255, 255, 0))
+    plain = tint_similarity(thumb, grid, values * 0, colormap)
+    square = ((100.0, 100.0), (200.0, 100.0), (200.0, 200.0), (100.0, 200.0))
+    other = ((300.0, 400.0), (400.0, 400.0), (400.0, 500.0), (300.0, 500.0))
+    drawn = tint_similarity(thumb, grid, values * 0, colormap, regions=[square],
+                            negative_regions=[other])
+    assert (drawn[150, 99:102] == 0).all(axis=1).any()  # the left edge, black
+    assert tuple(drawn[150, 150]) == tuple(plain[150, 150])  # the inside left as it was
+    magenta = (drawn[:, :, 0] == 200) & (drawn[:, :, 1] == 0) & (drawn[:, :, 2] == 200)
+    ys, xs = np.nonzero(magenta)
+    assert ys.min() >= 397 and ys.max() <= 503 and xs.min() >= 297 and xs.max() <= 403
+    assert magenta.sum() > 4 * 100  # all four edges
+    picture = similarity_picture(thumb, grid, values, colormap, title='t', ticks=[(0, '0')],
+                                 regions=[square], negative_regions=[other])
+    assert picture.shape[1] > thumb.shape[1]  # the legend beside it names them

@@ -70,6 +70,8 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
         return similarity_picture(
             thumb, data.grid, result.values, colormap, title=title, ticks=ticks,
             display=request.render.display, levels=levels, points=request.query.keypoints,
+            regions=[shape.vertices for shape in request.query.key_regions],
+            negative_regions=[shape.vertices for shape in request.query.negative_regions],
             slide_mpp=scale.slide_mpp if scale else None, caption=caption(data.provenance))
     publish(request, outcome, girder, progress, draw)
     return outcome

@@ -1,5 +1,6 @@
 """The slide thumbnail tinted by a heatmap (heatmap, choropleth or contour display) or a
-cluster map, key points ringed, and the PNG file; :mod:`.picture` adds the legend around it.
+cluster map, key points ringed and key regions outlined, and the PNG file; :mod:`.picture` adds
+the legend around it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ OVERLAY_MAX_SIDE = 1024
 OVERLAY_MAX_ALPHA = 0.7
 CLUSTER_ALPHA = 0.55
 DISPLAYS = ('heatmap', 'choropleth', 'contour')
+KEY_REGION_INK, NEGATIVE_REGION_INK = (0, 0, 0), (200, 0, 200)
 
 
 def overlay_size(grid: TileGrid, max_side: int = OVERLAY_MAX_SIDE) -> tuple[int, int]:
@@ -82,6 +84,25 @@ def _ring_points(out: np.ndarray, grid: TileGrid, points: Sequence[tuple[float, 
         out[(d > radius + 1.5) & (d <= radius + 2.5)] = (255, 255, 255)
 
 
+def _outline_regions(out: np.ndarray, grid: TileGrid,
+                     regions: Sequence[Sequence[tuple[float, float]]], ink: RGB) -> None:
+    """Each region (its vertices in base pixels) outlined in ``ink`` on a white halo."""
+    if not regions:
+        return
+    from PIL import Image, ImageDraw
+
+    th, tw = out.shape[:2]
+    sx, sy = grid.image_width / tw, grid.image_height / th
+    image = Image.fromarray(out)
+    draw = ImageDraw.Draw(image)
+    for vertices in regions:
+        ring = [(x / sx, y / sy) for x, y in vertices]
+        ring.append(ring[0])
+        draw.line(ring, fill=(255, 255, 255), width=5, joint='curve')
+        draw.line(ring, fill=ink, width=2, joint='curve')
+    out[:] = np.asarray(image)
+
+
 def overlay_image(thumb: np.ndarray, grid: TileGrid, values: np.ndarray,
                   colour: tuple[int, int, int],
                   points: Sequence[tuple[float, float]] = ()) -> np.ndarray:
@@ -107,11 +128,15 @@ def _iso_lines(field: np.ndarray, level: float) -> np.ndarray:
 
 def tint_similarity(thumb: np.ndarray, grid: TileGrid, values: np.ndarray, colormap: Colormap,
                     display: str = 'heatmap', levels: Sequence[float] = (),
-                    points: Sequence[tuple[float, float]] = ()) -> np.ndarray:
+                    points: Sequence[tuple[float, float]] = (),
+                    regions: Sequence[Sequence[tuple[float, float]]] = (),
+                    negative_regions: Sequence[Sequence[tuple[float, float]]] = ()
+                    ) -> np.ndarray:
     """The thumbnail under the similarity values as ``display`` shows them.
 
     heatmap: smooth (bilinear between cell centres); choropleth: each cell's own value;
-    contour: iso-lines at ``levels`` over a light smooth tint.
+    contour: iso-lines at ``levels`` over a light smooth tint. Key points are ringed, key
+    regions outlined (negative ones in magenta).
     """
     th, tw = thumb.shape[:2]
     if display == 'choropleth':
@@ -127,6 +152,8 @@ def tint_similarity(thumb: np.ndarray, grid: TileGrid, values: np.ndarray, color
             colour = colormap.rgb(np.array([max(level, 0.5)]))[0]
             out[line] = np.rint(colour * 0.6).astype(np.uint8)  # darker than the tint
     _ring_points(out, grid, points)
+    _outline_regions(out, grid, regions, KEY_REGION_INK)
+    _outline_regions(out, grid, negative_regions, NEGATIVE_REGION_INK)
     return out
 
 

@@ -12,7 +12,14 @@ import numpy as np
 
 from ..slide.tiling import TileGrid
 from .colours import RGB, Colormap
-from .overlay import CLUSTER_ALPHA, OVERLAY_MAX_ALPHA, tint_clusters, tint_similarity
+from .overlay import (
+    CLUSTER_ALPHA,
+    KEY_REGION_INK,
+    NEGATIVE_REGION_INK,
+    OVERLAY_MAX_ALPHA,
+    tint_clusters,
+    tint_similarity,
+)
 
 MIN_BAR_PIXELS = 20
 _NICE_LENGTHS_UM = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000)
@@ -124,15 +131,18 @@ def similarity_picture(thumb: np.ndarray, grid: TileGrid, values: np.ndarray,
                        colormap: Colormap, *, title: str, ticks: Sequence[tuple[float, str]],
                        display: str = 'heatmap', levels: Sequence[tuple[float, str]] = (),
                        points: Sequence[tuple[float, float]] = (),
+                       regions: Sequence[Sequence[tuple[float, float]]] = (),
+                       negative_regions: Sequence[Sequence[tuple[float, float]]] = (),
                        slide_mpp: float | None = None, caption: str = '') -> np.ndarray:
     """The heatmap picture with a colour bar.
 
     ``ticks``: (display value, label) pairs along the bar (what the scale means: percentile or
     cosine). ``levels``: (display value, label) of the contour levels, marked across the bar
-    and drawn as iso-lines when ``display`` is contour.
+    and drawn as iso-lines when ``display`` is contour. ``regions``, ``negative_regions``: the
+    key shapes' vertices (base pixels), outlined and named in the legend.
     """
     tinted = tint_similarity(thumb, grid, values, colormap, display,
-                             [v for v, _ in levels], points)
+                             [v for v, _ in levels], points, regions, negative_regions)
 
     def panel(draw, x0, y0, width, height, font):
         y = y0
@@ -170,6 +180,14 @@ def similarity_picture(thumb: np.ndarray, grid: TileGrid, values: np.ndarray,
             draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=(0, 0, 0), width=2)
             _put(draw, (x0 + 22, y), 'key point%s' % ('s' if len(points) > 1 else ''), font,
                  _INK)
+            y += font.size + 8
+        for shapes, ink, label in ((regions, KEY_REGION_INK, 'key region'),
+                                   (negative_regions, NEGATIVE_REGION_INK, 'negative region')):
+            if shapes:
+                cy = y + font.size / 2
+                draw.rectangle((x0 + 2, cy - 6, x0 + 14, cy + 6), outline=ink, width=2)
+                _put(draw, (x0 + 22, y), label + ('s' if len(shapes) > 1 else ''), font, _INK)
+                y += font.size + 8
 
     return _compose(tinted, 230, caption, slide_mpp, grid.image_width, panel)
 
