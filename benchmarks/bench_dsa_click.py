@@ -96,7 +96,7 @@ def _clicks_in_browser(dsa: dict, client, item: dict, work: Path, name: str) -> 
     config = {'url': dsa['apiUrl'].replace('/api/v1', '') + '/histomics#?image=%s' % item['_id'],
               'login': client.get('user/me')['login'], 'password': 'password1',
               'image': dsa_stack.IMAGE.partition(':')[0], 'cli': 'EmbeddingSimilarity',
-              'shots': str(shots), 'settleMs': 8000,
+              'shots': str(shots), 'settleMs': 1000,
               'imageParams': {'EmbeddingSimilarity': ['inputImageFile', 'inputImageId']},
               'clicks': [{'x': x, 'y': y, 'name': click}
                          for click, (x, y) in (('first', TISSUE), ('cached', TISSUE_2))]}
@@ -111,7 +111,7 @@ def _clicks_in_browser(dsa: dict, client, item: dict, work: Path, name: str) -> 
             assert job['status'] == dsa_stack.JOB_SUCCESS, log[-3000:]
             heatmap, rest_at = _wait_for_version(client, item['_id'], previous)
             previous = heatmap['_version']
-            browser.resume()
+            browser.resume([heatmap['_id']])
             shot = browser.next('shot')
             stamps = {entry['status']: _time(entry['time']) for entry in job['timestamps']}
             end = max(stamps.values())

@@ -118,8 +118,10 @@ class Browser:
         raise AssertionError('the browser script ended before %r: %s'
                              % (event, self.log.read_text()[-3000:]))
 
-    def resume(self) -> None:
-        self.proc.stdin.write('\n')
+    def resume(self, annotations: list[str] = ()) -> None:
+        """The job has run: the browser waits until it has fetched ``annotations`` (ids the
+        job posted) and the page has settled, then takes its screenshot."""
+        self.proc.stdin.write(json.dumps(list(annotations)) + '\n')
         self.proc.stdin.flush()
 
     def close(self) -> None:
@@ -230,7 +232,8 @@ def test_two_clicks_and_a_bad_click_through_the_analyses_menu(analyses_server, p
             assert argv[-1].endswith(os.sep + 'cmu_small_region.svs')
             clicked = keypoint(argv)
             assert abs(clicked[0] - x) < 30 and abs(clicked[1] - y) < 30, (clicked, x, y)
-            browser.resume()
+            browser.resume([h['_id'] for h in heatmaps(client, item['_id'])]
+                           if report['returncode'] == 0 else [])
             shot = browser.next('shot')
             job = client.get('job/%s' % report['jobId'])
             outcomes.append((report, job, shot, heatmaps(client, item['_id'])))
@@ -303,7 +306,7 @@ def test_text_query_typed_into_the_panel(analyses_server, pathologist, sample_sl
         report = run_job(analyses_server, str(tmp_path / 'job'), env=clip_hub)
         argv = report['argv']
         assert argv[argv.index('--text-queries') + 1] == prompts
-        browser.resume()
+        browser.resume([h['_id'] for h in heatmaps(client, item['_id'])])
         shot = browser.next('shot')
         job = client.get('job/%s' % report['jobId'])
         assert job['status'] == 3, ''.join(job.get('log', []))[-3000:]

@@ -190,19 +190,20 @@ def test_all_three_analyses_in_histomicsui_run_in_containers(dsa, pathologist, d
              'clicks': [{'x': TISSUE[0], 'y': TISSUE[1], 'name': 'worker_collection'}]}]
     config = {'url': dsa['apiUrl'].replace('/api/v1', '') + '/histomics#?image=%s' % item['_id'],
               'login': me['login'], 'password': 'password1', 'image': IMAGE.partition(':')[0],
-              'shots': shots, 'runs': runs, 'settleMs': 5000,
+              'shots': shots, 'runs': runs, 'settleMs': 2000,
               'imageParams': {name: image_parameters(cli_xml(name)) for name in names}}
     browser = Browser(config, tmp_path)
 
-    def run_job(name: str) -> tuple[dict, dict]:
-        """The job HistomicsUI submitted, run by girder_worker; the request and the shot after."""
+    def run_job(name: str, posted=list) -> tuple[dict, dict]:
+        """The job HistomicsUI submitted, run by girder_worker; the request and the shot taken
+        once the browser has fetched what the job ``posted()`` (annotation ids)."""
         submitted = browser.next('submitted')
         assert submitted['status'] == 200 and submitted['name'] == name, submitted
         job = _wait_job(client, submitted['job']['_id'], worker=dsa)
         log = ''.join(job.get('log') or [])
         assert job['status'] == JOB_SUCCESS, log[-3000:] + dsa['worker_log'].read_text()[-3000:]
         assert 'Traceback' not in log, log[-3000:]
-        browser.resume()
+        browser.resume(posted())
         return submitted, browser.next('shot')
 
     try:
@@ -211,7 +212,8 @@ def test_all_three_analyses_in_histomicsui_run_in_containers(dsa, pathologist, d
         browser.next('submiton')
         versions = []
         for click in runs[0]['clicks']:
-            _submitted, shot = run_job(click['name'])
+            _submitted, shot = run_job(click['name'], lambda: [
+                h['_id'] for h in heatmaps(client, item['_id'])])
             heatmap, = heatmaps(client, item['_id'])
             assert any(heatmap['_id'] in url for url in shot['annotationRequests'])
             versions.append((heatmap['_id'], heatmap['_version']))
@@ -221,7 +223,8 @@ def test_all_three_analyses_in_histomicsui_run_in_containers(dsa, pathologist, d
         assert second_id == first_id and second_version > first_version
 
         assert browser.next('panel')['cli'] == 'EmbeddingClusters'
-        _submitted, shot = run_job('worker_clusters')
+        _submitted, shot = run_job('worker_clusters', lambda: [
+            a['_id'] for a in _annotations(client, item['_id'], 'EmbeddingClusters')])
         tissue_map, = _annotations(client, item['_id'], 'EmbeddingClusters')
         assert any(tissue_map['_id'] in url for url in shot['annotationRequests'])
 

@@ -100,6 +100,20 @@ async function pickFolder(p, panel, param, path) {
   }, { id: param, name: path[path.length - 1] }, { timeout: 30000 });
 }
 
+// Wait (at most 90 s) until ``ready()`` holds and two screenshots a second apart are the same:
+// HistomicsUI has fetched what it was waiting for and drawn it, however loaded the machine is
+async function settle(p, ready) {
+  let last = null;
+  for (let waited = 0; waited < 90000; waited += 1000) {
+    const shot = await p.screenshot();
+    if (ready() && last && shot.equals(last)) {
+      return;
+    }
+    last = shot;
+    await p.waitForTimeout(1000);
+  }
+}
+
 // ``act`` makes HistomicsUI submit (a click on the slide or the Submit button): report the
 // request, wait for the test to run the job (one stdin line), then screenshot the result
 async function submitAndShoot(p, input, index, name, annotationRequests, act, extra = {}) {
@@ -112,8 +126,12 @@ async function submitAndShoot(p, input, index, name, annotationRequests, act, ex
   const params = Object.fromEntries(new URLSearchParams(response.request().postData() || ''));
   emit({ event: 'submitted', index, name, params, job: await response.json(),
     status: response.status(), actedAt, ...extra });
-  await input.next(); // the test has run the job
-  await p.waitForTimeout(config.settleMs || 8000);
+  // the test has run the job; its line names the annotations the job posted (JSON list)
+  const line = (await input.next()).value || '';
+  const expected = line.trim() ? JSON.parse(line) : [];
+  await p.waitForTimeout(config.settleMs || 2000);
+  await settle(p, () => expected.every((id) => annotationsLoaded.some(
+    (entry) => entry.url.includes(id) && entry.at >= actedAt)));
   await p.screenshot({ path: `${config.shots}/analyses_${name}.png` });
   emit({ event: 'shot', index, name, annotationRequests: [...annotationRequests],
     annotationsLoaded: [...annotationsLoaded] });
