@@ -8,9 +8,10 @@ registered through ``PUT /slicer_cli_web/docker_image``, girder_worker's Celery 
 in headless Chromium (tests/ui/analyses.js), opens Analyses -> Embedding Similarity on the
 sample slide and on a mosaic of ``--mosaic``² copies of it and clicks twice: a first click
 (nothing cached) and a second click at another point (the grid cached in Girder). Each click is
-timed from the mouse click until HistomicsUI has fetched the heatmap's new version (*browser*),
-and until the REST API serves it (*REST*), and split by the job's timestamps, podman's container
-events and our log:
+timed from the mouse click until HistomicsUI has fetched the heatmap's final version (*browser*)
+and until the REST API serves it (*REST*); *first seen* is its first fetch of any version (a
+first click posts coarse previews while it embeds). The rest splits the REST time by the job's
+timestamps, podman's container events and our log:
 
 * ``queue``: the click -> girder_worker starts the job (RUNNING): HistomicsUI's POST, Slicer CLI
   Web, the Celery queue;
@@ -21,9 +22,9 @@ events and our log:
 * ``cli``: our CLI, from its "done in" line; ``post`` is the part spent posting the heatmap and
   caching the grid in Girder (its ``publish`` and ``cache`` steps);
 * ``finish``: the container died -> the job's last status: girder_worker's result hooks and
-  ``busybox chmod`` of the volume;
-* ``refresh``: the job's end -> HistomicsUI has fetched the new heatmap (its job-status refresh;
-  drawing it is not included).
+  ``busybox chmod`` of the volume (``chmod``: that container's create -> died);
+* ``refresh``: the heatmap posted (its ``updated`` time in Girder) -> HistomicsUI has fetched it
+  (it hears of the new version from Girder's notifications; drawing it is not included).
 
 CPU only, one worker (concurrency 1), the bundled model (efficientnet-lite0). Writes
 ``benchmarks/results/bench_dsa_click.json``.
@@ -65,13 +66,13 @@ def _container_events(since: float) -> list[dict]:
                          env=_podman_env(), capture_output=True, text=True, check=True,
                          timeout=60).stdout
     events = [json.loads(line) for line in out.splitlines() if line.startswith('{')]
-    return [e for e in events if 'embedding-similarity' in e.get('Image', '')
-            and e['Status'] in ('create', 'start', 'died')]
+    return [e for e in events if e['Status'] in ('create', 'start', 'died')]
 
 
-def _job_container(events: list[dict], start: float, end: float) -> dict[str, float]:
-    """create / start / died times of the one task container created within the job."""
-    ids = {e['ID'] for e in events if e['Status'] == 'create' and start <= _time(e['Time']) <= end}
+def _job_container(events: list[dict], start: float, end: float, image: str) -> dict[str, float]:
+    """create / start / died times of the one container of ``image`` created within the job."""
+    ids = {e['ID'] for e in events if e['Status'] == 'create' and image in e.get('Image', '')
+           and start <= _time(e['Time']) <= end}
     assert len(ids) == 1, ids
     return {e['Status']: _time(e['Time']) for e in events if e['ID'] in ids}
 
@@ -115,15 +116,19 @@ def _clicks_in_browser(dsa: dict, client, item: dict, work: Path, name: str) -> 
             shot = browser.next('shot')
             stamps = {entry['status']: _time(entry['time']) for entry in job['timestamps']}
             end = max(stamps.values())
-            loaded = [entry['at'] for entry in shot['annotationsLoaded']
-                      if heatmap['_id'] in entry['url'] and entry['at'] >= end]
-            assert loaded, 'HistomicsUI did not fetch the new heatmap'
+            # HistomicsUI hears of each version as soon as it is posted, before the job ends:
+            # a first click posts previews while it embeds, then the final map
+            posted = _time(heatmap['updated'])
+            fetched = [entry['at'] for entry in shot['annotationsLoaded']
+                       if heatmap['_id'] in entry['url'] and entry['at'] >= submitted['actedAt']]
+            final = [at for at in fetched if at >= posted]
+            assert final, 'HistomicsUI did not fetch the new heatmap: %s' % shot
             steps = {step: float(seconds) for step, seconds in re.findall(
                 r'<filter-name>([\w-]+)</filter-name><filter-time>([0-9.]+)<', log)}
             embedded = re.search(r'(\d+) embedded now', log)
             rows.append({'slide': name, 'click': click, 'clicked': submitted['actedAt'],
                          'running': stamps[RUNNING], 'end': end, 'rest': rest_at,
-                         'browser': min(loaded),
+                         'posted': posted, 'first_seen': min(fetched), 'browser': min(final),
                          'cli': float(re.search(r'done in ([0-9.]+) s', log).group(1)),
                          'steps': steps,
                          'cells_embedded': int(embedded.group(1)) if embedded else None})
@@ -134,14 +139,17 @@ def _clicks_in_browser(dsa: dict, client, item: dict, work: Path, name: str) -> 
 
 def _breakdown(row: dict, events: list[dict]) -> dict:
     """The click's seconds, by stage (see the module's docstring)."""
-    container = _job_container(events, row['running'], row['end'])
+    container = _job_container(events, row['running'], row['end'], 'embedding-similarity')
+    chmod = _job_container(events, container['died'], row['end'], 'busybox')
     clicked, steps = row['clicked'], row['steps']
     return {'slide': row['slide'], 'click': row['click'],
+            'first_seen': row['first_seen'] - clicked,
             'total_browser': row['browser'] - clicked, 'total_rest': row['rest'] - clicked,
             'queue': row['running'] - clicked, 'download': container['create'] - row['running'],
             'start': container['died'] - container['create'] - row['cli'], 'cli': row['cli'],
             'post': steps.get('publish', 0.0) + steps.get('cache', 0.0),
-            'finish': row['end'] - container['died'], 'refresh': row['browser'] - row['end'],
+            'finish': row['end'] - container['died'], 'chmod': chmod['died'] - chmod['create'],
+            'refresh': row['browser'] - row['posted'],
             'rest_after_end': row['rest'] - row['end'], 'cli_steps': steps,
             'cells_embedded': row['cells_embedded']}
 
@@ -183,8 +191,8 @@ def main() -> None:
                 rows += _clicks_in_browser(dsa, client, upload_slide(client, path), work, name)
     events = _container_events(began)
     rows = [_breakdown(row, events) for row in rows]
-    columns = ('total_browser', 'total_rest', 'queue', 'download', 'start', 'cli', 'post',
-               'finish', 'refresh')
+    columns = ('first_seen', 'total_browser', 'total_rest', 'queue', 'download', 'start', 'cli',
+               'post', 'finish', 'chmod', 'refresh')
     print('%-12s %-7s' % ('slide', 'click') + ''.join('%9s' % c.replace('total_', '')
                                                       for c in columns) + '%7s' % 'cells')
     for row in rows:
