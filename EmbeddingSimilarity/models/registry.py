@@ -62,6 +62,17 @@ def get_spec(name: str, pooling: str | None = None, trust_remote_code: bool = Fa
     return spec
 
 
+RENAMED = {'CTransPath': 'CTransPath-CHIEF'}
+"""Old model names and their new ones: CTransPath's record always loaded CHIEF's further-trained
+checkpoint, which TRIDENT calls CTransPath-CHIEF, so the name now says so."""
+
+
+def renamed_note(name: str) -> str:
+    """``'; NAME is now called NEW: use NEW'`` for a renamed model, else ''."""
+    new = RENAMED.get(name.strip())
+    return '; %s is now called %s (same weights): use %s' % (name.strip(), new, new) if new else ''
+
+
 def _find_spec(name: str) -> ModelSpec:
     if is_generic(name):
         return generic_spec(name)
@@ -71,5 +82,8 @@ def _find_spec(name: str) -> ModelSpec:
         if spec.name == name:
             return hub.reconcile(spec)
     known = ', '.join(s.name for s in list_specs())
+    note = renamed_note(name)
+    if note:
+        raise InputError('unknown model %r%s' % (name, note))
     raise InputError('unknown model %r; choose one of: %s, or timm:hf_hub:ORG/NAME, '
                      'hf:ORG/NAME, local:/path' % (name, known))
