@@ -172,7 +172,6 @@ def read_region(source, left: float, top: float, width: int, height: int,
     One model pixel spans ``factor`` base pixels. Whatever lies outside the image is white
     (glass). large_image picks the pyramid level and resamples.
     """
-
     meta = source.getMetadata()
     canvas = np.full((height, width, 3), 255, dtype=np.uint8)
     x0, y0 = max(0.0, left), max(0.0, top)
