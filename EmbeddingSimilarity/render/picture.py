@@ -174,22 +174,27 @@ def similarity_picture(thumb: np.ndarray, grid: TileGrid, values: np.ndarray,
             draw.line((x0 - 4, ty, x0 + bar_width + 4, ty), fill=(0, 0, 0), width=2)
             _put(draw, (column, ty - font.size / 2 - 1), '%s %.2f' % (label, value), font,
                  (90, 0, 90))
-        y = bar_top + bar_height + font.size
-        if points:
-            cx, cy, r = x0 + 8, y + font.size / 2, 6
-            draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=(0, 0, 0), width=2)
-            _put(draw, (x0 + 22, y), 'key point%s' % ('s' if len(points) > 1 else ''), font,
-                 _INK)
-            y += font.size + 8
-        for shapes, ink, label in ((regions, KEY_REGION_INK, 'key region'),
-                                   (negative_regions, NEGATIVE_REGION_INK, 'negative region')):
-            if shapes:
-                cy = y + font.size / 2
-                draw.rectangle((x0 + 2, cy - 6, x0 + 14, cy + 6), outline=ink, width=2)
-                _put(draw, (x0 + 22, y), label + ('s' if len(shapes) > 1 else ''), font, _INK)
-                y += font.size + 8
+        _key_shapes_legend(draw, x0, bar_top + bar_height + font.size, font, points, regions,
+                           negative_regions)
 
     return _compose(tinted, 230, caption, slide_mpp, grid.image_width, panel)
+
+
+def _key_shapes_legend(draw, x0: float, y: float, font, points: Sequence, regions: Sequence,
+                       negative_regions: Sequence) -> None:
+    """One legend line per kind of key shape drawn on the picture, from ``y`` down."""
+    if points:
+        cx, cy, r = x0 + 8, y + font.size / 2, 6
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=(0, 0, 0), width=2)
+        _put(draw, (x0 + 22, y), 'key point%s' % ('s' if len(points) > 1 else ''), font, _INK)
+        y += font.size + 8
+    for shapes, ink, label in ((regions, KEY_REGION_INK, 'key region'),
+                               (negative_regions, NEGATIVE_REGION_INK, 'negative region')):
+        if shapes:
+            cy = y + font.size / 2
+            draw.rectangle((x0 + 2, cy - 6, x0 + 14, cy + 6), outline=ink, width=2)
+            _put(draw, (x0 + 22, y), label + ('s' if len(shapes) > 1 else ''), font, _INK)
+            y += font.size + 8
 
 
 def cluster_picture(thumb: np.ndarray, grid: TileGrid, labels: np.ndarray,
