@@ -256,7 +256,10 @@ def test_cancel_stops_the_container_and_the_next_job_resumes(dsa, pathologist, d
 
     client = pathologist
     item = upload_slide(client, sample_slide)
-    slow = {'stride': '112', 'batchSize': '4', 'checkpointSeconds': '0'}  # 4x the tiles
+    # 16x the tiles (about 15 s of embedding): the job's progress reaches Girder a second or two
+    # late and the cancel takes as long again to reach the container, so a shorter job can end
+    # before it is stopped
+    slow = {'stride': '56', 'batchSize': '4', 'checkpointSeconds': '0'}
     job = submit_as_histomicsui(client, item, **slow)
     deadline = time.monotonic() + 300
     while True:  # cancel once the embedding has started, as a user pressing Cancel
@@ -285,7 +288,7 @@ def test_cancel_stops_the_container_and_the_next_job_resumes(dsa, pathologist, d
     assert resumed['status'] == JOB_SUCCESS, log2[-3000:]
     reused = int(re.search(r'reusing (\d+) embedded cells from girder:file/', log2).group(1))
     embedded = int(re.search(r'(\d+) embedded now', log2).group(1))
-    assert reused > 0 and embedded < reused + embedded, log2[-3000:]
+    assert reused > 0 and embedded > 0, log2[-3000:]  # stopped partway, resumed from there
     final, = heatmaps(client, item['_id'])  # the preview, if any, replaced in place
     assert not final['annotation']['description'].startswith('Preview'), final
     assert len([f for f in cache_files(client) if f['name'].endswith('.npz')]) == 1
