@@ -50,8 +50,6 @@ sys.path[:0] = [REPO, TESTS]
 
 from results_file import save_report  # noqa: E402 - benchmarks/ is on sys.path as a script
 
-RUNNING = 2
-
 
 def _time(stamp: str) -> float:
     return datetime.datetime.fromisoformat(stamp.replace('Z', '+00:00')).timestamp()
@@ -127,7 +125,7 @@ def _clicks_in_browser(dsa: dict, client, item: dict, work: Path, name: str) -> 
                 r'<filter-name>([\w-]+)</filter-name><filter-time>([0-9.]+)<', log)}
             embedded = re.search(r'(\d+) embedded now', log)
             rows.append({'slide': name, 'click': click, 'clicked': submitted['actedAt'],
-                         'running': stamps[RUNNING], 'end': end, 'rest': rest_at,
+                         'running': stamps[dsa_stack.JOB_RUNNING], 'end': end, 'rest': rest_at,
                          'posted': posted, 'first_seen': min(fetched), 'browser': min(final),
                          'cli': float(re.search(r'done in ([0-9.]+) s', log).group(1)),
                          'steps': steps,

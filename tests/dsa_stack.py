@@ -28,7 +28,7 @@ IMAGE = 'embedding-similarity:dev'
 BASE_IMAGE = 'localhost/bookworm-py:2'
 """The debootstrap base tools/build_image.sh imports; it has ``chmod``, all girder_worker's
 ``busybox`` is asked to run."""
-JOB_SUCCESS, JOB_ERROR, JOB_CANCELED = 3, 4, 5
+JOB_RUNNING, JOB_SUCCESS, JOB_ERROR, JOB_CANCELED = 2, 3, 4, 5
 
 
 def _wait_for(path, proc: subprocess.Popen, what: str, seconds: float = 60) -> None:

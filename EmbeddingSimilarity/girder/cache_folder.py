@@ -77,9 +77,7 @@ class CacheFolder:
         items = self._call('list the embedding cache', 'get', 'item', parameters={
             'folderId': folder['_id'], 'name': name, 'limit': 1})
         if not items and ending:
-            items = [item for item in self._call('list the embedding cache', 'get', 'item',
-                                                 parameters={'folderId': folder['_id'],
-                                                             'limit': 0}) or []
+            items = [item for item in self._items(folder, 'list the embedding cache')
                      if item['name'].endswith(ending)]
         if not items:
             return None
@@ -99,9 +97,7 @@ class CacheFolder:
             uploaded = self.client.uploadFileToFolder(folder['_id'], path, filename=name)
         self._call('describe the cached embeddings', 'put',
                    'item/%s/metadata' % uploaded['itemId'], json={TOOL_ATTRIBUTE: metadata})
-        items = self._call('list the embedding cache', 'get', 'item', parameters={
-            'folderId': folder['_id'], 'limit': 0, 'sort': '_id', 'sortdir': 1})
-        copies = [item for item in items or [] if _same_name(item['name'], name)]
+        copies = self._named(folder, name, 'list the embedding cache')
         if copies:
             for item in copies[:-1]:
                 with contextlib.suppress(NotFound), self._errors(
@@ -114,6 +110,15 @@ class CacheFolder:
                     self.client.put('item/%s' % kept['_id'], parameters={'name': name})
         return str(uploaded['_id'])
 
+    def _items(self, folder: dict, what: str) -> list[dict]:
+        """Every item of ``folder``, oldest first."""
+        return self._call(what, 'get', 'item', parameters={
+            'folderId': folder['_id'], 'limit': 0, 'sort': '_id', 'sortdir': 1}) or []
+
+    def _named(self, folder: dict, name: str, what: str) -> list[dict]:
+        """The items of ``folder`` called ``name`` or Girder's renames of a clash with it,
+        oldest first."""
+        return [item for item in self._items(folder, what) if _same_name(item['name'], name)]
 
     def claim(self, name: str, owner: str) -> str | None:
         """Claim the embedding of cache ``name`` for ``owner``: the claim item's id, or None
@@ -129,12 +134,8 @@ class CacheFolder:
             'folderId': folder['_id'], 'name': claim_name,
             'description': 'A job is embedding this grid; removed when it ends.'})
         self.renew_claim(mine['_id'], owner)
-        items = self._call('list the embedding claims', 'get', 'item', parameters={
-            'folderId': folder['_id'], 'limit': 0, 'sort': '_id', 'sortdir': 1}) or []
         live = []
-        for item in items:
-            if not _same_name(item['name'], claim_name):
-                continue
+        for item in self._named(folder, claim_name, 'list the embedding claims'):
             if _claim_age(item) > CLAIM_SECONDS and item['_id'] != mine['_id']:
                 self.release_claim(item['_id'])  # its job died
             else:
@@ -150,10 +151,8 @@ class CacheFolder:
         folder = self._cache_folder(create=False)
         if folder is None:
             return False
-        items = self._call('list the embedding claims', 'get', 'item', parameters={
-            'folderId': folder['_id'], 'limit': 0}) or []
-        return any(_same_name(item['name'], name + CLAIM_SUFFIX)
-                   and _claim_age(item) <= CLAIM_SECONDS for item in items)
+        return any(_claim_age(item) <= CLAIM_SECONDS for item in
+                   self._named(folder, name + CLAIM_SUFFIX, 'list the embedding claims'))
 
     def renew_claim(self, claim_id: str, owner: str) -> None:
         self._call('renew the embedding claim', 'put', 'item/%s/metadata' % claim_id,

@@ -14,6 +14,7 @@
 const fs = require('fs');
 const readline = require('readline');
 const { chromium } = require('playwright-core');
+const { settle } = require('./settle');
 
 const emit = (event) => console.log(JSON.stringify(event));
 let page = null;
@@ -98,20 +99,6 @@ async function pickFolder(p, panel, param, path) {
     const el = document.querySelector(`#h-analysis-panel input#${id}`);
     return el && el.value === name;
   }, { id: param, name: path[path.length - 1] }, { timeout: 30000 });
-}
-
-// Wait (at most 90 s) until ``ready()`` holds and two screenshots a second apart are the same:
-// HistomicsUI has fetched what it was waiting for and drawn it, however loaded the machine is
-async function settle(p, ready) {
-  let last = null;
-  for (let waited = 0; waited < 90000; waited += 1000) {
-    const shot = await p.screenshot();
-    if (ready() && last && shot.equals(last)) {
-      return;
-    }
-    last = shot;
-    await p.waitForTimeout(1000);
-  }
 }
 
 // ``act`` makes HistomicsUI submit (a click on the slide or the Submit button): report the

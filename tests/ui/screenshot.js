@@ -1,9 +1,9 @@
 // Open a HistomicsUI page in headless chromium, wait for the annotations to draw, and save a
 // screenshot.  Prints one JSON line: {"annotationRequests": [...], "errors": [...]}.
-// "Drawn" is when the page has settled: after the network is idle and 3 s more, two screenshots
-// a second apart are identical (at most 90 s), so a loaded machine gets the time it needs.
+// "Drawn" is when the page has settled (settle.js) after the network is idle and 3 s more.
 //   node screenshot.js URL OUT.png
 const { chromium } = require('playwright-core');
+const { settle } = require('./settle');
 
 (async () => {
   const [url, out] = process.argv.slice(2);
@@ -23,15 +23,7 @@ const { chromium } = require('playwright-core');
   page.on('pageerror', (error) => errors.push(String(error)));
   await page.goto(url, { waitUntil: 'networkidle', timeout: 120000 });
   await page.waitForTimeout(3000);
-  let last = await page.screenshot();
-  for (let waited = 0; waited < 90000; waited += 1000) {
-    await page.waitForTimeout(1000);
-    const shot = await page.screenshot();
-    if (shot.equals(last)) {
-      break;
-    }
-    last = shot;
-  }
+  await settle(page);
   await page.screenshot({ path: out });
   await browser.close();
   console.log(JSON.stringify({ annotationRequests, errors }));
