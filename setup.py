@@ -67,6 +67,8 @@ setup(
             'dockerfile-parse>=2.0',
             # property tests of cache loading and the similarity window
             'hypothesis==6.170.15',
+            # the README and docs render and link only to files that exist
+            'docutils==0.23',
             'faiss-cpu==1.15.1',
         ],
     },

@@ -29,7 +29,8 @@ def ui_python() -> str:
         if path and os.path.exists(path):
             return path
     pytest.fail('the HistomicsUI test environment is missing: run tests/ui/setup_env.sh '
-                '.venv-ui (tox -e ui does this) or set UI_GIRDER_PYTHON')
+                '.venv-ui (tox runs it into .tox/girder-ui before the tests) or set '
+                'UI_GIRDER_PYTHON')
 
 
 @pytest.fixture(scope='module')
