@@ -128,6 +128,51 @@ def test_every_subpackage_says_what_it_owns_and_may_import():
         assert doc and 'May import' in doc and len(doc.splitlines()) <= 3, room
 
 
+def stated_imports(doc: str, room: str) -> set[str]:
+    """The rooms a subpackage's "May import:" line allows ("every room below it" and
+    "everything" name every lower room)."""
+    line = re.sub(r'\([^)]*\)', '', doc[doc.index('May import'):]).split(';')[0]
+    below = set(LAYERS[:LAYERS.index(room)])
+    if 'every room below' in line or 'everything' in line:
+        return below
+    return {name for name in LAYERS if re.search(r'\b%s\b' % name, line)} & below
+
+
+def test_each_subpackage_imports_only_what_its_docstring_says():
+    """The "May import" line is true: a reader can trust it instead of grepping."""
+    actual: dict[str, set[str]] = {room: set() for room in LAYERS}
+    for module, imported in _graph().items():
+        for other in imported:
+            if module == COMPOSER and other.endswith('.options'):
+                continue
+            if _room(other) != _room(module):
+                actual[_room(module)].add(_room(other))
+    for room in LAYERS[1:]:
+        with open(os.path.join(PACKAGE, room, '__init__.py')) as handle:
+            doc = ast.get_docstring(ast.parse(handle.read()))
+        assert actual[room] <= stated_imports(doc, room), (room, actual[room])
+
+
+def test_the_stated_imports_are_read_as_written():
+    assert stated_imports('May import: slide, models (text), cache and the foundation modules; '
+                          'no Girder', 'query') == {'foundation', 'slide', 'models', 'cache'}
+    assert stated_imports('May import: the foundation modules only.', 'girder') == {'foundation'}
+    assert 'render' in stated_imports('May import: every room below it (slide, ...)', 'steps')
+
+
+def test_the_model_records_import_no_torch():
+    """Listing and resolving models (what a cached click needs) loads no deep-learning library."""
+    import subprocess
+    import sys
+
+    code = ('import sys; import EmbeddingSimilarity.models as m, EmbeddingSimilarity.models.table'
+            ' as t; m.get_spec("UNI2-h"); t.models_table(); '
+            'print(sorted(k for k in ("torch", "timm", "transformers") if k in sys.modules))')
+    out = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True, text=True,
+                         check=True, env={**os.environ, 'PYTHONPATH': REPO})
+    assert out.stdout.strip() == '[]'
+
+
 def layer_violations(graph: dict[str, set[str]]) -> list[str]:
     """Every import of a room above the importer's (``a -> b``)."""
     wrong = []

@@ -58,6 +58,25 @@ def test_build_time_smoke_tests_pass_in_a_plain_environment(dockerfile):
         assert result.returncode == 0, (command, result.stderr)
 
 
+def test_every_listed_cli_is_in_the_image_and_smoke_tested(dockerfile):
+    """What adding a CLI takes (docs/architecture.rst): its folder copied, its XML in the package
+    data, its --xml and --help run at build time."""
+    import json
+
+    with open(os.path.join(REPO, 'cli_list.json')) as handle:
+        clis = json.load(handle)
+    copied = [i['value'].split()[0] for i in dockerfile.structure if i['instruction'] == 'COPY']
+    commands = _smoke_commands(dockerfile)
+    with open(os.path.join(REPO, 'setup.py')) as handle:
+        setup = handle.read()
+    for cli in clis:
+        assert cli in copied, cli
+        assert os.path.isfile(os.path.join(REPO, cli, cli + '.py')), cli
+        assert "'%s.xml'" % cli in setup, cli
+        for flag in ('--xml', '--help'):
+            assert './docker-entrypoint.sh %s %s' % (cli, flag) in ' '.join(commands), (cli, flag)
+
+
 def _pins(path: str) -> dict[str, str]:
     pins = {}
     with open(path) as handle:

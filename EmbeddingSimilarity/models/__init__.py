@@ -1,6 +1,6 @@
 """The model registry: every model's sourced record (:mod:`.catalog`, plus plugins through the
 ``embedding_similarity.models`` entry points), hub access, and the loaders that build an embedder.
-May import: the foundation modules only (torch, timm and transformers only inside functions)."""
+May import: the foundation modules only; the records import no torch (builders load it lazily)."""
 
 from __future__ import annotations
 

@@ -1,3 +1,3 @@
-"""Questions to a grid: key shapes, the cells and weights they give, scorers, the cosine pass,
-calibration, hit regions and cluster maps. Pure functions over arrays, no Girder, no drawing.
-May import: slide (geometry), cache (the grid and its checks) and the foundation modules."""
+"""Questions to a grid: key shapes, the cells and weights they give (text prompts through the
+models' text towers), scorers, the cosine pass, calibration, hits, cluster maps and their tables.
+May import: slide, models (text), cache and the foundation modules; no Girder, no drawing."""
