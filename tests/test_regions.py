@@ -158,13 +158,13 @@ def test_cut_off_hits_and_simple_outputs(cli, tmp_path, sample_slide, test_grid,
 
 
 def test_the_readme_region_query_runs(cli, tmp_path):
-    """The region query the README's "three ways" section shows, with its outputs in tmp."""
+    """The region query docs/usage.rst shows, with its outputs in tmp."""
     import re
     import shlex
 
     from conftest import REPO
 
-    with open(Path(REPO) / 'README.rst') as handle:
+    with open(Path(REPO) / 'docs' / 'usage.rst') as handle:
         blocks = re.findall(r'\.\. code-block:: bash\n\n((?:   .*\n)+)', handle.read())
     command, = [b for b in blocks if '--scorer linear' in b and '--output-hits' in b]
     args = shlex.split(command.replace('\\\n', ' '))
