@@ -19,6 +19,59 @@ import slides
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+TIERS = {
+    'unit': 'numpy, models and files in process: seconds',
+    'cli': 'the command lines in subprocesses on the sample slide: minutes',
+    'girder': 'a real Girder server from its own environment (tests/girder/setup_env.sh)',
+    'browser': 'HistomicsUI in headless Chromium (tests/ui/setup_env.sh: apt-get, npm)',
+    'container': 'the task image built with podman and run by girder_worker (root, apt-get)',
+    'clone': "the README's first command verbatim in a fresh clone (a new 6 GB virtualenv)",
+}
+"""Test tiers, fast to slow. Plain ``pytest`` runs unit and cli; tox (so CI) sets
+``ES_TEST_TIERS=all``; ``-m girder`` (any -m) picks tiers by hand."""
+FAST_TIERS = ('unit', 'cli')
+GIRDER_FIXTURES = {'girder_env_python', 'girder_server', 'gc', 'slide_item'}
+MODULE_TIERS = {'test_histomicsui': 'browser', 'test_analyses_menu': 'browser',
+                'test_container': 'container', 'test_dsa_stack': 'container'}
+
+
+def pytest_configure(config) -> None:
+    for tier, what in TIERS.items():
+        config.addinivalue_line('markers', '%s: %s' % (tier, what))
+
+
+def tier_of(item) -> str:
+    """A test's tier: its own marker, else its module's, else what its fixtures need."""
+    for tier in TIERS:
+        if item.get_closest_marker(tier):
+            return tier
+    module = item.module.__name__.rpartition('.')[2]
+    if module in MODULE_TIERS:
+        return MODULE_TIERS[module]
+    if GIRDER_FIXTURES & set(item.fixturenames):
+        return 'girder'
+    return 'cli' if 'cli' in item.fixturenames or 'clip_hub' in item.fixturenames else 'unit'
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        item.add_marker(tier_of(item))
+    if config.option.markexpr or os.environ.get('ES_TEST_TIERS') == 'all':
+        return
+    slow = [item for item in items if tier_of(item) not in FAST_TIERS]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if tier_of(item) in FAST_TIERS]
+        config._es_slow_tiers = sorted({tier_of(item) for item in slow})
+
+
+def pytest_terminal_summary(terminalreporter, config) -> None:
+    tiers = getattr(config, '_es_slow_tiers', None)
+    if tiers:
+        terminalreporter.write_line(
+            'ran the fast tiers (unit, cli) only; the %s tiers need their environments: '
+            'python3 -m tox runs every tier (or ES_TEST_TIERS=all, or -m TIER)' % ', '.join(tiers))
+
 
 @pytest.fixture(scope='session')
 def clip_hub(tmp_path_factory) -> dict:
