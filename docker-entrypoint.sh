@@ -3,7 +3,9 @@
 #   <image> --list_cli                      -> the JSON list of CLIs (cli_list.json)
 #   <image> EmbeddingSimilarity --xml       -> the CLI's XML
 #   <image> EmbeddingSimilarity <args...>   -> a run
-# It runs from the folder holding cli_list.json, wherever it is called from.
+# It runs from the folder holding cli_list.json, wherever it is called from. cli_list.json is the
+# one list of CLIs; slicer_cli_list.json is a symlink to it because slicer_cli_web's
+# cli_list_entrypoint (below) reads that name from the working folder.
 #
 # A listed CLI is exec'd directly (what slicer_cli_web.cli_list_entrypoint would run as a child):
 # `docker stop` (a cancelled job) signals only PID 1, so the CLI must be PID 1 to receive SIGTERM
