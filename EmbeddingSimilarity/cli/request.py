@@ -7,14 +7,13 @@ for what a CLI accepts live here, at the door.
 
 from __future__ import annotations
 
-import os
 import re
 import urllib.parse
 
 import numpy as np
 
 from ..engine.distributed import check_scheduler
-from ..errors import InputError, OutputError, missing
+from ..errors import InputError
 from ..models.spec import LAYOUTS, POOLING_RULES
 from ..query.clusters import MAX_CLUSTERS, MIN_CLUSTERS
 from ..query.shapes import parse_shapes, points_of
@@ -22,7 +21,7 @@ from ..query.similarity import check_options
 from ..render.colours import Colormap, parse_colormap, parse_colour
 from ..render.overlay import DISPLAYS
 from ..steps.request import Request
-from .paths import check_image, check_paths, check_readable_file
+from .paths import check_image, check_output_path, check_paths, check_readable_file
 
 PROGRESSIVE = ('auto', 'true', 'false')
 MPP_RANGE = (0.02, 100.0)
@@ -140,17 +139,6 @@ def check_api_url(url: str) -> None:
     if parts.scheme not in ('http', 'https') or not parts.hostname:
         raise InputError('Girder API URL %r is not an http(s) URL with a host; use e.g. '
                          'http://localhost:8080/api/v1' % url)
-
-
-def check_output_path(path: str) -> None:
-    """An output can be written at ``path``: its folder exists and is writable, it is no folder."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise OutputError(missing('output folder', folder, 'create it or choose another path'))
-    if not os.access(folder, os.W_OK):
-        raise OutputError('output folder %s is not writable; choose another folder' % folder)
-    if os.path.isdir(path):
-        raise OutputError('output %s is a folder; give a file name' % path)
 
 
 def parse_points(values: list[float] | None, name: str = 'key points') -> list[tuple[float, float]]:

@@ -1,0 +1,123 @@
+"""Hostile input: the classes of issue #36 stay closed. Each test failed on the commit before
+the fix it names (outputs replaced devices, shared caches, exit 1 from the terminal side, ...).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import stat
+import tempfile
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_output_guard import OUTPUTS
+
+from EmbeddingSimilarity.cli.main import main
+
+SPECIAL = ('char device', 'fifo', 'socket', 'folder', 'symlink loop', 'link to a device')
+
+
+@pytest.fixture(scope='module')
+def hostile_world(sample_slide):
+    """A query slide, a collection, and every kind of non-regular file an output may name (in a
+    short folder: a socket's path is limited to 107 bytes)."""
+    world = tempfile.mkdtemp(prefix='hostile')
+    shutil.copy(sample_slide, os.path.join(world, 'query.svs'))
+    os.makedirs(os.path.join(world, 'archive'))
+    shutil.copy(sample_slide, os.path.join(world, 'archive', 'other.svs'))
+    os.mkfifo(os.path.join(world, 'fifo'))
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(os.path.join(world, 'socket'))
+    os.mkdir(os.path.join(world, 'folder'))
+    os.symlink(os.path.join(world, 'loop2'), os.path.join(world, 'loop'))
+    os.symlink(os.path.join(world, 'loop'), os.path.join(world, 'loop2'))
+    device, terminal = _private_device(world)
+    os.symlink(device, os.path.join(world, 'devlink'))
+    yield world
+    server.close()
+    for fd in terminal:
+        os.close(fd)
+    shutil.rmtree(world)
+
+
+def _private_device(world: str) -> tuple[str, tuple[int, ...]]:
+    """A character device of this test's own, never a shared one such as /dev/null (a regressed
+    writer would replace it for the whole machine): a null device made in ``world`` where this
+    user may (root), else a new pseudo-terminal; the descriptors to close."""
+    device = os.path.join(world, 'device')
+    try:
+        os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        return device, ()
+    except PermissionError:
+        main_fd, terminal_fd = os.openpty()
+        os.symlink(os.ttyname(terminal_fd), device)
+        return device, (main_fd, terminal_fd)
+
+
+def _special(world: str, kind: str) -> str:
+    return {'char device': os.path.join(world, 'device'), 'fifo': os.path.join(world, 'fifo'),
+            'socket': os.path.join(world, 'socket'), 'folder': os.path.join(world, 'folder'),
+            'symlink loop': os.path.join(world, 'loop'),
+            'link to a device': os.path.join(world, 'devlink')}[kind]
+
+
+def _argv(cli: str, world: str, option: str, target: str) -> list[str]:
+    argv = [os.path.join(world, 'query.svs'), '--model', 'Test', option, target]
+    if cli != 'EmbeddingClusters':
+        argv += ['--keypoints', '1000,1500']
+    if cli == 'CollectionSimilarity':
+        argv += ['--collection', os.path.join(world, 'archive')]
+    return argv
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(OUTPUTS), st.sampled_from(SPECIAL))
+def test_an_output_is_only_ever_a_regular_file(hostile_world, capsys, output, kind):
+    """Every output of every CLI's XML, pointed at a device, FIFO, socket, folder, symlink loop
+    or a link to a device, is refused before any work with exit 6, and the thing is kept."""
+    cli, option = output
+    target = _special(hostile_world, kind)
+    before = os.lstat(target)
+    code = main(_argv(cli, hostile_world, option, target), cli)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 6, (cli, option, kind, err)
+    assert len(lines) == 1 and lines[0].startswith(cli + ': error: '), lines
+    after = os.lstat(target)
+    assert (after.st_ino, after.st_mode, after.st_dev) == (before.st_ino, before.st_mode,
+                                                           before.st_dev)
+    assert sorted(os.listdir(hostile_world)) == sorted(
+        ['query.svs', 'archive', 'fifo', 'socket', 'folder', 'loop', 'loop2', 'devlink',
+         'device'])
+
+
+def test_the_atomic_writer_never_renames_over_a_device(hostile_world):
+    """The last line of defence, for a path that changed after the guard looked."""
+    from EmbeddingSimilarity.atomic import write_bytes
+    from EmbeddingSimilarity.errors import OutputError
+
+    for kind in SPECIAL:
+        target = _special(hostile_world, kind)
+        before = os.lstat(target)
+        with pytest.raises(OutputError):
+            write_bytes(target, b'x')
+        assert os.lstat(target).st_ino == before.st_ino, kind
+
+
+def test_an_output_name_too_long_or_through_a_dangling_link_is_refused_before_work(
+        hostile_world, capsys):
+    long_name = os.path.join(hostile_world, 'x' * 300 + '.png')
+    dangling = os.path.join(hostile_world, 'dangling.png')
+    os.symlink(os.path.join(hostile_world, 'nowhere', 'out.png'), dangling)
+    try:
+        for target in (long_name, dangling):
+            code = main(_argv('EmbeddingSimilarity', hostile_world, '--output-overlay', target),
+                        'EmbeddingSimilarity')
+            err = capsys.readouterr().err
+            assert code == 6 and len(err.strip().splitlines()) == 1, err
+    finally:
+        os.unlink(dangling)
