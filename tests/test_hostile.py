@@ -27,6 +27,7 @@ def hostile_world(sample_slide):
     world = tempfile.mkdtemp(prefix='hostile')
     shutil.copy(sample_slide, os.path.join(world, 'query.svs'))
     os.makedirs(os.path.join(world, 'archive'))
+    os.makedirs(os.path.join(world, 'out'))
     shutil.copy(sample_slide, os.path.join(world, 'archive', 'other.svs'))
     os.mkfifo(os.path.join(world, 'fifo'))
     server = socket.socket(socket.AF_UNIX)
@@ -65,7 +66,8 @@ def _special(world: str, kind: str) -> str:
 
 
 def _argv(cli: str, world: str, option: str, target: str) -> list[str]:
-    argv = [os.path.join(world, 'query.svs'), '--model', 'Test', option, target]
+    argv = [os.path.join(world, 'query.svs'), '--model', 'Test', '--output-dir',
+            os.path.join(world, 'out'), option, target]
     if cli != 'EmbeddingClusters':
         argv += ['--keypoints', '1000,1500']
     if cli == 'CollectionSimilarity':
@@ -91,8 +93,9 @@ def test_an_output_is_only_ever_a_regular_file(hostile_world, capsys, output, ki
     assert (after.st_ino, after.st_mode, after.st_dev) == (before.st_ino, before.st_mode,
                                                            before.st_dev)
     assert sorted(os.listdir(hostile_world)) == sorted(
-        ['query.svs', 'archive', 'fifo', 'socket', 'folder', 'loop', 'loop2', 'devlink',
+        ['query.svs', 'archive', 'out', 'fifo', 'socket', 'folder', 'loop', 'loop2', 'devlink',
          'device'])
+    assert os.listdir(os.path.join(hostile_world, 'out')) == []
 
 
 def test_the_atomic_writer_never_renames_over_a_device(hostile_world):
@@ -121,3 +124,35 @@ def test_an_output_name_too_long_or_through_a_dangling_link_is_refused_before_wo
             assert code == 6 and len(err.strip().splitlines()) == 1, err
     finally:
         os.unlink(dangling)
+
+
+def test_slides_differing_only_by_extension_get_a_cache_each(cli, sample_slide, tmp_path):
+    """x.svs and x.tif once shared x.Test.npz: a folder run refused them ("give each output its
+    own path"), a collection search re-embedded one over the other's cache."""
+    folder = tmp_path / 'slides'
+    folder.mkdir()
+    shutil.copy(sample_slide, folder / 'x.svs')
+    shutil.copy(sample_slide, folder / 'x.tif')
+    out = tmp_path / 'out'
+    result = cli(str(folder), '--model', 'Test', '--output-dir', str(out))
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(out)) == ['x.svs.Test.npz', 'x.tif.Test.npz']
+
+
+def test_a_rewritten_slide_with_its_old_name_size_and_mtime_is_not_served_from_cache(
+        cli, sample_slide, tmp_path):
+    from EmbeddingSimilarity.cache.local import known_image
+
+    slide, cache = tmp_path / 'x.svs', tmp_path / 'x.npz'
+    shutil.copy(sample_slide, slide)
+    result = cli(str(slide), '--model', 'Test', '--output-embeddings', str(cache))
+    assert result.returncode == 0, result.stderr
+    assert known_image(str(slide), '', str(cache)) is not None
+    before = os.stat(slide)
+    data = bytearray(slide.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # the middle MiB: inside the fingerprint's sample
+    slide.write_bytes(bytes(data))
+    os.utime(slide, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (os.stat(slide).st_size, os.stat(slide).st_mtime_ns) == (before.st_size,
+                                                                    before.st_mtime_ns)
+    assert known_image(str(slide), '', str(cache)) is None
