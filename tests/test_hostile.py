@@ -8,9 +8,12 @@ import os
 import shutil
 import socket
 import stat
+import subprocess
+import sys
 import tempfile
 
 import pytest
+from conftest import REPO, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_output_guard import OUTPUTS
@@ -156,3 +159,72 @@ def test_a_rewritten_slide_with_its_old_name_size_and_mtime_is_not_served_from_c
     assert (os.stat(slide).st_size, os.stat(slide).st_mtime_ns) == (before.st_size,
                                                                     before.st_mtime_ns)
     assert known_image(str(slide), '', str(cache)) is None
+
+
+@pytest.fixture(scope='module')
+def embedded_slide(tmp_path_factory, sample_slide):
+    """A slide with a non-ASCII name and its embeddings (so each terminal case runs in seconds)."""
+    folder = tmp_path_factory.mktemp('terminal')
+    slide = folder / 'sämple.svs'
+    shutil.copy(sample_slide, slide)
+    result = run_cli(str(slide), '--model', 'Test', '--output-embeddings',
+                     str(folder / 'cache.npz'))
+    assert result.returncode == 0, result.stderr
+    return slide, folder / 'cache.npz'
+
+
+TERMINALS = {'stdout closed': ('>&-', {}), 'stderr closed': ('2>&-', {}),
+             'stdout full': ('>/dev/full', {}), 'stderr full': ('2>/dev/full', {}),
+             'ascii locale': ('', {'PYTHONIOENCODING': 'ascii', 'LC_ALL': 'C'})}
+
+
+@pytest.mark.parametrize('case', sorted(TERMINALS) + ['stdout into head'])
+def test_the_terminal_side_never_gives_exit_1(case, embedded_slide, tmp_path):
+    """A closed, full or early-closed stdout or stderr, or a locale that cannot spell the file
+    name, once gave "internal error" (exit 1); the run now finishes and writes its outputs."""
+    slide, cache = embedded_slide
+    overlay = tmp_path / 'ö.png'
+    args = [sys.executable, '-m', 'EmbeddingSimilarity', str(slide), '--model', 'Test',
+            '--input-embeddings', str(cache), '--keypoints', '1000,1500', '--output-overlay',
+            str(overlay), '--output-annotation', str(tmp_path / 'a.anot')]
+    env = dict(os.environ, PYTHONPATH=REPO)
+    if case == 'stdout into head':
+        process = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+        process.stdout.read(20)  # the first bytes, then the reader goes away, as head does
+        process.stdout.close()
+        err = process.stderr.read().decode()
+        code = process.wait(timeout=300)
+    else:
+        redirect, extra = TERMINALS[case]
+        env.update(extra)
+        result = subprocess.run(['bash', '-c', '"$@" %s' % redirect, 'run', *args], cwd=REPO,
+                                env=env, capture_output=True, timeout=300, check=False)
+        code, err = result.returncode, result.stderr.decode(errors='replace')
+    assert code == 0, (case, err)
+    assert 'internal error' not in err and 'Traceback' not in err
+    assert overlay.stat().st_size > 0
+
+
+@pytest.mark.parametrize('redirect', ['2>/dev/full'])
+def test_an_error_with_nowhere_to_say_it_keeps_its_exit_code(redirect, tmp_path):
+    result = subprocess.run(['bash', '-c', '"$@" %s' % redirect, 'run', sys.executable, '-m',
+                             'EmbeddingSimilarity', str(tmp_path / 'nowhere.svs')],
+                            cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO),
+                            capture_output=True, timeout=300, check=False)
+    assert result.returncode == 2, result.stdout
+
+
+def test_every_log_line_names_the_cli_that_runs(embedded_slide, tmp_path):
+    """EmbeddingClusters' log lines began with "EmbeddingSimilarity:"."""
+    slide, cache = embedded_slide
+    result = subprocess.run(
+        [sys.executable, '-c', 'import sys; from EmbeddingSimilarity.cli.main import '
+         'clusters_main; sys.exit(clusters_main())', str(slide), '--model', 'Test',
+         '--input-embeddings', str(cache), '--output-overlay', str(tmp_path / 'c.png'),
+         '--output-annotation', str(tmp_path / 'c.anot')],
+        cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True,
+        timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and all(line.startswith('EmbeddingClusters: ') for line in lines), lines

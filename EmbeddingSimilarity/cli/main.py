@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from ..errors import UserError, first_line
+from ..terminal import guard_streams, say, settle
 from .arguments import (
     build_parser,
     fill_outputs,
@@ -47,9 +48,11 @@ def describe_args(args: argparse.Namespace) -> str:
     return ', '.join(parts)
 
 
-def setup_logging(debug: bool) -> None:
+def setup_logging(debug: bool, cli: str = PROG) -> None:
+    """Log lines on stderr, each starting with the name of the CLI that runs (not the
+    package's: EmbeddingClusters' lines say EmbeddingClusters)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter('%(name)s: %(message)s' if not debug else
+    handler.setFormatter(logging.Formatter(cli + ': %(message)s' if not debug else
                                            '%(asctime)s %(name)s %(levelname)s: %(message)s'))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -72,9 +75,9 @@ def _run_folder(args: argparse.Namespace) -> int:
             logger.info('%s: %d x %d cells, %d embedded now -> %s', path, *summary['grid'],
                         summary['cells_embedded'], ', '.join(summary['files']))
     for path, error in failed:
-        print('%s: error: %s: %s' % (PROG, os.path.basename(path), error), file=sys.stderr)
+        say('%s: error: %s: %s' % (PROG, os.path.basename(path), error))
     if failed:
-        print('%s: %d of %d slides failed' % (PROG, len(failed), len(results)), file=sys.stderr)
+        say('%s: %d of %d slides failed' % (PROG, len(failed), len(results)))
         return getattr(failed[0][1], 'exit_code', 1)
     return 0
 
@@ -88,10 +91,19 @@ def _stop_on_sigterm() -> None:
 
 
 def main(argv: list[str] | None = None, cli: str = PROG) -> int:
-    """Run ``cli`` with ``argv`` (default: the process's arguments); the exit code."""
+    """Run ``cli`` with ``argv`` (default: the process's arguments); the exit code (never 1
+    because of the terminal: :mod:`..terminal`)."""
+    guard_streams()
+    try:
+        return _main(argv, cli)
+    finally:
+        settle()
+
+
+def _main(argv: list[str] | None, cli: str) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = '--debug' in argv
-    setup_logging(debug)
+    setup_logging(debug, cli)
     _stop_on_sigterm()
     started = time.perf_counter()
     try:
@@ -109,17 +121,17 @@ def main(argv: list[str] | None = None, cli: str = PROG) -> int:
     except UserError as exc:
         if debug:
             logger.exception('error')
-        print('%s: error: %s' % (cli, exc), file=sys.stderr)
+        say('%s: error: %s' % (cli, exc))
         return exc.exit_code
     except KeyboardInterrupt as exc:
         kept = getattr(exc, 'kept', '') or 'stopped before any embedding was computed'
-        print('%s: interrupted; %s' % (cli, kept), file=sys.stderr)
+        say('%s: interrupted; %s' % (cli, kept))
         return 130
     except Exception as exc:  # a bug: say so in one line unless debugging
         if debug:
             raise
-        print('%s: internal error: %s: %s (rerun with --debug for the traceback)'
-              % (cli, type(exc).__name__, first_line(exc)), file=sys.stderr)
+        say('%s: internal error: %s: %s (rerun with --debug for the traceback)'
+            % (cli, type(exc).__name__, first_line(exc)))
         return 1
     _report(outcome, time.perf_counter() - started)
     return 0
