@@ -11,6 +11,8 @@ import errno
 import os
 import sys
 
+from .errors import redact
+
 LOST = (errno.EPIPE, errno.ENOSPC, errno.EBADF, errno.EIO, errno.EDQUOT)
 """Write errors that mean the stream's reader or device is gone, not that the run failed."""
 
@@ -40,9 +42,9 @@ def lost(fd: int) -> None:
 
 
 def say(line: str) -> None:
-    """Print one line on stderr, if anyone can still read it."""
+    """Print one line on stderr (credentials in URLs masked), if anyone can still read it."""
     try:
-        print(line, file=sys.stderr, flush=True)
+        print(redact(line), file=sys.stderr, flush=True)
     except (OSError, ValueError):
         lost(2)
 

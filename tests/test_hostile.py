@@ -228,3 +228,74 @@ def test_every_log_line_names_the_cli_that_runs(embedded_slide, tmp_path):
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines and all(line.startswith('EmbeddingClusters: ') for line in lines), lines
+
+
+GIRDER = ['--api-url', 'http://127.0.0.1:9/api/v1', '--girder-token', 'secret-token']
+BEFORE_WORK = {
+    'timeout 0': (GIRDER, {'EMBEDDING_SIMILARITY_GIRDER_TIMEOUT': '0'}),
+    'timeout negative': (GIRDER, {'EMBEDDING_SIMILARITY_GIRDER_TIMEOUT': '-5'}),
+    'timeout nan': (GIRDER, {'EMBEDDING_SIMILARITY_GIRDER_TIMEOUT': 'nan'}),
+    'timeout inf': (GIRDER, {'EMBEDDING_SIMILARITY_GIRDER_TIMEOUT': 'inf'}),
+    'timeout text': (GIRDER, {'EMBEDDING_SIMILARITY_GIRDER_TIMEOUT': 'soon'}),
+    'api port': (['--api-url', 'http://127.0.0.1:99999/api/v1', '--girder-token', 't'], {}),
+    'api ipv6': (['--api-url', 'http://[::1/api/v1', '--girder-token', 't'], {}),
+    'api newline': (['--api-url', 'http://127.0.0.1:9/api/v1\nX', '--girder-token', 't'], {}),
+    'token newline': (['--api-url', 'http://127.0.0.1:9/api/v1', '--girder-token', 'a\nb'], {}),
+    'scheduler port': (['--scheduler', 'tcp://127.0.0.1:99999'], {'words': 'PORT 1 to 65535'}),
+    'scheduler tls': (['--scheduler', 'tls://127.0.0.1:8786'], {}),
+    'checkpoint nan': (['--checkpoint-seconds', 'nan'], {}),
+    'hub id with ..': (['--custom-model', 'timm:hf_hub:org/..'], {}),
+}
+
+
+@pytest.mark.parametrize('case', sorted(BEFORE_WORK))
+def test_arguments_and_environment_are_checked_before_any_work(case, embedded_slide, tmp_path,
+                                                              capsys, monkeypatch):
+    """Each of these once cost the whole embedding and then exited 5 or 6, or was an internal
+    error (exit 1), or was accepted."""
+    slide, _ = embedded_slide
+    extra, env = BEFORE_WORK[case]
+    for name, value in env.items():
+        if name != 'words':
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv('DASK_DISTRIBUTED__COMM__TLS__CA_FILE', '')
+    out = tmp_path / 'out'
+    code = main([str(slide), '--model', 'Test', '--keypoints', '1000,1500', '--output-dir',
+                 str(out), *extra], 'EmbeddingSimilarity')
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, (case, err)
+    assert len(lines) == 1 and lines[0].startswith('EmbeddingSimilarity: error: '), lines
+    assert 'secret-token' not in err and len(lines[0]) < 400
+    assert env.get('words', '') in err
+    assert not out.exists() or os.listdir(out) == []
+
+
+def test_credentials_in_a_url_are_never_printed(embedded_slide, tmp_path, capsys):
+    slide, cache = embedded_slide
+    code = main([str(slide), '--model', 'Test', '--keypoints', '1000,1500', '--input-embeddings',
+                 str(cache), '--output-overlay', str(tmp_path / 'o.png'), '--api-url',
+                 'http://alice:hunter2@127.0.0.1:9/api/v1', '--girder-token', 'tok',
+                 '--image-id', 'a' * 24, '--progressive', 'false'], 'EmbeddingSimilarity')
+    err = capsys.readouterr().err
+    assert code == 5, err
+    assert 'hunter2' not in err and 'alice' not in err and '***@127.0.0.1' in err
+
+
+def test_a_collection_girder_id_is_checked_like_the_image_id(embedded_slide, tmp_path, capsys):
+    slide, _ = embedded_slide
+    code = main([str(slide), '--model', 'Test', '--keypoints', '1000,1500', '--collection',
+                 '../../user/me', '--output-dir', str(tmp_path), *GIRDER],
+                'CollectionSimilarity')
+    err = capsys.readouterr().err
+    assert code == 2 and 'Girder folder id' in err, err
+
+
+@pytest.mark.parametrize('text', ['\u200b\u200d', 'tumour;\u2060', ';'.join(['tumour'] * 1001)])
+def test_an_invisible_or_endless_prompt_list_is_refused(text):
+    from EmbeddingSimilarity.errors import InputError
+    from EmbeddingSimilarity.models.text import split_prompts
+
+    with pytest.raises(InputError) as caught:
+        split_prompts(text)
+    assert '\n' not in str(caught.value) and len(str(caught.value)) < 300

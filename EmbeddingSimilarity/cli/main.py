@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from ..errors import UserError, first_line
+from ..errors import UserError, first_line, redact
 from ..terminal import guard_streams, say, settle
 from .arguments import (
     build_parser,
@@ -48,12 +48,19 @@ def describe_args(args: argparse.Namespace) -> str:
     return ', '.join(parts)
 
 
+class _Redacting(logging.Formatter):
+    """Log lines with the credentials of any URL masked (``http://user:pass@host``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 def setup_logging(debug: bool, cli: str = PROG) -> None:
     """Log lines on stderr, each starting with the name of the CLI that runs (not the
     package's: EmbeddingClusters' lines say EmbeddingClusters)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(cli + ': %(message)s' if not debug else
-                                           '%(asctime)s %(name)s %(levelname)s: %(message)s'))
+    handler.setFormatter(_Redacting(cli + ': %(message)s' if not debug else
+                                    '%(asctime)s %(name)s %(levelname)s: %(message)s'))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)

@@ -39,6 +39,10 @@ def _describe(exc: Exception) -> str:
     return ('HTTP %s %s' % (status, text)).strip() if status else type(exc).__name__
 
 
+LIST_ENDPOINTS = ('annotation', 'item', 'folder', 'file')
+"""GET paths at which Girder answers a list of documents."""
+
+
 class GirderSession(CacheFolder):
     """An authenticated girder_client connection with one-line errors."""
 
@@ -93,8 +97,21 @@ class GirderSession(CacheFolder):
                               % (self.api_url, what, type(exc).__name__)) from exc
 
     def _call(self, what: str, method: str, path: str, **kwargs: Any) -> Any:
+        """One REST call; an answer of the wrong shape (an object where Girder lists, a list
+        or text where it answers one document) is a GirderError, not a crash further on."""
         with self._errors(what):
-            return getattr(self.client, method)(path, **kwargs)
+            answer = getattr(self.client, method)(path, **kwargs)
+        listing = method == 'get' and (path in LIST_ENDPOINTS or path.endswith('/files'))
+        if listing and not (isinstance(answer, list) and all(
+                isinstance(doc, dict) and '_id' in doc for doc in answer)):
+            raise GirderError('Girder at %s answered "%s" with %s, not a list of documents; '
+                              'check that --api-url is a Girder API (.../api/v1)'
+                              % (self.api_url, what, type(answer).__name__))
+        if not listing and answer is not None and not isinstance(answer, dict):
+            raise GirderError('Girder at %s answered "%s" with %s, not a document; check that '
+                              '--api-url is a Girder API (.../api/v1)'
+                              % (self.api_url, what, type(answer).__name__))
+        return answer
 
     def resolve_item(self, girder_id: str) -> dict:
         """The item for an item id or a file id (slicer_cli_web passes a file id for images)."""
