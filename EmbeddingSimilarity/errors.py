@@ -42,6 +42,11 @@ class GirderError(UserError):
     exit_code = 5
 
 
+class GirderUnreachable(GirderError):
+    """Girder did not answer (refused, timed out, connection lost): the run tries no other
+    call, so a dead server costs one timeout, not one per preview."""
+
+
 class OutputError(UserError):
     """An output cannot be written."""
 

@@ -299,3 +299,55 @@ def test_an_invisible_or_endless_prompt_list_is_refused(text):
     with pytest.raises(InputError) as caught:
         split_prompts(text)
     assert '\n' not in str(caught.value) and len(str(caught.value)) < 300
+
+
+@pytest.fixture
+def girder_that_falls_silent():
+    """An HTTP server that accepts the token (GET token/current) and then never answers
+    anything else; the paths it was asked for."""
+    import http.server
+    import json
+    import threading
+
+    asked: list[str] = []
+    stop = threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path.split('?')[0].endswith('/token/current'):
+                body = json.dumps({'userId': 'b' * 24}).encode()
+                self.send_response(200)
+                self.send_header('Content-Type', 'application/json')
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            asked.append(self.path)
+            stop.wait(30)  # silent
+
+        do_POST = do_PUT = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield 'http://127.0.0.1:%d/api/v1' % server.server_address[1], asked
+    stop.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_girder_that_falls_silent_costs_one_timeout_not_one_per_preview(
+        girder_that_falls_silent, sample_slide, tmp_path):
+    url, asked = girder_that_falls_silent
+    result = run_cli(sample_slide, '--model', 'Test', '--keypoints', '1000,1500', '--api-url',
+                     url, '--girder-token', 'abc', '--image-id', 'a' * 24, '--progressive',
+                     'true', '--output-embeddings', str(tmp_path / 'e.npz'),
+                     env={'EMBEDDING_SIMILARITY_GIRDER_TIMEOUT': '2'}, timeout=300)
+    assert result.returncode == 5, result.stderr
+    assert len(asked) == 1, asked  # the first call waited its timeout; nothing asked after it
+    assert 'no other call was tried' in result.stderr.strip().splitlines()[-1]
+    assert (tmp_path / 'e.npz').exists()

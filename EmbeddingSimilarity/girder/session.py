@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import TOOL_ATTRIBUTE
-from ..errors import GirderError, first_line
+from ..errors import GirderError, GirderUnreachable, first_line
 from .cache_folder import CacheFolder, NotFound
 from .transport import bounded_session, girder_timeouts
 
@@ -63,15 +63,19 @@ class GirderSession(CacheFolder):
             # /token/current names the token's user whatever its scope
             token_doc = self.client.get('token/current', jsonResp=True)
         except requests.exceptions.RequestException as exc:
-            raise GirderError('cannot reach Girder at %s (%s); check --api-url and that the '
-                              'server is running' % (self.api_url, type(exc).__name__)) from exc
+            raise GirderUnreachable('cannot reach Girder at %s (%s); check --api-url and that '
+                                    'the server is running'
+                                    % (self.api_url, type(exc).__name__)) from exc
         except girder_client.HttpError as exc:
             raise GirderError('Girder at %s answered %s; check --api-url'
                               % (self.api_url, _describe(exc))) from exc
-        if not token_doc or not token_doc.get('userId'):
+        if not isinstance(token_doc, dict) or not token_doc.get('userId'):
             raise GirderError('Girder at %s rejected the token (no user for it); pass a valid '
                               '--girder-token' % self.api_url)
         self.user = {'_id': str(token_doc['userId'])}
+        self.unreachable = ''
+        """Why Girder stopped answering, once it has: every later call fails at once with it
+        (a dead server costs one timeout per run, not one per call)."""
 
     @contextlib.contextmanager
     def _errors(self, what: str, missing: str = '') -> Iterator[None]:
@@ -82,6 +86,8 @@ class GirderSession(CacheFolder):
         """
         import girder_client
 
+        if self.unreachable:
+            raise GirderUnreachable(self.unreachable)
         try:
             yield
         except girder_client.HttpError as exc:
@@ -93,8 +99,10 @@ class GirderSession(CacheFolder):
                                   % (what, _describe(exc))) from exc
             raise GirderError('Girder could not %s: %s' % (what, _describe(exc))) from exc
         except self._requests.exceptions.RequestException as exc:
-            raise GirderError('lost the connection to Girder at %s while trying to %s (%s)'
-                              % (self.api_url, what, type(exc).__name__)) from exc
+            self.unreachable = ('lost the connection to Girder at %s while trying to %s (%s); '
+                                'no other call was tried'
+                                % (self.api_url, what, type(exc).__name__))
+            raise GirderUnreachable(self.unreachable) from exc
 
     def _call(self, what: str, method: str, path: str, **kwargs: Any) -> Any:
         """One REST call; an answer of the wrong shape (an object where Girder lists, a list
@@ -237,6 +245,10 @@ class GirderLink:
         except GirderError as exc:
             logger.warning('%s; the embeddings are still computed and saved', exc)
             return cls(error=exc)
+
+    def lost(self, error: GirderError) -> None:
+        """Girder stopped answering: every later call of the run gets ``error`` at once."""
+        self.session, self.error = None, error
 
     def require(self) -> GirderSession:
         """The session, or the connection's error."""
