@@ -351,3 +351,32 @@ def test_a_girder_that_falls_silent_costs_one_timeout_not_one_per_preview(
     assert len(asked) == 1, asked  # the first call waited its timeout; nothing asked after it
     assert 'no other call was tried' in result.stderr.strip().splitlines()[-1]
     assert (tmp_path / 'e.npz').exists()
+
+
+def test_messages_about_a_huge_outline_stay_short():
+    """A region outside the image once echoed every vertex (a 1 MB line)."""
+    import numpy as np
+
+    from EmbeddingSimilarity.errors import InputError
+    from EmbeddingSimilarity.query.shapes import check_shapes_inside, parse_shapes
+
+    angles = np.linspace(0, 2 * np.pi, 100000, endpoint=False)
+    outline = [v for a in angles for v in (9e6 + 1000 * np.cos(a), 9e6 + 1000 * np.sin(a))]
+    with pytest.raises(InputError) as caught:
+        check_shapes_inside(parse_shapes(outline), 5000, 5000, 'key region')
+    assert len(str(caught.value)) < 300 and '100000 vertices' in str(caught.value)
+    with pytest.raises(InputError) as caught:
+        parse_shapes(outline[:-1] + [float('nan')])
+    assert len(str(caught.value)) < 300
+
+
+def test_no_nan_reaches_a_person():
+    """An all-white image with --tissue-threshold 0 described its cut-off as "nan"."""
+    import numpy as np
+
+    from EmbeddingSimilarity.query.calibration import Calibration
+
+    calibration = Calibration(cutoff=float('nan'), cutoff_percentile=float('nan'), quantiles={},
+                              baseline={}, hits=np.zeros((2, 2), bool), regions=0, area=0.0,
+                              area_unit='mm²', tissue_share=0.0)
+    assert 'nan' not in calibration.description().lower()

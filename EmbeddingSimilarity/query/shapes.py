@@ -153,7 +153,9 @@ def parse_shapes(values: list[float] | str | None, name: str = 'key points') -> 
     except ValueError as exc:
         raise InputError('%s must be numbers separated by commas; %s' % (name, exc)) from exc
     if not all(np.isfinite(numbers)):
-        raise InputError('%s must be finite numbers; got %s' % (name, values))
+        bad = next(number for number in numbers if not np.isfinite(number))
+        raise InputError('%s must be finite numbers; got %s among %d numbers'
+                         % (name, bad, len(numbers)))
     if any(abs(number) > MAX_COORDINATE for number in numbers):
         raise InputError('%s hold a number beyond %g pixels, larger than any slide; give '
                          'base-image pixel coordinates, e.g. 1200,3400' % (name, MAX_COORDINATE))
@@ -186,6 +188,20 @@ def format_shapes(shapes: list[Shape]) -> str:
     return ',-1,-1,'.join(parts) if parts else '-1,-1'
 
 
+MESSAGE_VERTICES = 4
+"""Vertices a message shows of a shape: a traced outline has 1e5, and one line must stay one
+line."""
+
+
+def shape_text(shape: Shape) -> str:
+    """``shape`` for a message: its region value, cut after a few vertices for a long outline
+    (``x1,y1,...,x4,y4,... (N vertices)``)."""
+    if shape.kind != 'polygon' or len(shape.vertices) <= MESSAGE_VERTICES:
+        return format_shapes([shape])
+    head = Shape('polygon', shape.vertices[:MESSAGE_VERTICES])
+    return '%s,... (%d vertices)' % (format_shapes([head]), len(shape.vertices))
+
+
 def points_of(shapes: list[Shape]) -> list[tuple[float, float]]:
     """The plain points among ``shapes`` (where only points make sense)."""
     return [shape.vertices[0] for shape in shapes if shape.is_point]
@@ -203,7 +219,7 @@ def check_shapes_inside(shapes: list[Shape], width: int, height: int, name: str)
         left, top, right, bottom = shape.bounds()
         if right < 0 or bottom < 0 or left >= width or top >= height:
             raise InputError('%s: %s %s is outside the image (0..%d, 0..%d base pixels); draw it '
-                             'on the slide' % (name, shape.kind, format_shapes([shape]),
+                             'on the slide' % (name, shape.kind, shape_text(shape),
                                                width - 1, height - 1))
 
 
