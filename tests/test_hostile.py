@@ -380,3 +380,44 @@ def test_no_nan_reaches_a_person():
                               baseline={}, hits=np.zeros((2, 2), bool), regions=0, area=0.0,
                               area_unit='mm²', tissue_share=0.0)
     assert 'nan' not in calibration.description().lower()
+
+
+@pytest.fixture(scope='module')
+def cut_tiff(tmp_path_factory):
+    """A tiled pyramid TIFF cut at 90% (its small levels lost; it still opens in libtiff)."""
+    import slides
+
+    folder = tmp_path_factory.mktemp('cut')
+    whole = slides.write_pyramid(str(folder / 'whole.tiff'), slides.read_sample(),
+                                 slides.SAMPLE_MPP, compression='zlib')
+    with open(whole, 'rb') as handle:
+        data = handle.read()
+    cut = folder / 'cut.tiff'
+    cut.write_bytes(data[:len(data) * 9 // 10])
+    os.unlink(whole)
+    return cut
+
+
+@pytest.mark.parametrize('cli', ['EmbeddingSimilarity', 'EmbeddingClusters'])
+def test_a_tiff_cut_short_is_refused_in_one_line(cli, cut_tiff, tmp_path, capsys):
+    """It once opened, and its missing tiles were embedded as black tissue (exit 0)."""
+    code = main([str(cut_tiff), '--model', 'Test', '--output-dir', str(tmp_path)], cli)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and 'cut short' in lines[-1], err
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_collection_skips_a_tiff_cut_short_with_its_reason(cut_tiff, sample_slide, tmp_path,
+                                                             capsys):
+    archive = tmp_path / 'archive'
+    archive.mkdir()
+    shutil.copy(sample_slide, archive / 'good.svs')
+    shutil.copy(cut_tiff, archive / 'cut.tiff')
+    code = main([str(archive / 'good.svs'), '--model', 'Test', '--keypoints', '1000,1500',
+                 '--collection', str(archive), '--output-dir', str(tmp_path)],
+                'CollectionSimilarity')
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert 'cut.tiff cannot be read, skipped' in err and 'cut short' in err
+    assert not (archive / 'cut.tiff.Test.npz').exists()

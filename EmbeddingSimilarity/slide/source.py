@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, first_line, missing
+from .complete import check_complete
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ def open_slide(path: str):
         raise InputError('input image %s is an empty folder' % path)
     if not os.access(path, os.R_OK):
         raise InputError('input image %s is not readable; check its permissions' % path)
+    check_complete(path)
     import large_image
 
     # Each pixel is read once, so a big tile cache only costs memory (large_image's default is
