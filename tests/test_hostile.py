@@ -421,3 +421,18 @@ def test_a_collection_skips_a_tiff_cut_short_with_its_reason(cut_tiff, sample_sl
     assert code == 0, err
     assert 'cut.tiff cannot be read, skipped' in err and 'cut short' in err
     assert not (archive / 'cut.tiff.Test.npz').exists()
+
+
+def test_a_dense_stride_is_announced_before_any_work(sample_slide, caplog):
+    """--stride 1 once started a 3-million-cell embedding of the sample without a word."""
+    import logging
+
+    from EmbeddingSimilarity.steps.plan import make_plan
+    from EmbeddingSimilarity.steps.request import Request
+
+    with caplog.at_level(logging.WARNING):
+        plan = make_plan(Request.of(image=sample_slide, model='Test', stride=1))
+    cells = plan.grid.rows * plan.grid.cols
+    assert cells > 1_000_000
+    assert any('%d cells' % cells in record.getMessage() and '--stride' in record.getMessage()
+               for record in caplog.records), caplog.text
