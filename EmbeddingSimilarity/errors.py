@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 
 
 class UserError(Exception):
@@ -39,6 +40,11 @@ class GirderError(UserError):
     """Girder is unreachable, refused the token, or rejected a request."""
 
     exit_code = 5
+
+
+class GirderUnreachable(GirderError):
+    """Girder did not answer (refused, timed out, connection lost): the run tries no other
+    call, so a dead server costs one timeout, not one per preview."""
 
 
 class OutputError(UserError):
@@ -86,3 +92,12 @@ def missing(what: str, path: str, advice: str = '') -> str:
     problem = why_missing(path) or 'does not exist'
     text = '%s %s %s' % (what, path, problem)
     return text + '; ' + advice if advice and problem == 'does not exist' else text
+
+
+_USERINFO = re.compile(r'([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@')
+
+
+def redact(text: str) -> str:
+    """``text`` with the credentials of any URL in it masked (``http://user:pass@host`` ->
+    ``http://***@host``): every line the CLIs print passes through this."""
+    return _USERINFO.sub(r'\1***@', text)

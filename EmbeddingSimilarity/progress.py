@@ -8,9 +8,12 @@ stderr is friendlier, so the tags are left out there.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from typing import IO
+
+from .terminal import LOST, lost
 
 _PROGRESS_STEP = 0.02  # fraction between two printed progress tags
 
@@ -21,8 +24,8 @@ class Progress:
     def __init__(self, tags: bool | None = None, bar: bool | None = None,
                  stream: IO[str] | None = None) -> None:
         self._stream = stream or sys.stdout
-        self.tags = (not self._stream.isatty()) if tags is None else tags
-        self.bar = sys.stderr.isatty() if bar is None else bar
+        self.tags = (not _isatty(self._stream)) if tags is None else tags
+        self.bar = _isatty(sys.stderr) if bar is None else bar
         self._stage: str | None = None
         self._total = 0
         self._done = 0
@@ -32,7 +35,16 @@ class Progress:
         self.timings: dict[str, float] = {}
 
     def _emit(self, text: str) -> None:
-        print(text, file=self._stream, flush=True)
+        """One tag line; a stdout closed by its reader (``| head``) or full ends the tags, not
+        the run."""
+        try:
+            print(text, file=self._stream, flush=True)
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, OSError) and exc.errno not in LOST:
+                raise
+            self.tags = False
+            with contextlib.suppress(OSError, ValueError):  # a test's buffer has no descriptor
+                lost(self._stream.fileno())
 
     def start(self, stage: str, total: int = 0, comment: str = '') -> None:
         """Begin a stage of ``total`` steps (0 for a stage without steps)."""
@@ -73,6 +85,13 @@ class Progress:
             self._emit('<filter-end><filter-name>%s</filter-name><filter-time>%.3f'
                        '</filter-time></filter-end>' % (self._stage, elapsed))
         self._stage = None
+
+
+def _isatty(stream: IO[str] | None) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (OSError, ValueError):
+        return False
 
 
 class NullProgress(Progress):

@@ -12,10 +12,18 @@ os.environ['HF_HUB_OFFLINE'] = '1'
 os.environ.setdefault('HF_HUB_DISABLE_TELEMETRY', '1')
 
 import pytest
+from hypothesis import settings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import slides
+
+# Property tests: randomised locally (new cases each run, failures kept in .hypothesis/); in CI
+# (CI=true) and under tox derandomised, so a run can fail only through a change of the code.
+settings.register_profile('ci', derandomize=True, database=None, print_blob=True)
+settings.register_profile('dev')
+settings.load_profile('ci' if os.environ.get('CI', '').lower() in ('1', 'true', 'yes')
+                      or os.environ.get('TOX_ENV_NAME') else 'dev')
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -75,7 +75,7 @@ def brute_force(folder: str, k: int, threshold: float = 0.1) -> list[tuple[float
         for name in names:
             if name.endswith('.Test.npz'):
                 caches[name] = store.load(os.path.join(root, name))
-    query_data = caches['a.Test.npz']
+    query_data = caches['a.svs.Test.npz']
     r, c = query_data.grid.cell_of_point(*KEYPOINT)
     query = query_data.embeddings[r, c].astype(np.float64)
     query /= np.linalg.norm(query)
@@ -102,7 +102,7 @@ def test_a_folder_search_ranks_the_tissue_of_every_slide(searched):
     top = rows[0]
     assert float(top['score']) == pytest.approx(1.0, abs=1e-3)
     assert top['image'] in ('a.svs', 'b.svs')
-    data = store.load(os.path.join(folder, 'a.Test.npz'))
+    data = store.load(os.path.join(folder, 'a.svs.Test.npz'))
     assert (int(top['row']), int(top['col'])) == data.grid.cell_of_point(*KEYPOINT)
     x, y = data.grid.cell_center(int(top['row']), int(top['col']))
     assert (float(top['x']), float(top['y'])) == (x, y)
@@ -166,19 +166,19 @@ def test_a_slide_damaged_partway_is_skipped_and_the_search_goes_on(sample_slide,
     assert 'damaged or incomplete' in result.stderr and 'internal error' not in result.stderr
     assert '1 of 2 slides searched' in result.stderr
     assert {row['image'] for row in read_rows(str(tmp_path / 'results.csv'))} == {'a.svs'}
-    assert not os.path.exists(folder / 'damaged.Test.npz')  # no cache of a damaged slide
+    assert not os.path.exists(folder / 'damaged.tiff.Test.npz')  # no cache of a damaged slide
 
 
 def test_a_cache_made_for_another_slide_is_embedded_afresh(searched, tmp_path):
     folder, _, _ = searched
     copy = tmp_path / 'copy'
     shutil.copytree(folder, copy)
-    shutil.copy(copy / 'a.Test.npz', copy / 'c.Test.npz')  # c's name, a's content
+    shutil.copy(copy / 'a.svs.Test.npz', copy / 'c.tiff.Test.npz')  # c's name, a's content
     result = search_cli(*search_args(str(copy), tmp_path))
     assert result.returncode == 0, result.stderr
-    assert 'c.Test.npz does not match' in result.stderr
+    assert 'c.tiff.Test.npz does not match' in result.stderr
     assert 'embedding afresh with Test' in result.stderr
-    assert store.load(str(copy / 'c.Test.npz')).provenance.image.name == 'c.tiff'
+    assert store.load(str(copy / 'c.tiff.Test.npz')).provenance.image.name == 'c.tiff'
 
 
 def test_an_interrupted_runs_checkpoint_is_completed_before_the_search(searched, tmp_path):
@@ -187,13 +187,13 @@ def test_an_interrupted_runs_checkpoint_is_completed_before_the_search(searched,
     folder, _, _ = searched
     copy = tmp_path / 'copy'
     shutil.copytree(folder, copy)
-    data = store.load(str(copy / 'a.Test.npz'))
+    data = store.load(str(copy / 'a.svs.Test.npz'))
     data.provenance.complete = False
-    store.save(str(copy / 'a.Test.npz'), data)
+    store.save(str(copy / 'a.svs.Test.npz'), data)
     result = search_cli(*search_args(str(copy), tmp_path))
     assert result.returncode == 0, result.stderr
-    assert "a.Test.npz does not match (an interrupted run's checkpoint)" in result.stderr
-    assert store.load(str(copy / 'a.Test.npz')).complete
+    assert "a.svs.Test.npz does not match (an interrupted run's checkpoint)" in result.stderr
+    assert store.load(str(copy / 'a.svs.Test.npz')).complete
 
 
 def test_caches_go_to_the_embeddings_folder(searched, tmp_path, sample_slide):
@@ -205,7 +205,7 @@ def test_caches_go_to_the_embeddings_folder(searched, tmp_path, sample_slide):
     result = search_cli(*search_args(str(folder), tmp_path, '--embeddings-folder', str(caches)))
     assert result.returncode == 0, result.stderr
     assert os.listdir(folder) == ['a.svs']
-    assert os.listdir(caches) == ['a.Test.npz']
+    assert os.listdir(caches) == ['a.svs.Test.npz']
 
 
 @pytest.mark.parametrize('case', ['empty', 'no-slide', 'top-k-0', 'top-k-negative', 'glass',

@@ -46,9 +46,9 @@ def test_folder_of_slides_is_spread_slide_by_slide(cli, sample_slide, slide_40x,
     errors = [line for line in result.stderr.splitlines() if 'error:' in line]
     assert len(errors) == 1 and 'notes.txt' in errors[0]
     assert '1 of 3 slides failed' in result.stderr
-    assert sorted(os.listdir(out)) == ['a.Test.npz', 'b.Test.npz']
+    assert sorted(os.listdir(out)) == ['a.svs.Test.npz', 'b.tiff.Test.npz']
     single = compute_embeddings(Request.of(image=sample_slide, model='Test')).data
-    assert np.array_equal(store.load(str(out / 'a.Test.npz')).embeddings, single.embeddings)
+    assert np.array_equal(store.load(str(out / 'a.svs.Test.npz')).embeddings, single.embeddings)
 
 
 def test_folder_mode_refuses_key_points(cli, sample_slide, tmp_path):

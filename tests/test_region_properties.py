@@ -41,15 +41,33 @@ def test_text_gives_shapes_or_one_input_error(text):
 
 
 def _contains_by_edges(shape, xs, ys):
-    """The even-odd rule one edge at a time (the plain reading of it)."""
+    """The documented rule one edge at a time, in exact integers (the test's vertices are whole
+    and its points quarter pixels, so 4x scales both to integers): even-odd, and a point on the
+    outline is inside."""
+    px = np.rint(np.asarray(xs) * 4).astype(np.int64)
+    py = np.rint(np.asarray(ys) * 4).astype(np.int64)
     inside = np.zeros(np.shape(xs), dtype=bool)
-    vertices = shape.vertices
-    for (x1, y1), (x2, y2) in zip(vertices, vertices[1:] + vertices[:1], strict=True):
-        if y1 == y2:
-            continue
-        crosses = (ys >= min(y1, y2)) & (ys < max(y1, y2))
-        inside ^= crosses & (xs < x1 + (ys - y1) * (x2 - x1) / (y2 - y1))
-    return inside
+    outline = np.zeros(np.shape(xs), dtype=bool)
+    vertices = [(round(x * 4), round(y * 4)) for x, y in shape.vertices]
+    for first, second in zip(vertices, vertices[1:] + vertices[:1], strict=True):
+        (x1, y1), (x2, y2) = sorted((first, second), key=lambda vertex: vertex[1])
+        cross = (x2 - x1) * (py - y1) - (px - x1) * (y2 - y1)
+        outline |= ((cross == 0) & (py >= y1) & (py <= y2)
+                    & (px >= min(x1, x2)) & (px <= max(x1, x2)))
+        if y1 != y2:
+            inside ^= (py >= y1) & (py < y2) & (cross > 0)
+    return inside | outline
+
+
+def test_a_point_on_an_edge_is_inside_whatever_the_rounding():
+    """Hypothesis found this one: (12.5, 51.25) lies exactly on the edge (0,54)-(50,43); a
+    division put the crossing a rounding either side of it, so two paths disagreed."""
+    shape = polygon([(0.0, 0.0), (0.0, 54.0), (50.0, 43.0)], 'p')
+    assert shape.contains(np.array([12.5]), np.array([51.25]))[0]
+    square = polygon([(10.0, 10.0), (20.0, 10.0), (20.0, 20.0), (10.0, 20.0)], 'p')
+    xs = np.array([10.0, 20.0, 15.0, 15.0, 20.0, 20.5, 9.5])
+    ys = np.array([15.0, 15.0, 10.0, 20.0, 20.0, 15.0, 15.0])
+    assert square.contains(xs, ys).tolist() == [True] * 5 + [False] * 2
 
 
 @settings(max_examples=200, deadline=None)

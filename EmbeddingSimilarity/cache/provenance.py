@@ -57,8 +57,9 @@ class ImageRecord:
 
     ``stat`` and ``metadata`` (added in 0.1 without a format bump: older readers ignore them,
     and caches without them still serve, by opening the slide) let a cached click plan without
-    opening the slide: ``stat`` is the file's ``[name, size, mtime_ns]`` signature when
-    ``fingerprint`` was taken (equal now = the fingerprint holds without reading a byte), and
+    opening the slide: ``stat`` is the file's ``[name, size, mtime_ns, inode, ctime_ns]``
+    signature when ``fingerprint`` was taken (equal now = the fingerprint holds without reading
+    a byte; a cache with the 0.1 signature of three has its fingerprint checked once), and
     ``metadata`` the slide metadata the plan reads (size, µm/px, magnification).
     """
 

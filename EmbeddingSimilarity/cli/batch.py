@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from ..errors import InputError, UserError
-from ..steps.options import default_output_names
+from ..steps.options import cache_file_name
 from ..steps.request import Request
 from .embedding_similarity import run
 from .paths import check_paths
@@ -42,8 +42,8 @@ def slide_requests(request: Request, output_dir: str) -> list[Request]:
     requests = [request.but(
         image=path, output_annotation='', output_overlay='', image_id='', annotation_id='',
         api_url='', token='', scheduler='',
-        output_embeddings=os.path.join(output_dir, default_output_names(
-            path, request.engine.model)['embeddings'])) for path in paths]
+        output_embeddings=os.path.join(output_dir, cache_file_name(path, request.engine.model)))
+        for path in paths]
     check_paths('', paths, {'output for %s' % os.path.basename(r.image):
                             r.outputs.output_embeddings for r in requests})
     return requests

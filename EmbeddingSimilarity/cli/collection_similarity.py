@@ -37,8 +37,8 @@ def run(request: Request, progress: Progress | None = None) -> CollectionOutcome
     progress = progress or NullProgress()
     validate(request)
     request = searches_in_words(request)
+    check_collection(request, girder=_in_girder(request))
     session = _girder_session(request)
-    check_collection(request, girder=session is not None)
     with tempfile.TemporaryDirectory(prefix='collection-similarity-') as scratch:
         lookup = None
         if session is not None:
@@ -64,9 +64,14 @@ def run(request: Request, progress: Progress | None = None) -> CollectionOutcome
     return outcome
 
 
+def _in_girder(request: Request) -> bool:
+    """Whether the collection is a Girder folder id (connected, and not a local folder)."""
+    return request.girder.connected and not os.path.isdir(request.search.collection)
+
+
 def _girder_session(request: Request):
     """The Girder session when the collection is a Girder folder id (not a local folder)."""
-    if not request.girder.connected or os.path.isdir(request.search.collection):
+    if not _in_girder(request):
         return None
     from ..girder.session import GirderLink
 

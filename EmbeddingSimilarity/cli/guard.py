@@ -19,8 +19,7 @@ import glob
 import os
 from xml.etree import ElementTree
 
-from .paths import check_paths
-from .request import check_output_path
+from .paths import check_output_path, check_paths
 
 PATH_TAGS = ('file', 'image', 'directory')
 RETURN_PARAMETERS = ('returnParameterFile', '--returnparameterfile')

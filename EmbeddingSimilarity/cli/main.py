@@ -15,7 +15,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from ..errors import UserError, first_line
+from ..errors import UserError, first_line, redact
+from ..terminal import guard_streams, say, settle
 from .arguments import (
     build_parser,
     fill_outputs,
@@ -47,10 +48,19 @@ def describe_args(args: argparse.Namespace) -> str:
     return ', '.join(parts)
 
 
-def setup_logging(debug: bool) -> None:
+class _Redacting(logging.Formatter):
+    """Log lines with the credentials of any URL masked (``http://user:pass@host``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def setup_logging(debug: bool, cli: str = PROG) -> None:
+    """Log lines on stderr, each starting with the name of the CLI that runs (not the
+    package's: EmbeddingClusters' lines say EmbeddingClusters)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter('%(name)s: %(message)s' if not debug else
-                                           '%(asctime)s %(name)s %(levelname)s: %(message)s'))
+    handler.setFormatter(_Redacting(cli + ': %(message)s' if not debug else
+                                    '%(asctime)s %(name)s %(levelname)s: %(message)s'))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
@@ -72,9 +82,9 @@ def _run_folder(args: argparse.Namespace) -> int:
             logger.info('%s: %d x %d cells, %d embedded now -> %s', path, *summary['grid'],
                         summary['cells_embedded'], ', '.join(summary['files']))
     for path, error in failed:
-        print('%s: error: %s: %s' % (PROG, os.path.basename(path), error), file=sys.stderr)
+        say('%s: error: %s: %s' % (PROG, os.path.basename(path), error))
     if failed:
-        print('%s: %d of %d slides failed' % (PROG, len(failed), len(results)), file=sys.stderr)
+        say('%s: %d of %d slides failed' % (PROG, len(failed), len(results)))
         return getattr(failed[0][1], 'exit_code', 1)
     return 0
 
@@ -88,10 +98,19 @@ def _stop_on_sigterm() -> None:
 
 
 def main(argv: list[str] | None = None, cli: str = PROG) -> int:
-    """Run ``cli`` with ``argv`` (default: the process's arguments); the exit code."""
+    """Run ``cli`` with ``argv`` (default: the process's arguments); the exit code (never 1
+    because of the terminal: :mod:`..terminal`)."""
+    guard_streams()
+    try:
+        return _main(argv, cli)
+    finally:
+        settle()
+
+
+def _main(argv: list[str] | None, cli: str) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = '--debug' in argv
-    setup_logging(debug)
+    setup_logging(debug, cli)
     _stop_on_sigterm()
     started = time.perf_counter()
     try:
@@ -109,17 +128,17 @@ def main(argv: list[str] | None = None, cli: str = PROG) -> int:
     except UserError as exc:
         if debug:
             logger.exception('error')
-        print('%s: error: %s' % (cli, exc), file=sys.stderr)
+        say('%s: error: %s' % (cli, exc))
         return exc.exit_code
     except KeyboardInterrupt as exc:
         kept = getattr(exc, 'kept', '') or 'stopped before any embedding was computed'
-        print('%s: interrupted; %s' % (cli, kept), file=sys.stderr)
+        say('%s: interrupted; %s' % (cli, kept))
         return 130
     except Exception as exc:  # a bug: say so in one line unless debugging
         if debug:
             raise
-        print('%s: internal error: %s: %s (rerun with --debug for the traceback)'
-              % (cli, type(exc).__name__, first_line(exc)), file=sys.stderr)
+        say('%s: internal error: %s: %s (rerun with --debug for the traceback)'
+            % (cli, type(exc).__name__, first_line(exc)))
         return 1
     _report(outcome, time.perf_counter() - started)
     return 0

@@ -2,7 +2,8 @@
 another output, and an input is a regular file (or a folder of slides), never a FIFO or a
 device that would block the run.
 
-Every CLI passes its inputs and outputs through :func:`check_paths` before any work.
+Every CLI passes its inputs and outputs through :func:`check_paths` and
+:func:`check_output_path` before any work.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import stat
 from collections.abc import Iterable
 
-from ..errors import InputError, missing
+from ..errors import InputError, OutputError, missing, why_missing
 
 # Multi-file slide formats keep their pixels beside the named file: MIRAX (.mrxs) in a folder
 # of the same stem, Olympus VSI in ``_<stem>_``.
@@ -84,3 +85,48 @@ def check_paths(image: str, inputs: Iterable[str], outputs: dict[str, str]) -> N
             raise InputError('%s and %s are the same file %s; give each output its own path'
                              % (seen[real], option, path))
         seen[real] = option
+
+
+NAME_MAX = 255
+"""Bytes in a file name where the file system does not say (ext4, xfs, btrfs, tmpfs)."""
+
+
+def check_output_path(path: str) -> None:
+    """An output can be written at ``path`` as a regular file: new, or replacing a regular file.
+
+    A device, FIFO, socket, folder or symlink loop there is refused (the atomic writer would
+    rename over it: ``/dev/stdout`` would replace ``/dev/null``), as are a name longer than the
+    file system allows and a folder, reached through any links, that does not exist or is not
+    writable."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None  # new, or a dangling link: its target's folder is checked below
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise OutputError(_too_long(path)) from None
+        raise OutputError('output %s %s' % (path, why_missing(path))) from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise OutputError('output %s is a folder; give a file name' % path)
+    if mode is not None and not stat.S_ISREG(mode):
+        raise OutputError('output %s is not a regular file (a device, pipe or socket) and '
+                          'would be replaced; give a file name on disk' % path)
+    folder = os.path.dirname(os.path.realpath(path))
+    if not os.path.isdir(folder):
+        raise OutputError(missing('output folder', folder, 'create it or choose another path'))
+    if not os.access(folder, os.W_OK):
+        raise OutputError('output folder %s is not writable; choose another folder' % folder)
+    if len(os.fsencode(os.path.basename(os.path.realpath(path)))) > _name_max(folder):
+        raise OutputError(_too_long(path))
+
+
+def _name_max(folder: str) -> int:
+    try:
+        return os.pathconf(folder, 'PC_NAME_MAX')
+    except (OSError, ValueError):
+        return NAME_MAX
+
+
+def _too_long(path: str) -> str:
+    return ('output name %s... is longer than the file system allows; choose a shorter name'
+            % os.path.basename(path)[:40])

@@ -7,14 +7,15 @@ for what a CLI accepts live here, at the door.
 
 from __future__ import annotations
 
-import os
-import re
+import math
 import urllib.parse
 
 import numpy as np
 
 from ..engine.distributed import check_scheduler
-from ..errors import InputError, OutputError, missing
+from ..errors import InputError, redact
+from ..girder.options import GIRDER_ID
+from ..girder.transport import girder_timeouts
 from ..models.spec import LAYOUTS, POOLING_RULES
 from ..query.clusters import MAX_CLUSTERS, MIN_CLUSTERS
 from ..query.shapes import parse_shapes, points_of
@@ -22,14 +23,12 @@ from ..query.similarity import check_options
 from ..render.colours import Colormap, parse_colormap, parse_colour
 from ..render.overlay import DISPLAYS
 from ..steps.request import Request
-from .paths import check_image, check_paths, check_readable_file
+from .paths import check_image, check_output_path, check_paths, check_readable_file
 
 PROGRESSIVE = ('auto', 'true', 'false')
 MPP_RANGE = (0.02, 100.0)
 """Accepted --mpp values (besides 0): a 40x scan's pixel to a 100 µm overview."""
 SCORERS = ('prototype', 'linear')
-GIRDER_ID = re.compile(r'[0-9a-f]{24}')
-"""A Girder (MongoDB ObjectId) id: checked before it enters a URL path."""
 MAGNIFICATION_RANGE = (0.1, 500.0)
 """Accepted --magnification values (besides 0), the same range as objective powers."""
 
@@ -116,10 +115,16 @@ def _check_connection(request: Request) -> None:
     if bool(request.girder.api_url) != bool(request.girder.token):
         raise InputError('posting to Girder needs both --api-url and --girder-token')
     check_api_url(request.girder.api_url)
+    token = request.girder.token
+    if token and (token != token.strip() or not token.isprintable()):
+        raise InputError('--girder-token holds a space, line break or control character; copy '
+                         'the token again without it')  # the token itself is never printed
+    if request.girder.api_url:
+        girder_timeouts()
     check_scheduler(request.scale_out.scheduler)
-    if request.outputs.checkpoint_seconds < 0:
-        raise InputError('checkpoint interval %g s must be 0 or more'
-                         % request.outputs.checkpoint_seconds)
+    seconds = request.outputs.checkpoint_seconds
+    if not math.isfinite(seconds) or seconds < 0:
+        raise InputError('checkpoint interval %g s must be a finite number, 0 or more' % seconds)
 
 
 def check_files(request: Request) -> None:
@@ -136,21 +141,18 @@ def check_api_url(url: str) -> None:
     """A Girder API URL has an http(s) scheme and a host (checked before minutes of work)."""
     if not url:
         return
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ('http', 'https') or not parts.hostname:
-        raise InputError('Girder API URL %r is not an http(s) URL with a host; use e.g. '
-                         'http://localhost:8080/api/v1' % url)
-
-
-def check_output_path(path: str) -> None:
-    """An output can be written at ``path``: its folder exists and is writable, it is no folder."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise OutputError(missing('output folder', folder, 'create it or choose another path'))
-    if not os.access(folder, os.W_OK):
-        raise OutputError('output folder %s is not writable; choose another folder' % folder)
-    if os.path.isdir(path):
-        raise OutputError('output %s is a folder; give a file name' % path)
+    shown = redact(url) if url.isprintable() else repr(redact(url))
+    wrong = 'Girder API URL %s is not an http(s) URL with a host' % shown
+    advice = '; use e.g. http://localhost:8080/api/v1'
+    if not url.isprintable() or url != url.strip():
+        raise InputError(wrong + ' (it holds a space, line break or control character)' + advice)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # an unclosed [IPv6 bracket, a port out of 0..65535
+        raise InputError('%s (%s)%s' % (wrong, exc, advice)) from None
+    if parts.scheme not in ('http', 'https') or not parts.hostname or port == 0:
+        raise InputError(wrong + advice)
 
 
 def parse_points(values: list[float] | None, name: str = 'key points') -> list[tuple[float, float]]:

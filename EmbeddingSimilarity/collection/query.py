@@ -11,6 +11,7 @@ import numpy as np
 
 from ..cache import store
 from ..errors import InputError, missing, why_missing
+from ..girder.options import GIRDER_ID
 from ..progress import Progress
 from ..query.cells import tissue_wanted
 from ..query.similarity import query_vector
@@ -56,6 +57,10 @@ def check_collection(request: Request, girder: bool = False) -> None:
                          '(e.g. --keypoints 1200,3400) or --text-queries')
     if not request.search.collection:
         raise InputError('--collection is required: the folder of slides to search')
+    if girder and not GIRDER_ID.fullmatch(request.search.collection):
+        raise InputError('--collection %r is neither a local folder nor a Girder folder id (24 '
+                         'hexadecimal characters); give the folder\'s path or copy its id from '
+                         'its Girder page' % request.search.collection[:80])
     if not girder and why_missing(request.search.collection) not in ('', 'does not exist'):
         raise InputError(missing('collection', request.search.collection))
     if not girder and not os.path.isdir(request.search.collection):

@@ -15,7 +15,7 @@ from ..cache import store
 from ..cache.provenance import Provenance
 from ..errors import InputError, UserError
 from ..progress import NullProgress, Progress
-from ..steps.options import default_output_names
+from ..steps.options import cache_file_name, default_output_names
 from ..steps.plan import make_plan
 from ..steps.request import Request
 
@@ -65,28 +65,42 @@ def collection_slides(folder: str, exclude: set[str]) -> list[str]:
 
 def cache_path(request: Request, slide: str) -> str:
     """Where a target's cache is written: the embeddings folder, else next to the slide."""
-    name = default_output_names(slide, request.engine.model)['embeddings']
+    name = cache_file_name(slide, request.engine.model)
     return os.path.join(request.search.embeddings_folder or os.path.dirname(slide), name)
 
 
 def find_cache(request: Request, slide: str, wanted) -> tuple[str, str]:
-    """A matching cache of ``slide`` (path or ''), and a note on caches that did not match."""
-    name = default_output_names(slide, request.engine.model)['embeddings']
+    """A matching cache of ``slide`` (path or ''), and a note on caches that did not match.
+
+    A cache named ``<stem>.<model>.npz`` (by 0.1, when ``x.svs`` and ``x.tif`` shared one)
+    serves only the slide whose name it records."""
+    names = (cache_file_name(slide, request.engine.model),
+             default_output_names(slide, request.engine.model)['embeddings'])
     notes = []
     for folder in filter(None, (request.search.embeddings_folder, os.path.dirname(slide))):
-        path = os.path.join(folder, name)
-        if not os.path.isfile(path):
-            continue
-        try:
-            data = store.load(path)
-            problem = data.provenance.mismatch(wanted) or (
-                None if data.complete else 'an interrupted run\'s checkpoint')
-        except UserError as exc:
-            problem = str(exc)
-        if problem is None:
-            return path, ''
-        notes.append('%s does not match (%s)' % (path, problem))
+        for legacy, name in enumerate(names):
+            path = os.path.join(folder, name)
+            if not os.path.isfile(path):
+                continue
+            problem = _cache_problem(path, wanted, os.path.basename(slide) if legacy else '')
+            if problem is None:
+                return path, ''
+            if problem:
+                notes.append('%s does not match (%s)' % (path, problem))
     return '', '; '.join(notes)
+
+
+def _cache_problem(path: str, wanted, owner: str) -> str | None:
+    """Why the cache at ``path`` cannot serve ``wanted`` (None: it can; '': it is another
+    slide's, named the old way, and no concern of this one's)."""
+    try:
+        data = store.load(path)
+        if owner and data.provenance.image.name != owner:
+            return ''
+        return data.provenance.mismatch(wanted) or (
+            None if data.complete else 'an interrupted run\'s checkpoint')
+    except UserError as exc:
+        return str(exc)
 
 
 def list_targets(request: Request) -> list[Target]:

@@ -32,14 +32,31 @@ _WORKER_ENGINES: dict[tuple, Any] = {}
 
 
 SCHEDULER_FORMS = 'local, tcp://HOST:PORT, tls://HOST:PORT or HOST:PORT'
-_ADDRESS = re.compile(r'^((tcp|tls|ucx|inproc)://)?[\w.\-\[\]:]+:\d{1,5}$')
+_ADDRESS = re.compile(r'^((tcp|tls|ucx|inproc)://)?[\w.\-\[\]:]+:(?P<port>\d{1,5})$')
 
 
 def check_scheduler(scheduler: str) -> None:
     """The --scheduler value has one of the accepted forms (an InputError says which they are)."""
-    if scheduler and scheduler != 'local' and not _ADDRESS.match(scheduler):
-        raise InputError('--scheduler %r is not a Dask scheduler address; use %s, or leave it '
-                         'empty to run in this process' % (scheduler, SCHEDULER_FORMS))
+    if not scheduler or scheduler == 'local':
+        return
+    match = _ADDRESS.match(scheduler)
+    if not match or not 0 < int(match.group('port')) < 65536:
+        raise InputError('--scheduler %r is not a Dask scheduler address; use %s (PORT 1 to '
+                         '65535), or leave it empty to run in this process'
+                         % (scheduler, SCHEDULER_FORMS))
+    if scheduler.startswith('tls://'):
+        _check_tls_config(scheduler)
+
+
+def _check_tls_config(scheduler: str) -> None:
+    """A ``tls://`` scheduler needs Dask's TLS settings (its CA file at least), or Client()
+    fails with a TypeError after the slide's planning."""
+    import dask.config
+
+    if not dask.config.get('distributed.comm.tls.ca-file', None):
+        raise InputError('--scheduler %s uses TLS, but no Dask TLS settings are configured; set '
+                         'distributed.comm.tls.ca-file and the client certificate and key (e.g. '
+                         'DASK_DISTRIBUTED__COMM__TLS__CA_FILE), or use tcp://' % scheduler)
 
 
 @contextlib.contextmanager
@@ -80,7 +97,7 @@ def make_client(scheduler: str, num_workers: int = -1, threads_per_worker: int =
     probe_scheduler(scheduler, CONNECT_SECONDS)
     try:
         return Client(scheduler, timeout=CONNECT_SECONDS)
-    except OSError as exc:
+    except (OSError, TypeError, ValueError) as exc:  # TypeError: TLS settings Dask rejects
         raise InputError('cannot reach the Dask scheduler at %s (%s); check --scheduler, or '
                          'leave it empty to run in-process' % (scheduler, exc)) from exc
 

@@ -4,6 +4,10 @@ update in place."""
 from __future__ import annotations
 
 import dataclasses
+import re
+
+GIRDER_ID = re.compile(r'[0-9a-f]{24}')
+"""A Girder (MongoDB ObjectId) id: checked before it enters a URL path."""
 
 
 @dataclasses.dataclass

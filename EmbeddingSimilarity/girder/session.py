@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import TOOL_ATTRIBUTE
-from ..errors import GirderError, first_line
+from ..errors import GirderError, GirderUnreachable, first_line
 from .cache_folder import CacheFolder, NotFound
 from .transport import bounded_session, girder_timeouts
 
@@ -39,6 +39,10 @@ def _describe(exc: Exception) -> str:
     return ('HTTP %s %s' % (status, text)).strip() if status else type(exc).__name__
 
 
+LIST_ENDPOINTS = ('annotation', 'item', 'folder', 'file')
+"""GET paths at which Girder answers a list of documents."""
+
+
 class GirderSession(CacheFolder):
     """An authenticated girder_client connection with one-line errors."""
 
@@ -59,15 +63,19 @@ class GirderSession(CacheFolder):
             # /token/current names the token's user whatever its scope
             token_doc = self.client.get('token/current', jsonResp=True)
         except requests.exceptions.RequestException as exc:
-            raise GirderError('cannot reach Girder at %s (%s); check --api-url and that the '
-                              'server is running' % (self.api_url, type(exc).__name__)) from exc
+            raise GirderUnreachable('cannot reach Girder at %s (%s); check --api-url and that '
+                                    'the server is running'
+                                    % (self.api_url, type(exc).__name__)) from exc
         except girder_client.HttpError as exc:
             raise GirderError('Girder at %s answered %s; check --api-url'
                               % (self.api_url, _describe(exc))) from exc
-        if not token_doc or not token_doc.get('userId'):
+        if not isinstance(token_doc, dict) or not token_doc.get('userId'):
             raise GirderError('Girder at %s rejected the token (no user for it); pass a valid '
                               '--girder-token' % self.api_url)
         self.user = {'_id': str(token_doc['userId'])}
+        self.unreachable = ''
+        """Why Girder stopped answering, once it has: every later call fails at once with it
+        (a dead server costs one timeout per run, not one per call)."""
 
     @contextlib.contextmanager
     def _errors(self, what: str, missing: str = '') -> Iterator[None]:
@@ -78,6 +86,8 @@ class GirderSession(CacheFolder):
         """
         import girder_client
 
+        if self.unreachable:
+            raise GirderUnreachable(self.unreachable)
         try:
             yield
         except girder_client.HttpError as exc:
@@ -89,12 +99,27 @@ class GirderSession(CacheFolder):
                                   % (what, _describe(exc))) from exc
             raise GirderError('Girder could not %s: %s' % (what, _describe(exc))) from exc
         except self._requests.exceptions.RequestException as exc:
-            raise GirderError('lost the connection to Girder at %s while trying to %s (%s)'
-                              % (self.api_url, what, type(exc).__name__)) from exc
+            self.unreachable = ('lost the connection to Girder at %s while trying to %s (%s); '
+                                'no other call was tried'
+                                % (self.api_url, what, type(exc).__name__))
+            raise GirderUnreachable(self.unreachable) from exc
 
     def _call(self, what: str, method: str, path: str, **kwargs: Any) -> Any:
+        """One REST call; an answer of the wrong shape (an object where Girder lists, a list
+        or text where it answers one document) is a GirderError, not a crash further on."""
         with self._errors(what):
-            return getattr(self.client, method)(path, **kwargs)
+            answer = getattr(self.client, method)(path, **kwargs)
+        listing = method == 'get' and (path in LIST_ENDPOINTS or path.endswith('/files'))
+        if listing and not (isinstance(answer, list) and all(
+                isinstance(doc, dict) and '_id' in doc for doc in answer)):
+            raise GirderError('Girder at %s answered "%s" with %s, not a list of documents; '
+                              'check that --api-url is a Girder API (.../api/v1)'
+                              % (self.api_url, what, type(answer).__name__))
+        if not listing and answer is not None and not isinstance(answer, dict):
+            raise GirderError('Girder at %s answered "%s" with %s, not a document; check that '
+                              '--api-url is a Girder API (.../api/v1)'
+                              % (self.api_url, what, type(answer).__name__))
+        return answer
 
     def resolve_item(self, girder_id: str) -> dict:
         """The item for an item id or a file id (slicer_cli_web passes a file id for images)."""
@@ -220,6 +245,10 @@ class GirderLink:
         except GirderError as exc:
             logger.warning('%s; the embeddings are still computed and saved', exc)
             return cls(error=exc)
+
+    def lost(self, error: GirderError) -> None:
+        """Girder stopped answering: every later call of the run gets ``error`` at once."""
+        self.session, self.error = None, error
 
     def require(self) -> GirderSession:
         """The session, or the connection's error."""

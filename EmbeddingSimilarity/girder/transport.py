@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from ..errors import GirderError
+from ..errors import InputError
 
 TIMEOUT_VARIABLE = 'EMBEDDING_SIMILARITY_GIRDER_TIMEOUT'
 DEFAULT_TIMEOUT = 120.0
@@ -15,16 +15,17 @@ connecting waits at most 10 s of it."""
 
 
 def girder_timeouts() -> tuple[float, float]:
-    """(connect, read) seconds from ``EMBEDDING_SIMILARITY_GIRDER_TIMEOUT`` (default 120)."""
+    """(connect, read) seconds from ``EMBEDDING_SIMILARITY_GIRDER_TIMEOUT`` (default 120); a
+    bad value is an InputError (the CLIs check it before any work)."""
     raw = os.environ.get(TIMEOUT_VARIABLE, '')
     try:
         read = float(raw) if raw.strip() else DEFAULT_TIMEOUT
     except ValueError:
-        raise GirderError('%s=%r is not a number of seconds; unset it or give e.g. 120'
-                          % (TIMEOUT_VARIABLE, raw)) from None
+        raise InputError('%s=%r is not a number of seconds; unset it or give e.g. 120'
+                         % (TIMEOUT_VARIABLE, raw)) from None
     if not 0 < read < 86400:
-        raise GirderError('%s=%s is out of range; give 1 to 86400 seconds'
-                          % (TIMEOUT_VARIABLE, raw))
+        raise InputError('%s=%s is out of range; give more than 0 and less than 86400 seconds'
+                         % (TIMEOUT_VARIABLE, raw))
     return min(10.0, read), read
 
 

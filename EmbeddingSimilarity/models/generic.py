@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 from ..errors import InputError, ModelUnavailableError, first_line
 from . import hub
 from .spec import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, ModelSpec
 
 PREFIXES = ('timm:', 'hf:', 'local:')
+
+
+_PART = r'(?!.*(?:\.\.|--))[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?'
+_REPO_ID = re.compile(r'%s/%s' % (_PART, _PART))
+"""ORG/NAME as the Hugging Face hub accepts it (no ``..``, ``--`` or leading/trailing ``.`` or
+``-``), checked here so a bad id is one line, not the hub client's internal error."""
 
 
 def is_generic(name: str) -> bool:
@@ -127,12 +134,12 @@ def generic_spec(name: str) -> ModelSpec:
         return _timm_spec(name, 'local', folder, _read_json(config_path))
     if kind == 'timm':
         repo_id = rest.split(':', 1)[1] if rest.startswith(('hf_hub:', 'hf-hub:')) else rest
-        if repo_id.count('/') != 1:
+        if not _REPO_ID.fullmatch(repo_id):
             raise InputError('model %s: use timm:hf_hub:ORG/NAME' % name)
         return _timm_spec(name, 'timm', repo_id, _read_json(_hub_file(name, repo_id,
                                                                       'config.json')))
     if kind == 'hf':
-        if rest.count('/') != 1:
+        if not _REPO_ID.fullmatch(rest):
             raise InputError('model %s: use hf:ORG/NAME' % name)
         processor_path = _hub_file(name, rest, 'preprocessor_config.json', required=False)
         processor = _read_json(processor_path) if processor_path else {}

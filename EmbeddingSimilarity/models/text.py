@@ -12,6 +12,7 @@ each of the model's templates (CLIP's zero-shot recipe).
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import numpy as np
@@ -23,13 +24,28 @@ MAX_PROMPT_CHARS = 1000
 """Longer than any tokenizer context; refused before tokenizing."""
 
 
+MAX_PROMPTS = 1000
+"""Prompts in one query: more is a pasted file, not a question (each costs a text-model pass)."""
+
+
+def _visible(prompt: str) -> bool:
+    """Whether ``prompt`` holds a letter, digit, punctuation mark or symbol (not only spaces or
+    zero-width and other format characters)."""
+    return any(unicodedata.category(char)[0] in 'LNPS' for char in prompt)
+
+
 def split_prompts(text: str, name: str = '--text-queries') -> list[str]:
-    """The prompts of ``a;b;c``; an empty one (``a;;b``, ``;``) is refused."""
+    """The prompts of ``a;b;c``; an empty one (``a;;b``, ``;``, or only invisible characters
+    such as zero-width spaces) is refused, and so are more than :data:`MAX_PROMPTS`."""
     if not text.strip():
         return []
     prompts = [part.strip() for part in text.split(';')]
-    if any(not prompt for prompt in prompts):
-        raise InputError('%s %r holds an empty prompt; give words between the ";"' % (name, text))
+    if len(prompts) > MAX_PROMPTS:
+        raise InputError('%s holds %d prompts; give at most %d (each is run through the text '
+                         'model)' % (name, len(prompts), MAX_PROMPTS))
+    if any(not _visible(prompt) for prompt in prompts):
+        raise InputError('%s %s holds an empty prompt (nothing visible); give words between the '
+                         '";"' % (name, ascii(text[:80])))
     for prompt in prompts:
         if len(prompt) > MAX_PROMPT_CHARS:
             raise InputError('%s: a prompt of %d characters is too long; keep each prompt to a '

@@ -53,6 +53,10 @@ class Calibration:
                 'hitTissueShare': _round(self.tissue_share)}
 
     def description(self) -> str:
+        """One line for people; never "nan" (no cut-off when the scores cannot be split)."""
+        if not (np.isfinite(self.cutoff) and np.isfinite(self.cutoff_percentile)):
+            return ('No cut-off suggested: the tissue scores are all equal or too few to split '
+                    '(%d region(s))' % self.regions)
         return ('Suggested cut-off %.4g (Otsu; percentile %.1f of the tissue scores): %d '
                 'region(s), %.4g %s, %.1f%% of the tissue' % (
                     self.cutoff, self.cutoff_percentile, self.regions, self.area,

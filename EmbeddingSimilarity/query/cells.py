@@ -11,7 +11,7 @@ from ..errors import InputError
 from ..slide.tiling import TileGrid
 from .options import QueryOptions
 from .scorer import fit_scorer
-from .shapes import Shape, format_shapes, point
+from .shapes import Shape, format_shapes, point, shape_text
 from .similarity import SimilarityMap, box_mean, check_options, scale_values
 
 
@@ -131,7 +131,7 @@ def query_groups(shapes: list[Shape], grid: TileGrid, valid: np.ndarray,
                                  % (name, x, y, row, col))
             raise InputError('%s %s %s covers only glass (no tissue cell); draw it on the '
                              'tissue' % (name.replace('point', 'region'), shape.kind,
-                                         format_shapes([shape])))
+                                         shape_text(shape)))
         groups.append(cells)
     return groups
 

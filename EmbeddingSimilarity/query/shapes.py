@@ -27,6 +27,10 @@ from ..errors import InputError
 SEPARATOR = (-1.0, -1.0)
 
 
+MAX_COORDINATE = 1e7
+"""No slide is wider than this many base pixels (a 40x scan of a 25 cm slide is 1e6)."""
+
+
 EDGE_BLOCK = 1 << 22
 """Edge-point pairs tested at once by :meth:`Shape.contains` (bounded memory, vectorised)."""
 
@@ -50,27 +54,46 @@ class Shape:
         return min(xs), min(ys), max(xs), max(ys)
 
     def contains(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-        """Which of the points ``(xs, ys)`` lie inside (even-odd rule; a point shape: none)."""
+        """Which of the points ``(xs, ys)`` lie inside (a point shape: none).
+
+        One rule everywhere (docs/errors.rst, "Key regions"): the even-odd rule, and a point on
+        the outline (an edge or a vertex) counts as inside. Both tests use the sign of one cross
+        product, never a division, so a point exactly on an edge is on it whatever the order
+        in which the edges are taken (a division rounds the crossing either side of it)."""
         xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
-        inside = np.zeros(xs.shape, dtype=bool)
         if self.is_point or not xs.size:
-            return inside
+            return np.zeros(xs.shape, dtype=bool)
         start = np.asarray(self.vertices, dtype=float)
         end = np.roll(start, -1, axis=0)
-        start, end = start[start[:, 1] != end[:, 1]], end[start[:, 1] != end[:, 1]]
         px, py = xs.ravel(), ys.ravel()
         crossings = np.zeros(px.shape, dtype=np.int64)
+        outline = np.zeros(px.shape, dtype=bool)
         step = max(1, EDGE_BLOCK // px.size)  # edges x points per block stays bounded
         for first in range(0, len(start), step):
-            (x1, y1), (x2, y2) = start[first:first + step].T, end[first:first + step].T
-            low, high = np.minimum(y1, y2)[:, None], np.maximum(y1, y2)[:, None]
-            at = x1[:, None] + (py - y1[:, None]) * ((x2 - x1) / (y2 - y1))[:, None]
-            crossings += ((py >= low) & (py < high) & (px < at)).sum(axis=0)
-        return (crossings % 2 == 1).reshape(inside.shape)
+            a, b = start[first:first + step], end[first:first + step]
+            block_crossings, block_outline = _edge_tests(a, b, px, py)
+            crossings += block_crossings
+            outline |= block_outline
+        return ((crossings % 2 == 1) | outline).reshape(xs.shape)
 
     def centre(self) -> tuple[float, float]:
         left, top, right, bottom = self.bounds()
         return (left + right) / 2, (top + bottom) / 2
+
+
+def _edge_tests(start: np.ndarray, end: np.ndarray, px: np.ndarray,
+                py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per point: how many of the edges ``start -> end`` a ray to the right crosses (half-open
+    in y, so a vertex is counted once), and whether it lies on one of them."""
+    upward = start[:, 1] <= end[:, 1]
+    low = np.where(upward[:, None], start, end)  # each edge from its lower to its upper end
+    high = np.where(upward[:, None], end, start)
+    (x1, y1), (x2, y2) = low.T[:, :, None], high.T[:, :, None]
+    cross = (x2 - x1) * (py - y1) - (px - x1) * (y2 - y1)  # > 0: the point is left of the edge
+    crossings = ((py >= y1) & (py < y2) & (cross > 0)).sum(axis=0)
+    on_edge = ((cross == 0) & (py >= y1) & (py <= y2)
+               & (px >= np.minimum(x1, x2)) & (px <= np.maximum(x1, x2))).any(axis=0)
+    return crossings, on_edge
 
 
 def point(x: float, y: float) -> Shape:
@@ -83,6 +106,13 @@ def rectangle(left: float, top: float, width: float, height: float, name: str) -
     if not (width > 0 and height > 0) or right <= left or bottom <= top:
         raise InputError('%s: rectangle %g,%g,%g,%g has no area; width and height must be '
                          'positive' % (name, left, top, width, height))
+    if max(abs(left), abs(top), abs(right), abs(bottom), width, height) > MAX_COORDINATE:
+        raise InputError('%s: rectangle %g,%g,%g,%g reaches beyond %g pixels, larger than any '
+                         'slide' % (name, left, top, width, height, MAX_COORDINATE))
+    if (left, top) == SEPARATOR:  # a region's centre and radius can put its corner there
+        raise InputError('%s: rectangle %g,%g,%g,%g starts at -1,-1, which the region format '
+                         'reserves as a separator; move it onto the slide'
+                         % (name, left, top, width, height))
     return Shape('rectangle', ((left, top), (right, top), (right, bottom), (left, bottom)))
 
 
@@ -112,10 +142,6 @@ def _piece(pairs: list[tuple[float, float]], name: str) -> Shape:
     return polygon(pairs, name)
 
 
-MAX_COORDINATE = 1e7
-"""No slide is wider than this many base pixels (a 40x scan of a 25 cm slide is 1e6)."""
-
-
 def parse_shapes(values: list[float] | str | None, name: str = 'key points') -> list[Shape]:
     """The shapes of a Slicer ``region`` value (a list of numbers or their comma-separated text)."""
     if values is None:
@@ -127,7 +153,9 @@ def parse_shapes(values: list[float] | str | None, name: str = 'key points') -> 
     except ValueError as exc:
         raise InputError('%s must be numbers separated by commas; %s' % (name, exc)) from exc
     if not all(np.isfinite(numbers)):
-        raise InputError('%s must be finite numbers; got %s' % (name, values))
+        bad = next(number for number in numbers if not np.isfinite(number))
+        raise InputError('%s must be finite numbers; got %s among %d numbers'
+                         % (name, bad, len(numbers)))
     if any(abs(number) > MAX_COORDINATE for number in numbers):
         raise InputError('%s hold a number beyond %g pixels, larger than any slide; give '
                          'base-image pixel coordinates, e.g. 1200,3400' % (name, MAX_COORDINATE))
@@ -160,6 +188,20 @@ def format_shapes(shapes: list[Shape]) -> str:
     return ',-1,-1,'.join(parts) if parts else '-1,-1'
 
 
+MESSAGE_VERTICES = 4
+"""Vertices a message shows of a shape: a traced outline has 1e5, and one line must stay one
+line."""
+
+
+def shape_text(shape: Shape) -> str:
+    """``shape`` for a message: its region value, cut after a few vertices for a long outline
+    (``x1,y1,...,x4,y4,... (N vertices)``)."""
+    if shape.kind != 'polygon' or len(shape.vertices) <= MESSAGE_VERTICES:
+        return format_shapes([shape])
+    head = Shape('polygon', shape.vertices[:MESSAGE_VERTICES])
+    return '%s,... (%d vertices)' % (format_shapes([head]), len(shape.vertices))
+
+
 def points_of(shapes: list[Shape]) -> list[tuple[float, float]]:
     """The plain points among ``shapes`` (where only points make sense)."""
     return [shape.vertices[0] for shape in shapes if shape.is_point]
@@ -177,7 +219,7 @@ def check_shapes_inside(shapes: list[Shape], width: int, height: int, name: str)
         left, top, right, bottom = shape.bounds()
         if right < 0 or bottom < 0 or left >= width or top >= height:
             raise InputError('%s: %s %s is outside the image (0..%d, 0..%d base pixels); draw it '
-                             'on the slide' % (name, shape.kind, format_shapes([shape]),
+                             'on the slide' % (name, shape.kind, shape_text(shape),
                                                width - 1, height - 1))
 
 

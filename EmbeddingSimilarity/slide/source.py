@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, first_line, missing
+from .complete import check_complete
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ def open_slide(path: str):
         raise InputError('input image %s is an empty folder' % path)
     if not os.access(path, os.R_OK):
         raise InputError('input image %s is not readable; check its permissions' % path)
+    check_complete(path)
     import large_image
 
     # Each pixel is read once, so a big tile cache only costs memory (large_image's default is
@@ -149,10 +151,15 @@ def file_fingerprints(path: str) -> tuple[str, str]:
 
 
 def file_stat(path: str) -> list[list]:
-    """A cheap signature of the image's bytes: ``[name, size, mtime_ns]`` of the file (of every
-    file, for a folder), as make and rsync judge a file unchanged. When it equals the signature
-    stored beside a fingerprint, that fingerprint is trusted without reading the file;
-    otherwise the fingerprint is recomputed (:func:`file_fingerprint`) and compared."""
+    """A cheap signature of the image's bytes: ``[name, size, mtime_ns, inode, ctime_ns]`` of
+    the file (of every file, for a folder). When it equals the signature stored beside a
+    fingerprint, that fingerprint is trusted without reading the file; otherwise the
+    fingerprint is recomputed (:func:`file_fingerprint`) and compared.
+
+    Name, size and mtime alone (make's and rsync's test) let a rewritten file whose mtime was
+    set back pass as unchanged; ``ctime`` cannot be set back by a user (a write, ``touch`` or
+    ``os.utime`` moves it), and the inode changes when a file is replaced by a rename. The
+    same ``os.stat`` call gives all five: the check costs nothing more."""
     paths = [path]
     if os.path.isdir(path):
         paths = sorted(os.path.join(root, name) for root, _, names in os.walk(path)
@@ -161,7 +168,7 @@ def file_stat(path: str) -> list[list]:
     for item in paths:
         info = os.stat(item)
         out.append([os.path.relpath(item, path) if item != path else os.path.basename(item),
-                    info.st_size, info.st_mtime_ns])
+                    info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns])
     return out
 
 

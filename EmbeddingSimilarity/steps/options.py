@@ -28,6 +28,13 @@ class Outputs:
     """Embed coarse to fine with preview heatmaps: auto (= when posting to Girder), true, false."""
 
 
+def cache_file_name(slide: str, model: str) -> str:
+    """``<file name>.<model>.npz``: the cache a folder run or a collection search keeps for one
+    slide. The whole name, extension included, so ``x.svs`` and ``x.tif`` in one folder never
+    share a cache, whatever else the folder holds."""
+    return '%s.%s.npz' % (os.path.basename(os.path.normpath(slide)), safe_name(model))
+
+
 def default_output_names(image: str, model: str, task: str = 'similarity') -> dict[str, str]:
     """File names for a run's outputs: ``<stem>.<model>.npz``, ``<stem>.<task>.anot`` and
     ``<stem>.<task>.png`` (``<stem>``: the image's name without its extension).

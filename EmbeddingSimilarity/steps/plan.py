@@ -46,6 +46,25 @@ class Plan:
         return self.slide.source
 
 
+DENSE_OVERLAP = 16
+"""Tiles over one pixel from which a grid is worth a warning (--stride of a quarter tile)."""
+DENSE_CELLS = 1_000_000
+"""Cells from which a grid is worth a warning whatever its stride."""
+
+
+def warn_dense_grid(grid: TileGrid, tile: int) -> None:
+    """Say before any work when the stride makes the grid huge (--stride 1: 3 million cells on
+    a 2 MB sample), with what it costs against a stride of one tile."""
+    overlap = (tile / max(1, grid.stride)) ** 2
+    cells = grid.rows * grid.cols
+    if overlap < DENSE_OVERLAP and cells < DENSE_CELLS:
+        return
+    logger.warning('--stride %d with %d-pixel tiles: a grid of %d x %d = %d cells, each pixel in '
+                   'about %.0f tiles, %.0fx the embeddings of --stride %d; this takes that much '
+                   'longer (use --stride %d or more for a first look)', grid.stride, tile,
+                   grid.rows, grid.cols, cells, overlap, overlap, tile, tile // 2)
+
+
 def make_plan(request: Request) -> Plan:
     """Lay the model's grid over the slide (its metadata from a cache of it, else from the
     opened slide); key points must fall inside."""
@@ -69,6 +88,7 @@ def make_plan(request: Request) -> Plan:
     grid = plan_grid(metadata['sizeX'], metadata['sizeY'], tile, request.tiling.stride or tile,
                      scale.factor)
     check_grid_memory(grid, spec.embed_dim)
+    warn_dense_grid(grid, tile)
     check_points_inside(request.query.keypoints, grid.image_width, grid.image_height)
     check_points_inside(request.query.negative_keypoints, grid.image_width, grid.image_height,
                         'negative key point')

@@ -128,12 +128,14 @@ class Previewer:
 
     def __call__(self, data: EmbeddingGrid, todo: np.ndarray) -> None:
         from .. import __version__
-        from ..errors import UserError
+        from ..errors import GirderUnreachable, UserError
         from ..progress import NullProgress
         from ..query.cells import query_attributes, score
         from ..render.annotation import build_annotation, contour_levels
         from .publish import publish
 
+        if self.girder is not None and self.girder.session is None:
+            return  # no Girder (said once when it failed): the final publish reports it
         request = self.request.but(
             annotation_id=self.annotation_id or self.request.girder.annotation_id,
             output_overlay='')
@@ -152,6 +154,8 @@ class Previewer:
             publish(request, outcome, self.girder, NullProgress(), draw=lambda thumb: thumb)
         except UserError as exc:
             logger.warning('preview heatmap not published: %s', exc)
+            if isinstance(exc, GirderUnreachable) and self.girder is not None:
+                self.girder.lost(exc)  # no later preview waits for a dead server again
             return
         self.count += 1
         self.annotation_id = outcome.annotation_id or self.annotation_id

@@ -13,7 +13,7 @@ import numpy as np
 from .. import HITS_TOOL_ATTRIBUTE, TOOL_ATTRIBUTE
 from ..atomic import write_bytes
 from ..cache.provenance import Provenance
-from ..errors import GirderError
+from ..errors import GirderError, GirderUnreachable
 from ..girder.session import GirderLink, publish_annotation
 from ..progress import Progress
 from ..query.calibration import write_return_parameters
@@ -96,6 +96,8 @@ def _post(request: Request, outcome: Any, girder: GirderLink | None, progress: P
             girder.session, outcome.annotation, request.girder.image_id,
             request.girder.annotation_id, tool)
     except GirderError as exc:
+        if isinstance(exc, GirderUnreachable):
+            girder.lost(exc)  # the hits and any later call fail at once, not after a timeout
         return exc
     return None
 
