@@ -52,7 +52,7 @@ def check_text_tower(spec: ModelSpec) -> None:
         raise InputError('model %s has no text tower, so it cannot take text queries; use one of '
                          '%s, or an hf: CLIP model' % (spec.name, ', '.join(text_model_names())))
     if spec.text_tower == 'external':
-        how = '; '.join(spec.requires.values()) or 'the authors\' package'
+        how = spec.text_source or '; '.join(spec.requires.values()) or 'the authors\' package'
         raise ModelUnavailableError(
             'model %s: its text tower needs the authors\' code, which this tool does not drive '
             'yet (%s); use %s for text queries' % (spec.name, how, ', '.join(text_model_names())))
