@@ -61,9 +61,11 @@ def test_catalog_has_the_pathology_models_with_facts():
                      'CONCH-v1.5', 'MUSK', 'CTransPath-CHIEF', 'KEEP', 'GenBio-PathFM',
                      'PathOrchestra', 'BiomedCLIP', 'MedSigLIP', 'QuiltNet-B-16',
                      'QuiltNet-B-16-PMB', 'OmiCLIP', 'Lunit-ResNet50-BT', 'Lunit-ResNet50-MoCoV2',
-                     'Lunit-ResNet50-SwAV'):
+                     'Lunit-ResNet50-SwAV', 'mSTAR', 'RudolfV-2', 'RudolfV-2-B', 'RudolfV-2-S',
+                     'CRISP', 'CROWN', 'Mascaret', 'Phaet', 'CTransPath', 'Path-Foundation',
+                     'EXAONEPath', 'ConceptCLIP'):
         assert expected in names
-    assert len(IMAGE_ENCODERS) >= 42 and len(names) == len(BUILTIN_SPECS)
+    assert len(IMAGE_ENCODERS) >= 54 and len(names) == len(BUILTIN_SPECS)
     for spec in BUILTIN_SPECS:
         assert spec.reference and spec.license != 'unknown', spec.name
         assert spec.mpp and spec.precision in ('fp32', 'fp16', 'bf16')

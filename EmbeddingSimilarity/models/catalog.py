@@ -32,14 +32,22 @@ LazySlide; eva differs), Midnight class token + patch mean (3072-d; TRIDENT diff
 the concatenation its card's example ends with (1536-d; TRIDENT differs). ``Virchow2-cls``
 is the class-token embedding TRIDENT gives with ``return_cls=True`` and eva by default.
 
-Models that need code outside PyPI (CONCH v1 / v1.5, MUSK, CTransPath-CHIEF, GenBio-PathFM) are
-listed with exactly what they need (``requires``) and refuse to load, with that line, until it
-is installed. Models whose network exists only in their hub repository's Python code (KEEP)
-load only with ``--trust-remote-code true``.
+Models that need code outside PyPI (CONCH v1 / v1.5, MUSK, CTransPath and CTransPath-CHIEF,
+GenBio-PathFM, Path Foundation) are listed with exactly what they need (``requires``) and refuse
+to load, with that line, until it is installed. Models whose network exists only in their hub
+repository's Python code (Hibou, RudolfV-2, Mascaret, Phaet, ConceptCLIP) load only with
+``--trust-remote-code true``; KEEP is rebuilt from its config and weights without its code
+(:mod:`.rebuilt`). The encoders peers load that this catalogue lacked are in
+:mod:`.catalog_peers`.
+
+Every source field is written in each record (there is no default): a fact no primary source
+states says ``'assumed: why'``, a fact that does not apply says ``'n/a: why'``; the repository,
+outside code and text tower are sourced like the rest.
 """
 
 from __future__ import annotations
 
+from .catalog_peers import PEER_SPECS
 from .spec import (
     ASSUMED,
     CLIP_MEAN,
@@ -85,10 +93,11 @@ LUNIT_REPO = 'https://github.com/lunit-io/benchmark-ssl-pathology'
 LUNIT_MIRROR_CFG = ('https://huggingface.co/1aurent/resnet50.lunit_swav/commit/'
                     '349af8b1e3a750860698d428de28896fdc1d764a')
 LUNIT_NORM = (EVA_LUNIT + ' (Lunit\'s training standardisation, stated for the ViT-S models; '
-              'the ResNet-50s come from the same TCGA pre-training, arXiv 2212.04690) and '
-              'issue #35\'s reading of ' + LAZYSLIDE_MODELS + 'vision/lunit.py; the timm '
-              'mirror\'s config.json states ImageNet statistics copied from timm '
-              'resnet50.a1_in1k (' + LUNIT_MIRROR_CFG + '): both shown, Lunit\'s followed')
+              'the ResNet-50s come from the same TCGA pre-training, arXiv 2212.04690), as issue '
+              '#35 reads ' + LAZYSLIDE_MODELS + 'vision/lunit.py; the stored version of that '
+              'file (19df82e) and the timm mirror\'s config.json (ImageNet statistics copied '
+              'from timm resnet50.a1_in1k, ' + LUNIT_MIRROR_CFG + ') use ImageNet\'s: both '
+              'shown, Lunit\'s followed')
 LUNIT_CONFIG_NOTE = ('the mirror\'s pretrained_cfg is a template copied from another model; '
                      'Lunit\'s training statistics are kept')
 LUNIT_LICENSE = (LUNIT_REPO + '/blob/main/LICENSE (README: non-commercial, research use only); '
@@ -873,6 +882,7 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                                           'License, https://huggingface.co/genbio-ai/'
                                           'genbio-pathfm/blob/main/LICENSE.txt; no gate '
                                           'registered)'),
+    *PEER_SPECS,
     ModelSpec(
         name=TEST_MODEL, source='factory', repo_id='EmbeddingSimilarity.models.builtin:test_model',
         repo_source=NOT_A_HUB_MODEL, code_source=PYPI_ONLY, text_source=NO_TEXT,

@@ -55,7 +55,9 @@ def _transformers_features(spec: ModelSpec) -> Callable[[nn.Module, torch.Tensor
 
     def features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if spec.pooling == 'projection' and hasattr(model, 'encode_image'):
-            return model.encode_image(x)  # a remote-code vision-language model (e.g. KEEP)
+            # a remote-code vision-language model (ConceptCLIP returns a tuple: image first)
+            out = model.encode_image(x)
+            return out[0] if isinstance(out, (tuple, list)) else out
         out = model(pixel_values=x)
         if spec.pooling == 'pooler':
             return out.pooler_output
