@@ -368,6 +368,7 @@ import json, os, shutil, sys
 import torch, timm
 from safetensors.torch import save_file
 from timm.layers import SwiGLUPacked
+from transformers import BertConfig, BertModel, BertTokenizer
 from EmbeddingSimilarity.models import get_spec
 from EmbeddingSimilarity.models.loaders import build_embedder
 
@@ -441,12 +442,25 @@ vit = tiny(init_values=1e-5)
 head = torch.nn.Sequential(torch.nn.Linear(192, 16), torch.nn.GELU(), torch.nn.Linear(16, 16))
 weights = {'visual.' + k.replace('.gamma', '.weight'): v for k, v in vit.state_dict().items()}
 weights.update({'visual_head.' + k: v for k, v in head.state_dict().items()})
-weights.update({'text.embeddings.weight': torch.zeros(4, 4), 'logit_scale': torch.ones(())})
+text_config = dict(vocab_size=12, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                   intermediate_size=32, max_position_embeddings=256)
+bert = BertModel(BertConfig(**text_config)).eval()
+weights.update({'text.' + k: v.contiguous() for k, v in bert.state_dict().items()})
+weights['logit_scale'] = torch.ones(())
 folder = snapshot('testorg/tiny-keep')
 save_file(weights, os.path.join(folder, 'model.safetensors'))
 with open(os.path.join(folder, 'config.json'), 'w') as handle:
     json.dump({'vision_config': {'img_size': 224, 'patch_size': 16, 'init_values': 1e-5,
-                                 'num_classes': 0}, 'projection_dim': 16}, handle)
+                                 'num_classes': 0}, 'projection_dim': 16,
+               'text_config': text_config}, handle)
+with open(os.path.join(folder, 'vocab.txt'), 'w') as handle:
+    handle.write(chr(10).join(['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'tumour', 'nests',
+                               'necrosis', 'stroma', 'fat', 'an', 'image']))
+tokens = BertTokenizer(os.path.join(folder, 'vocab.txt'))(
+    ['tumour nests', 'fat'], max_length=256, padding='max_length', truncation=True,
+    return_tensors='pt')
+with torch.no_grad():
+    keep_text = torch.nn.functional.normalize(bert(**tokens).pooler_output, dim=-1)
 spec = get_spec('KEEP').with_overrides(repo_id='testorg/tiny-keep', embed_dim=16,
                                        architecture='vit_tiny_patch16_224')
 checks['KEEP'] = (spec, head(vit(x)))
@@ -475,14 +489,20 @@ for name, (spec, expected) in checks.items():
         out = build_embedder(spec)(x)
     assert out.shape == expected.shape, (name, out.shape, expected.shape)
     assert torch.allclose(out, expected.detach(), atol=1e-5), (name, (out - expected).abs().max())
+# KEEP's BERT text tower, rebuilt from the same files, in the image tower's space
+from EmbeddingSimilarity.models.text import load_text_encoder
+vectors = load_text_encoder(checks['KEEP'][0]).encode(['tumour nests', 'fat'])
+assert vectors.shape == (2, 16) and torch.allclose(torch.from_numpy(vectors), keep_text,
+                                                   atol=1e-5)
 print('ok', ' '.join(sorted(checks)))
 '''
 
 
 def test_peer_encoders_load_offline_from_tiny_hub_copies(tmp_path):
     """mSTAR (timm hub), EXAONEPath (safetensors into timm), CRISP (LoRA folded in), CROWN
-    (DINOv2 checkpoint renamed), KEEP (rebuilt without remote code) and the remote-code models
-    (with consent), each against the same tiny network run by hand."""
+    (DINOv2 checkpoint renamed), KEEP (rebuilt without remote code, its BERT text tower too)
+    and the remote-code models (with consent), each against the same tiny network run by
+    hand."""
     code = tmp_path / 'code'
     code.mkdir()
     (code / 'modeling_tiny.py').write_text(TINY_REMOTE_CODE)

@@ -602,8 +602,11 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         repo_source=TRIDENT + ' (KeepInferenceEncoder: Astaxanthin/KEEP); ' + LAZYSLIDE_KEEP,
         code_source=LAZYSLIDE_KEEP + ' (built from config.json and model.safetensors without '
                                      'the repository\'s modeling_keep.py)',
-        text_source='n/a: its BERT text tower (' + LAZYSLIDE_KEEP + ', encode_text) is not '
-                    'driven yet: no text queries',
+        text_tower='bert',
+        text_source=LAZYSLIDE_KEEP + ' (encode_text: BertModel from config.json text_config '
+                                     'with the text. weights, BertTokenizer, 256 tokens padded, '
+                                     'pooler_output unit-normalised; no templates: the prompt '
+                                     'as written)',
         architecture='vit_large_patch16_224', weights_file='model.safetensors',
         weights_transform='keep-visual', hf_config=dict(head='linear-gelu-linear',
                                                         projection_dim=768),
@@ -622,7 +625,8 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                        'shown)',
         notes='Rebuilt from its config and weights as LazySlide does: the repository\'s '
               'modeling_keep.py (which TRIDENT runs with trust_remote_code) is never run. The '
-              'shape above is used only without weights; the cached config.json wins.'),
+              'shape above is used only without weights; the cached config.json wins. Its text '
+              'tower is rebuilt the same way for --text-queries.'),
     _lunit_resnet('Lunit-ResNet50-BT', 'bt', 'Barlow Twins', 'bt_rn50_ep200.torch'),
     _lunit_resnet('Lunit-ResNet50-MoCoV2', 'mocov2', 'MoCo v2', 'mocov2_rn50_ep200.torch'),
     _lunit_resnet('Lunit-ResNet50-SwAV', 'swav', 'SwAV', 'swav_rn50_ep200.torch'),

@@ -13,7 +13,7 @@ from typing import Any, Literal
 Source = Literal['timm', 'transformers', 'local', 'factory', 'open_clip', 'rebuilt']
 Pooling = Literal['cls', 'mean', 'cls+mean', 'pooler', 'gap', 'model', 'projection']
 Precision = Literal['fp32', 'fp16', 'bf16']
-TextTower = Literal['transformers', 'open_clip', 'external']
+TextTower = Literal['transformers', 'open_clip', 'bert', 'external']
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -211,7 +211,8 @@ class ModelSpec:
     text_tower: TextTower | None = None
     """How the text tower of a vision-language model loads (see :mod:`.text`): ``transformers``
     (``CLIPTextModelWithProjection`` and the repository's tokenizer), ``open_clip`` (the model's
-    ``encode_text`` and tokenizer) or ``external`` (the authors' package, named in
+    ``encode_text`` and tokenizer), ``bert`` (a BERT kept in the model's weights file, rebuilt
+    from ``config.json``'s text_config: KEEP) or ``external`` (the authors' package, named in
     ``requires``); None = no text tower, so no text queries."""
     prompt_templates: tuple[str, ...] = ('{}',)
     """The authors' prompt templates (``{}`` = the user's words); a prompt's text embedding is

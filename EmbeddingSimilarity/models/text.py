@@ -4,7 +4,9 @@ space the image tower's projected embeddings (pooling ``projection``) live in.
 Only the text tower loads: transformers ``CLIPTextModelWithProjection`` reads the text half of a
 ``CLIPModel`` checkpoint; for open_clip, the text tower is built alone from the model's config
 and filled from its half of the checkpoint. Models whose text tower needs the authors' package
-(CONCH, MUSK) refuse with what to install. torch is imported only when a tower loads.
+(CONCH, MUSK) refuse with what to install. KEEP's BERT tower is rebuilt from its config and the
+``text.`` half of its weights, without the repository's code. torch is imported only when a
+tower loads.
 
 Prompt ensembling: a prompt's embedding is the renormalised mean of its unit embeddings under
 each of the model's templates (CLIP's zero-shot recipe).
@@ -19,6 +21,9 @@ import numpy as np
 from ..errors import InputError, ModelUnavailableError
 from .spec import ModelSpec
 
+BERT_CONTEXT = 256
+"""KEEP's text context: its prompts are padded and cut to 256 tokens (lazyslide-models
+``multimodal/keep.py``)."""
 MAX_PROMPT_CHARS = 1000
 """Longer than any tokenizer context; refused before tokenizing."""
 
@@ -37,12 +42,15 @@ def split_prompts(text: str, name: str = '--text-queries') -> list[str]:
     return prompts
 
 
+LOADABLE = ('transformers', 'open_clip', 'bert')
+"""Text towers this package loads with its own dependencies."""
+
+
 def text_model_names() -> list[str]:
     """The registry's models whose text tower loads with this package's dependencies."""
     from .registry import list_specs
 
-    return [spec.name for spec in list_specs() if spec.text_tower in ('transformers',
-                                                                        'open_clip')]
+    return [spec.name for spec in list_specs() if spec.text_tower in LOADABLE]
 
 
 def check_text_tower(spec: ModelSpec) -> None:
@@ -135,6 +143,42 @@ def _transformers_tower(spec: ModelSpec) -> TextEncoder:
                        lambda text: len(tokenizer(text, truncation=False)['input_ids']))
 
 
+def _bert_tower(spec: ModelSpec) -> TextEncoder:
+    """A BERT text tower kept in a model's own weights file (KEEP: ``text.`` entries of
+    model.safetensors, shaped by config.json's text_config), rebuilt without the repository's
+    code; its pooler output, unit-normalised (github.com/rendeirolab/lazyslide-models
+    ``multimodal/keep.py``, encode_text: 256 tokens, padded)."""
+    import json
+
+    import torch
+    from huggingface_hub import hf_hub_download
+    from safetensors import safe_open
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    from .loaders import _hub_repo
+
+    repo = _hub_repo(spec)
+    with open(hf_hub_download(repo, 'config.json', revision=spec.revision)) as handle:
+        config = json.load(handle)
+    model = BertModel(BertConfig(**config['text_config']))
+    path = hf_hub_download(repo, str(spec.weights_file), revision=spec.revision)
+    with safe_open(path, framework='pt') as handle:
+        names = [key for key in handle.keys() if key.startswith('text.')]  # noqa: SIM118
+        state = {key[len('text.'):]: handle.get_tensor(key) for key in names}
+    model.load_state_dict(state)
+    model.eval()
+    # AutoTokenizer would read config.json and ask for the repository's code
+    tokenizer = BertTokenizer.from_pretrained(repo, revision=spec.revision)
+    context = BERT_CONTEXT
+
+    def run(texts: list[str]) -> torch.Tensor:
+        tokens = tokenizer(texts, max_length=context, padding='max_length', truncation=True,
+                           return_tensors='pt')
+        return model(**tokens).pooler_output
+    return TextEncoder(spec, model, run, context,
+                       lambda text: len(tokenizer(text, truncation=False)['input_ids']))
+
+
 def _open_clip_tower(spec: ModelSpec) -> TextEncoder:
     import open_clip
     import torch
@@ -214,8 +258,9 @@ def _load(spec: ModelSpec) -> TextEncoder:
         return _LOADED[key]
     check_requirements(spec)
     try:
-        _LOADED[key] = (_open_clip_tower(spec) if spec.text_tower == 'open_clip'
-                        else _transformers_tower(spec))
+        build = {'open_clip': _open_clip_tower, 'bert': _bert_tower}.get(
+            str(spec.text_tower), _transformers_tower)
+        _LOADED[key] = build(spec)
         return _LOADED[key]
     except ModelUnavailableError:
         raise
