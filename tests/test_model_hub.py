@@ -371,6 +371,7 @@ from timm.layers import SwiGLUPacked
 from transformers import BertConfig, BertModel, BertTokenizer
 from EmbeddingSimilarity.models import get_spec
 from EmbeddingSimilarity.models.loaders import build_embedder
+from EmbeddingSimilarity.models.text import load_text_encoder
 
 cache = os.environ['HF_HUB_CACHE']
 def snapshot(repo):
@@ -489,8 +490,32 @@ for name, (spec, expected) in checks.items():
         out = build_embedder(spec)(x)
     assert out.shape == expected.shape, (name, out.shape, expected.shape)
     assert torch.allclose(out, expected.detach(), atol=1e-5), (name, (out - expected).abs().max())
+# OmiCLIP: a CoCa config by name + checkpoint.pt, image and text towers (a tiny CoCa config)
+import open_clip
+coca_cfg = {'embed_dim': 16, 'custom_text': True,
+            'vision_cfg': {'image_size': 224, 'layers': 1, 'width': 32, 'patch_size': 32,
+                           'head_width': 16, 'attentional_pool': True, 'attn_pooler_heads': 2,
+                           'output_tokens': True},
+            'text_cfg': {'context_length': 76, 'vocab_size': 49408, 'width': 32, 'heads': 2,
+                         'layers': 1, 'embed_cls': True, 'output_tokens': True},
+            'multimodal_cfg': {'context_length': 76, 'vocab_size': 49408, 'width': 32,
+                               'heads': 2, 'layers': 1, 'attn_pooler_heads': 2}}
+configs = os.path.join(os.environ['TINY_CODE'], 'open_clip_configs')
+os.makedirs(configs)
+with open(os.path.join(configs, 'coca_tiny.json'), 'w') as handle:
+    json.dump(coca_cfg, handle)
+open_clip.add_model_config(configs)
+coca = open_clip.create_model('coca_tiny').eval()
+torch.save(coca.state_dict(), os.path.join(snapshot('testorg/tiny-loki'), 'checkpoint.pt'))
+omiclip = get_spec('OmiCLIP').with_overrides(repo_id='testorg/tiny-loki', embed_dim=16,
+                                             architecture='coca_tiny')
+with torch.no_grad():
+    out = build_embedder(omiclip)(x)
+    assert torch.allclose(out, coca.encode_image(x), atol=1e-5)
+    words = coca.encode_text(open_clip.get_tokenizer('coca_tiny')(['tumour nests']))
+vectors = load_text_encoder(omiclip).encode(['tumour nests'])
+assert torch.allclose(torch.from_numpy(vectors), words, atol=1e-5)
 # KEEP's BERT text tower, rebuilt from the same files, in the image tower's space
-from EmbeddingSimilarity.models.text import load_text_encoder
 vectors = load_text_encoder(checks['KEEP'][0]).encode(['tumour nests', 'fat'])
 assert vectors.shape == (2, 16) and torch.allclose(torch.from_numpy(vectors), keep_text,
                                                    atol=1e-5)
@@ -500,9 +525,9 @@ print('ok', ' '.join(sorted(checks)))
 
 def test_peer_encoders_load_offline_from_tiny_hub_copies(tmp_path):
     """mSTAR (timm hub), EXAONEPath (safetensors into timm), CRISP (LoRA folded in), CROWN
-    (DINOv2 checkpoint renamed), KEEP (rebuilt without remote code, its BERT text tower too)
-    and the remote-code models (with consent), each against the same tiny network run by
-    hand."""
+    (DINOv2 checkpoint renamed), KEEP (rebuilt without remote code, its BERT text tower too),
+    OmiCLIP's CoCa text tower and the remote-code models (with consent), each against the same
+    tiny network run by hand."""
     code = tmp_path / 'code'
     code.mkdir()
     (code / 'modeling_tiny.py').write_text(TINY_REMOTE_CODE)

@@ -767,11 +767,13 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         scale_source=ASSUMED + ': histopathology images paired with spatial transcriptomics; '
                                '20x used',
         license_source=LAZYSLIDE_MODELS + 'multimodal/omiclip.py (BSD-3-Clause, is_gated=True)',
-        text_source='n/a: its CoCa text tower (' + LAZYSLIDE_MODELS + 'multimodal/omiclip.py, '
-                    'encode_text) is not driven yet: no text queries',
+        text_tower='open_clip',
+        text_source=LAZYSLIDE_MODELS + 'multimodal/omiclip.py (get_tokenizer("coca_ViT-L-14"), '
+                                       'encode_text of the same checkpoint, unit-normalised; no '
+                                       'templates: the prompt as written)',
         notes='CoCa\'s encode_image returns unit vectors. LazySlide loads the checkpoint with '
-              'weights_only=False; one that holds more than tensors is refused here. Its text '
-              'tower is not driven yet.'),
+              'weights_only=False; one that holds more than tensors is refused here (image and '
+              'text towers alike).'),
     # --- listed, with what they need; they refuse to load until it is installed --------------
     ModelSpec(
         name='CONCH', source='factory', repo_id='EmbeddingSimilarity.models.external:conch_v1',

@@ -14,6 +14,7 @@ each of the model's templates (CLIP's zero-shot recipe).
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import numpy as np
@@ -185,14 +186,19 @@ def _open_clip_tower(spec: ModelSpec) -> TextEncoder:
 
     from .loaders import _hub_repo
 
-    name = 'hf-hub:' + _hub_repo(spec)
-    model = _open_clip_text_only(_hub_repo(spec), spec.revision)
+    if spec.weights_file:  # an open_clip config by name + a checkpoint (OmiCLIP: CoCa)
+        name = str(spec.architecture)
+        model = _open_clip_named_text(spec)
+    else:
+        name = 'hf-hub:' + _hub_repo(spec)
+        model = _open_clip_text_only(_hub_repo(spec), spec.revision)
     tokenizer = open_clip.get_tokenizer(name)
     context = int(getattr(tokenizer, 'context_length', 77))
     encode = getattr(tokenizer, 'encode', None)
 
     def run(texts: list[str]) -> torch.Tensor:
-        return model(tokenizer(texts))
+        out = model(tokenizer(texts))
+        return out[0] if isinstance(out, tuple) else out  # CoCa: (text latent, tokens)
 
     def count(text: str) -> int:  # + start and end tokens
         return len(encode(text)) + 2 if encode is not None else len(tokenizer([text])[0])
@@ -215,8 +221,28 @@ def _open_clip_text_only(repo: str, revision: str | None) -> Any:
         text_cfg['hf_model_pretrained'] = False  # the checkpoint holds its weights
     tower = _build_text_tower(config['embed_dim'], text_cfg,
                               quick_gelu=config.get('quick_gelu', False))
+    return _fill_text(tower, download_pretrained_from_hf(repo, revision=revision), repo)
+
+
+def _open_clip_named_text(spec: ModelSpec) -> Any:
+    """The text tower of an open_clip config named by the record (``architecture``), filled
+    from the text half of ``weights_file`` in its hub repository (tensors only)."""
+    import open_clip
+    from huggingface_hub import hf_hub_download
+    from open_clip.model import _build_text_tower
+
+    from .loaders import _hub_repo
+
+    config = open_clip.get_model_config(str(spec.architecture))
+    tower = _build_text_tower(config['embed_dim'], config['text_cfg'],
+                              quick_gelu=config.get('quick_gelu', False))
+    path = hf_hub_download(_hub_repo(spec), str(spec.weights_file), revision=spec.revision)
+    return _fill_text(tower, path, str(spec.repo_id))
+
+
+def _fill_text(tower: Any, checkpoint: str, repo: str) -> Any:
     mine = set(tower.state_dict())
-    text = _text_weights(download_pretrained_from_hf(repo, revision=revision), mine)
+    text = _text_weights(checkpoint, mine)
     missing = sorted(mine - set(text))
     if missing:
         raise RuntimeError('the checkpoint of %s lacks text-tower weights (%s)'
@@ -264,6 +290,11 @@ def _load(spec: ModelSpec) -> TextEncoder:
         return _LOADED[key]
     except ModelUnavailableError:
         raise
+    except pickle.UnpicklingError as exc:  # a checkpoint holding objects beyond tensors
+        raise ModelUnavailableError(
+            'model %s: %s holds Python objects besides tensors, which are never loaded (they '
+            'can run code); convert it to a plain state dict' % (spec.name, spec.repo_id)
+        ) from exc
     except (OSError, RuntimeError, ValueError, KeyError) as exc:
         raise _explain_load_failure(spec, exc) from exc
 
