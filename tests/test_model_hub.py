@@ -325,3 +325,217 @@ def test_new_record_kinds_load_offline_through_the_real_code_paths(tmp_path):
                             text=True, cwd=REPO, env=env, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split() == ['ok', 'GPFM', 'PLIP', 'QuiltNet-B-32', 'ResNet50-trunc']
+
+
+# --- the peers' encoders (issue #35) load offline from tiny random-weight hub copies --------
+
+TINY_REMOTE_CODE = '''
+import torch
+from torch import nn
+from transformers import PretrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+
+class TinyConfig(PretrainedConfig):
+    model_type = 'tiny_remote'
+
+    def __init__(self, width=8, **kwargs):
+        self.width = width
+        super().__init__(**kwargs)
+
+
+class TinyModel(PreTrainedModel):
+    config_class = TinyConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.proj = nn.Conv2d(3, config.width, 16, 16)
+        self.cls = nn.Parameter(torch.randn(1, 1, config.width))
+        self.post_init()
+
+    def forward(self, pixel_values):
+        x = self.proj(pixel_values).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(len(x), -1, -1), x], 1)
+        return BaseModelOutputWithPooling(
+            last_hidden_state=x, pooler_output=nn.functional.normalize(x[:, 0], dim=-1))
+
+    def encode_image(self, pixel_values):
+        return self.forward(pixel_values).pooler_output * 2, None
+'''
+
+PEERS_SCRIPT = '''
+import json, os, shutil, sys
+import torch, timm
+from safetensors.torch import save_file
+from timm.layers import SwiGLUPacked
+from transformers import BertConfig, BertModel, BertTokenizer
+from EmbeddingSimilarity.models import get_spec
+from EmbeddingSimilarity.models.loaders import build_embedder
+from EmbeddingSimilarity.models.text import load_text_encoder
+
+cache = os.environ['HF_HUB_CACHE']
+def snapshot(repo):
+    base = os.path.join(cache, 'models--' + repo.replace('/', '--'))
+    os.makedirs(os.path.join(base, 'refs'))
+    with open(os.path.join(base, 'refs', 'main'), 'w') as handle:
+        handle.write('e' * 40)
+    path = os.path.join(base, 'snapshots', 'e' * 40)
+    os.makedirs(path)
+    return path
+
+def tiny(**kwargs):
+    return timm.create_model('vit_tiny_patch16_224', num_classes=0, **kwargs).eval()
+
+torch.manual_seed(0)
+x = torch.rand(2, 3, 224, 224)
+checks = {}
+TINY = dict(architecture='vit_tiny_patch16_224', embed_dim=192)
+# mSTAR: a timm hub repository, the pooled output
+vit = tiny(init_values=1e-5)
+timm.models.save_for_hf(vit, snapshot('testorg/tiny-mstar'), safe_serialization=True)
+spec = get_spec('mSTAR').with_overrides(repo_id='testorg/tiny-mstar', embed_dim=192)
+checks['mSTAR'] = (spec, vit(x))
+# EXAONEPath: a DINO ViT's model.safetensors into timm's ViT, the class token
+vit = tiny()
+save_file(vit.state_dict(), os.path.join(snapshot('testorg/tiny-exaone'), 'model.safetensors'))
+spec = get_spec('EXAONEPath').with_overrides(repo_id='testorg/tiny-exaone', **TINY)
+checks['EXAONEPath'] = (spec, vit.forward_features(x)[:, 0])
+# CRISP: Virchow2's layout with a peft LoRA (r 2) on every qkv, folded in at load (scale 2)
+shape = dict(reg_tokens=4, init_values=1e-5, global_pool='', mlp_layer=SwiGLUPacked,
+             act_layer=torch.nn.SiLU, mlp_ratio=5.3375)
+vit = tiny(**shape)
+lora, merged = {}, {}
+for key, value in vit.state_dict().items():
+    module, _, param = key.rpartition('.')
+    if module.endswith('attn.qkv'):
+        lora['base_model.model.%s.base_layer.%s' % (module, param)] = value
+        if param == 'weight':
+            down, up = torch.randn(2, value.shape[1]), torch.randn(value.shape[0], 2)
+            lora['base_model.model.%s.lora_A.default.weight' % module] = down
+            lora['base_model.model.%s.lora_B.default.weight' % module] = up
+            value = value + 2.0 * (up @ down)
+    else:
+        lora['base_model.model.' + key] = value
+    merged[key] = value
+torch.save(lora, os.path.join(snapshot('testorg/tiny-crisp'), 'CRISP.pth'))
+vit.load_state_dict(merged)
+tokens = vit.forward_features(x)
+spec = get_spec('CRISP').with_overrides(
+    repo_id='testorg/tiny-crisp', architecture='vit_tiny_patch16_224', embed_dim=384,
+    architecture_kwargs=dict(reg_tokens=4, init_values=1e-5, global_pool='', mlp_ratio=5.3375))
+checks['CRISP'] = (spec, torch.cat([tokens[:, 0], tokens[:, 5:].mean(1)], dim=-1))
+# CROWN: a DINOv2 checkpoint (block chunks, fused SwiGLU w12/w3, mask_token) into timm's ViT
+vit = tiny(init_values=1.0, mlp_layer=SwiGLUPacked, act_layer=torch.nn.SiLU, mlp_ratio=4.0)
+dinov2 = {'mask_token': torch.zeros(1, 192)}
+for key, value in vit.state_dict().items():
+    key = key.replace('.mlp.fc1.', '.mlp.w12.').replace('.mlp.fc2.', '.mlp.w3.')
+    if key.startswith('blocks.'):
+        index = int(key.split('.')[1])
+        key = 'blocks.%d.%s' % (index // 4, key.split('.', 1)[1])
+    dinov2[key] = value
+torch.save(dinov2, os.path.join(snapshot('testorg/tiny-crown'), 'CROWN.pth'))
+spec = get_spec('CROWN').with_overrides(repo_id='testorg/tiny-crown', embed_dim=192,
+                                        architecture='vit_tiny_patch16_224',
+                                        architecture_kwargs=dict(init_values=1.0, mlp_ratio=4.0))
+checks['CROWN'] = (spec, vit.forward_features(x)[:, 0])
+# KEEP: rebuilt without its remote code, a timm ViT + Linear-GELU-Linear head
+vit = tiny(init_values=1e-5)
+head = torch.nn.Sequential(torch.nn.Linear(192, 16), torch.nn.GELU(), torch.nn.Linear(16, 16))
+weights = {'visual.' + k.replace('.gamma', '.weight'): v for k, v in vit.state_dict().items()}
+weights.update({'visual_head.' + k: v for k, v in head.state_dict().items()})
+text_config = dict(vocab_size=12, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                   intermediate_size=32, max_position_embeddings=256)
+bert = BertModel(BertConfig(**text_config)).eval()
+weights.update({'text.' + k: v.contiguous() for k, v in bert.state_dict().items()})
+weights['logit_scale'] = torch.ones(())
+folder = snapshot('testorg/tiny-keep')
+save_file(weights, os.path.join(folder, 'model.safetensors'))
+with open(os.path.join(folder, 'config.json'), 'w') as handle:
+    json.dump({'vision_config': {'img_size': 224, 'patch_size': 16, 'init_values': 1e-5,
+                                 'num_classes': 0}, 'projection_dim': 16,
+               'text_config': text_config}, handle)
+with open(os.path.join(folder, 'vocab.txt'), 'w') as handle:
+    handle.write(chr(10).join(['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'tumour', 'nests',
+                               'necrosis', 'stroma', 'fat', 'an', 'image']))
+tokens = BertTokenizer(os.path.join(folder, 'vocab.txt'))(
+    ['tumour nests', 'fat'], max_length=256, padding='max_length', truncation=True,
+    return_tensors='pt')
+with torch.no_grad():
+    keep_text = torch.nn.functional.normalize(bert(**tokens).pooler_output, dim=-1)
+spec = get_spec('KEEP').with_overrides(repo_id='testorg/tiny-keep', embed_dim=16,
+                                       architecture='vit_tiny_patch16_224')
+checks['KEEP'] = (spec, head(vit(x)))
+# RudolfV-2, Mascaret, ConceptCLIP: remote code, run only with consent
+sys.path.insert(0, os.environ['TINY_CODE'])
+import modeling_tiny
+remote = modeling_tiny.TinyModel(modeling_tiny.TinyConfig(width=8)).eval()
+folder = snapshot('testorg/tiny-remote')
+remote.save_pretrained(folder)
+shutil.copy(os.path.join(os.environ['TINY_CODE'], 'modeling_tiny.py'), folder)
+with open(os.path.join(folder, 'config.json')) as handle:
+    config = json.load(handle)
+config['auto_map'] = {'AutoConfig': 'modeling_tiny.TinyConfig',
+                      'AutoModel': 'modeling_tiny.TinyModel'}
+with open(os.path.join(folder, 'config.json'), 'w') as handle:
+    json.dump(config, handle)
+out = remote(pixel_values=x)
+for name, expected in (('RudolfV-2', out.last_hidden_state[:, 0]),
+                       ('Mascaret', out.pooler_output),
+                       ('ConceptCLIP', remote.encode_image(x)[0])):
+    spec = get_spec(name, trust_remote_code=True).with_overrides(repo_id='testorg/tiny-remote',
+                                                                 embed_dim=8)
+    checks[name] = (spec, expected)
+for name, (spec, expected) in checks.items():
+    with torch.no_grad():
+        out = build_embedder(spec)(x)
+    assert out.shape == expected.shape, (name, out.shape, expected.shape)
+    assert torch.allclose(out, expected.detach(), atol=1e-5), (name, (out - expected).abs().max())
+# OmiCLIP: a CoCa config by name + checkpoint.pt, image and text towers (a tiny CoCa config)
+import open_clip
+coca_cfg = {'embed_dim': 16, 'custom_text': True,
+            'vision_cfg': {'image_size': 224, 'layers': 1, 'width': 32, 'patch_size': 32,
+                           'head_width': 16, 'attentional_pool': True, 'attn_pooler_heads': 2,
+                           'output_tokens': True},
+            'text_cfg': {'context_length': 76, 'vocab_size': 49408, 'width': 32, 'heads': 2,
+                         'layers': 1, 'embed_cls': True, 'output_tokens': True},
+            'multimodal_cfg': {'context_length': 76, 'vocab_size': 49408, 'width': 32,
+                               'heads': 2, 'layers': 1, 'attn_pooler_heads': 2}}
+configs = os.path.join(os.environ['TINY_CODE'], 'open_clip_configs')
+os.makedirs(configs)
+with open(os.path.join(configs, 'coca_tiny.json'), 'w') as handle:
+    json.dump(coca_cfg, handle)
+open_clip.add_model_config(configs)
+coca = open_clip.create_model('coca_tiny').eval()
+torch.save(coca.state_dict(), os.path.join(snapshot('testorg/tiny-loki'), 'checkpoint.pt'))
+omiclip = get_spec('OmiCLIP').with_overrides(repo_id='testorg/tiny-loki', embed_dim=16,
+                                             architecture='coca_tiny')
+with torch.no_grad():
+    out = build_embedder(omiclip)(x)
+    assert torch.allclose(out, coca.encode_image(x), atol=1e-5)
+    words = coca.encode_text(open_clip.get_tokenizer('coca_tiny')(['tumour nests']))
+vectors = load_text_encoder(omiclip).encode(['tumour nests'])
+assert torch.allclose(torch.from_numpy(vectors), words, atol=1e-5)
+# KEEP's BERT text tower, rebuilt from the same files, in the image tower's space
+vectors = load_text_encoder(checks['KEEP'][0]).encode(['tumour nests', 'fat'])
+assert vectors.shape == (2, 16) and torch.allclose(torch.from_numpy(vectors), keep_text,
+                                                   atol=1e-5)
+print('ok', ' '.join(sorted(checks)))
+'''
+
+
+def test_peer_encoders_load_offline_from_tiny_hub_copies(tmp_path):
+    """mSTAR (timm hub), EXAONEPath (safetensors into timm), CRISP (LoRA folded in), CROWN
+    (DINOv2 checkpoint renamed), KEEP (rebuilt without remote code, its BERT text tower too),
+    OmiCLIP's CoCa text tower and the remote-code models (with consent), each against the same
+    tiny network run by hand."""
+    code = tmp_path / 'code'
+    code.mkdir()
+    (code / 'modeling_tiny.py').write_text(TINY_REMOTE_CODE)
+    env = dict(os.environ, HF_HUB_OFFLINE='1', HF_HUB_CACHE=str(tmp_path / 'hub'),
+               HF_HOME=str(tmp_path / 'home'), TINY_CODE=str(code),
+               PYTHONPATH=os.pathsep.join([REPO, os.environ.get('PYTHONPATH', '')]))
+    result = subprocess.run([sys.executable, '-c', PEERS_SCRIPT], capture_output=True,
+                            text=True, cwd=REPO, env=env, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ['ok', 'CRISP', 'CROWN', 'ConceptCLIP', 'EXAONEPath', 'KEEP',
+                                     'Mascaret', 'RudolfV-2', 'mSTAR']

@@ -19,7 +19,14 @@ from conftest import REPO
 from EmbeddingSimilarity.cli.main import XML_PATH
 from EmbeddingSimilarity.models import BUILTIN_SPECS, get_spec, list_specs
 from EmbeddingSimilarity.models.loaders import build_backbone, wrap_backbone
-from EmbeddingSimilarity.models.spec import FACT_SOURCES, ModelSpec, is_source, unsourced_facts
+from EmbeddingSimilarity.models.spec import (
+    FACT_SOURCES,
+    ModelSpec,
+    assumed_facts,
+    is_assumed,
+    is_source,
+    unsourced_facts,
+)
 from EmbeddingSimilarity.models.table import models_rst
 
 KEYPOINT = '1000,1500'
@@ -54,9 +61,11 @@ def test_catalog_has_the_pathology_models_with_facts():
                      'CONCH-v1.5', 'MUSK', 'CTransPath-CHIEF', 'KEEP', 'GenBio-PathFM',
                      'PathOrchestra', 'BiomedCLIP', 'MedSigLIP', 'QuiltNet-B-16',
                      'QuiltNet-B-16-PMB', 'OmiCLIP', 'Lunit-ResNet50-BT', 'Lunit-ResNet50-MoCoV2',
-                     'Lunit-ResNet50-SwAV'):
+                     'Lunit-ResNet50-SwAV', 'mSTAR', 'RudolfV-2', 'RudolfV-2-B', 'RudolfV-2-S',
+                     'CRISP', 'CROWN', 'Mascaret', 'Phaet', 'CTransPath', 'Path-Foundation',
+                     'EXAONEPath', 'ConceptCLIP'):
         assert expected in names
-    assert len(IMAGE_ENCODERS) >= 42 and len(names) == len(BUILTIN_SPECS)
+    assert len(IMAGE_ENCODERS) >= 54 and len(names) == len(BUILTIN_SPECS)
     for spec in BUILTIN_SPECS:
         assert spec.reference and spec.license != 'unknown', spec.name
         assert spec.mpp and spec.precision in ('fp32', 'fp16', 'bf16')
@@ -66,34 +75,75 @@ def test_catalog_has_the_pathology_models_with_facts():
 
 @pytest.mark.parametrize('spec', BUILTIN_SPECS, ids=[s.name for s in BUILTIN_SPECS])
 def test_every_fact_of_every_record_names_its_source(spec):
-    """Scale, normalisation and input size, licence and gate, and the loading recipe each
-    name where they come from (a URL, a repository file, a paper) or say 'assumed'."""
+    """Repository, recipe, scale, normalisation, licence and gate, outside code, text tower: each
+    names where it comes from in the record itself (a URL, a repository file, a paper), or says
+    'assumed: <why>' / 'n/a: <why>' in so many words; nothing falls back on a default."""
     assert unsourced_facts(spec) == [], spec.name
     for field in FACT_SOURCES:
-        assert is_source(getattr(spec, field)), (spec.name, field)
+        text = getattr(spec, field)
+        assert is_source(text), (spec.name, field)
+        assert text.strip() != 'assumed', (spec.name, field)
 
 
-def test_the_source_check_refuses_an_unsourced_record():
-    record = ModelSpec(name='Unsourced', source='timm', embed_dim=8, license='MIT',
-                       reference='https://example.org/card', norm_source='assumed',
-                       scale_source='assumed', license_source='https://example.org/card')
+def test_no_source_field_has_a_default():
+    """A record that writes no source has every fact unsourced: the fields default to empty."""
+    bare = ModelSpec(name='Bare', source='timm', embed_dim=8, repo_id='org/bare')
+    for field in FACT_SOURCES:
+        assert getattr(bare, field) == '', field
+    assert unsourced_facts(bare) == [fact for facts in FACT_SOURCES.values() for fact in facts]
+
+
+SOURCED = dict(reference='https://example.org/card', norm_source='https://example.org/card',
+               scale_source='assumed: no source states the scale of these tiles',
+               license_source='https://example.org/card', repo_source='https://example.org/card',
+               code_source='n/a: needs only the dependencies of this package',
+               text_source='n/a: an image encoder with no text tower')
+
+
+@pytest.mark.parametrize('field', list(FACT_SOURCES))
+def test_the_source_check_refuses_a_record_that_leaves_one_fact_unsourced(field):
+    record = ModelSpec(name='Sourced', source='timm', embed_dim=8, license='MIT',
+                       repo_id='org/sourced', **SOURCED)
     assert unsourced_facts(record) == []
-    assert unsourced_facts(record.with_overrides(license_source='')) == ['license', 'gated']
-    assert unsourced_facts(record.with_overrides(norm_source='  ')) == [
+    for bad in ('', '  ', 'assumed', 'assumed:', 'assumed: 20x', 'the card', 'n/a'):
+        assert unsourced_facts(record.with_overrides(**{field: bad})) == list(
+            FACT_SOURCES[field]), (field, bad)
+
+
+def test_not_applicable_only_where_the_facts_are_absent():
+    record = ModelSpec(name='Sourced', source='timm', embed_dim=8, license='MIT',
+                       repo_id='org/sourced', **SOURCED)
+    assert unsourced_facts(record.with_overrides(requires={'x': 'pip install x'})) == [
+        'requires', 'needs_remote_code']
+    assert unsourced_facts(record.with_overrides(needs_remote_code=True)) == [
+        'requires', 'needs_remote_code']
+    assert unsourced_facts(record.with_overrides(text_tower='open_clip')) == [
+        'text_tower', 'prompt_templates']
+    assert unsourced_facts(record.with_overrides(repo_source='n/a: no repository at all')) == [
+        'repo_id', 'weights_file']
+    assert unsourced_facts(record.with_overrides(norm_source='n/a: not applicable here')) == [
         'mean', 'std', 'input_size']
-    assert unsourced_facts(record.with_overrides(reference='the card')) == [
-        'architecture', 'pooling', 'embed_dim', 'precision']
-    assert unsourced_facts(ModelSpec(name='Bare', source='timm', embed_dim=8)) == [
-        'architecture', 'pooling', 'embed_dim', 'precision', 'license', 'gated']
-    assert not is_source('') and is_source('assumed: no source states it')
+    assert is_assumed('assumed: no source states the scale')
+    assert not is_assumed('assumed') and not is_assumed('https://assumed.org')
+
+
+def test_assumed_facts_are_written_and_marked_in_the_docs_table():
+    assumed = {s.name: assumed_facts(s) for s in BUILTIN_SPECS}
+    assert assumed['PathOrchestra'] == ['scale'] and assumed['UNI'] == []
+    assert 'recipe' in assumed['MedSigLIP'] and 'recipe' in assumed['QuiltNet-B-16-PMB']
+    rows = {line.split()[0]: line for line in models_rst().splitlines()
+            if line.split() and line.split()[0] in assumed}
+    for name, facts in assumed.items():
+        assert rows[name].rstrip().endswith(', '.join(facts) or '-'), name
 
 
 def test_gates_follow_the_hub_pages():
     """H-optimus-0's later card versions carry extra_gated fields, as do OpenMidnight's;
-    H-optimus-1, UNI, UNI2-h and Virchow2 ask for an agreement too."""
+    H-optimus-1, UNI, UNI2-h and Virchow2 ask for an agreement too; LazySlide registers
+    Hibou-B and Midnight as gated."""
     gated = {s.name: s.gated for s in BUILTIN_SPECS}
     assert all(gated[name] for name in ('H-optimus-0', 'OpenMidnight', 'H-optimus-1', 'UNI',
-                                        'UNI2-h', 'Virchow2', 'H0-mini'))
+                                        'UNI2-h', 'Virchow2', 'H0-mini', 'Hibou-B', 'Midnight'))
 
 
 @pytest.mark.parametrize('spec', REMOTE_ONLY, ids=[s.name for s in REMOTE_ONLY])
@@ -138,7 +188,8 @@ def test_list_models_shows_every_fact(cli):
                    'licence', 'needs'):
         assert column in header
     rows = {line.split()[0]: line for line in result.stdout.splitlines()[2:] if line.strip()}
-    assert '[' in rows['H-optimus-0'] and 'assumed' in rows['UNI2-h']
+    assert '[' in rows['H-optimus-0'] and 'assumed' in rows['Virchow2']
+    assert rows['Virchow2'].rstrip().endswith('scale') and rows['UNI'].rstrip().endswith('-')
     assert 'remote code' in rows['Hibou-B'] and 'conch' in rows['CONCH']
     assert 'https://huggingface.co/bioptimus/H-optimus-0' in result.stdout
 

@@ -32,14 +32,22 @@ LazySlide; eva differs), Midnight class token + patch mean (3072-d; TRIDENT diff
 the concatenation its card's example ends with (1536-d; TRIDENT differs). ``Virchow2-cls``
 is the class-token embedding TRIDENT gives with ``return_cls=True`` and eva by default.
 
-Models that need code outside PyPI (CONCH v1 / v1.5, MUSK, CTransPath-CHIEF, GenBio-PathFM) are
-listed with exactly what they need (``requires``) and refuse to load, with that line, until it
-is installed. Models whose network exists only in their hub repository's Python code (KEEP)
-load only with ``--trust-remote-code true``.
+Models that need code outside PyPI (CONCH v1 / v1.5, MUSK, CTransPath and CTransPath-CHIEF,
+GenBio-PathFM, Path Foundation) are listed with exactly what they need (``requires``) and refuse
+to load, with that line, until it is installed. Models whose network exists only in their hub
+repository's Python code (Hibou, RudolfV-2, Mascaret, Phaet, ConceptCLIP) load only with
+``--trust-remote-code true``; KEEP is rebuilt from its config and weights without its code
+(:mod:`.rebuilt`). The encoders peers load that this catalogue lacked are in
+:mod:`.catalog_peers`.
+
+Every source field is written in each record (there is no default): a fact no primary source
+states says ``'assumed: why'``, a fact that does not apply says ``'n/a: why'``; the repository,
+outside code and text tower are sourced like the rest.
 """
 
 from __future__ import annotations
 
+from .catalog_peers import PEER_SPECS
 from .spec import (
     ASSUMED,
     CLIP_MEAN,
@@ -76,14 +84,30 @@ TRIDENT_README = 'https://github.com/mahmoodlab/TRIDENT/blob/main/README.md'
 LAZYSLIDE_MODELS = ('https://github.com/rendeirolab/lazyslide-models/blob/main/src/'
                     'lazyslide_models/')
 LAZYSLIDE_GPFM = LAZYSLIDE_MODELS + 'vision/gpfm.py'
+LAZYSLIDE_KEEP = LAZYSLIDE_MODELS + 'multimodal/keep.py'
+PATHORCHESTRA_REPO = 'https://github.com/AI4Pathology/PathOrchestra'
+PATHORCHESTRA_README = PATHORCHESTRA_REPO + '/blob/main/README.md'
 EVA_PAIGE = ('https://github.com/kaiko-ai/eva/blob/main/src/eva/vision/models/networks/'
              'backbones/pathology/paige.py')
 LUNIT_REPO = 'https://github.com/lunit-io/benchmark-ssl-pathology'
+LUNIT_MIRROR_CFG = ('https://huggingface.co/1aurent/resnet50.lunit_swav/commit/'
+                    '349af8b1e3a750860698d428de28896fdc1d764a')
+LUNIT_NORM = (EVA_LUNIT + ' (Lunit\'s training standardisation, stated for the ViT-S models; '
+              'the ResNet-50s come from the same TCGA pre-training, arXiv 2212.04690), as issue '
+              '#35 reads ' + LAZYSLIDE_MODELS + 'vision/lunit.py; the stored version of that '
+              'file (19df82e) and the timm mirror\'s config.json (ImageNet statistics copied '
+              'from timm resnet50.a1_in1k, ' + LUNIT_MIRROR_CFG + ') use ImageNet\'s: both '
+              'shown, Lunit\'s followed')
+LUNIT_CONFIG_NOTE = ('the mirror\'s pretrained_cfg is a template copied from another model; '
+                     'Lunit\'s training statistics are kept')
 LUNIT_LICENSE = (LUNIT_REPO + '/blob/main/LICENSE (README: non-commercial, research use only); '
                  'the timm mirrors are not gated (' + LAZYSLIDE_MODELS + 'vision/lunit.py)')
 KAIKO_LICENSE = ('https://github.com/kaiko-ai/towards_large_pathology_fms/blob/'
                  'a62a0c54719d858371aefa0fcab6ec4b34c86c4c/LICENSE (license_link of the timm '
                  "mirrors' cards); the mirrors are not gated")
+TITAN_TEXT = ('https://huggingface.co/MahmoodLab/TITAN (the CONCH v1.5 text encoder ships with '
+              'TITAN and loads only through its remote code, as ' + LAZYSLIDE_MODELS
+              + 'multimodal/titan.py drives it; TRIDENT builds the vision tower alone)')
 CONCH_REPO = 'https://github.com/mahmoodlab/CONCH/blob/main/conch/open_clip_custom/'
 GPFM_README = 'https://github.com/birkhoffkiki/GPFM/blob/main/README.md'
 HOPTIMUS0_CARD = 'https://huggingface.co/bioptimus/H-optimus-0'
@@ -95,6 +119,29 @@ OPENAI_CLIP_NORM = (ASSUMED + ': OpenAI CLIP statistics (CLIP image processor); 
 QUILT_LICENSE = LAZYSLIDE_MODELS + 'multimodal/quiltnet.py (MIT, as the cards state; not gated)'
 
 TRIDENT_PIP = 'pip install git+https://github.com/mahmoodlab/TRIDENT.git'
+
+
+def C(repo: str) -> str:
+    """The hub card of ``repo``, the primary source of its repository id."""
+    return 'https://huggingface.co/' + repo
+
+
+NO_TEXT = 'n/a: an image encoder; its authors publish no text tower with these weights'
+PYPI_ONLY = ("n/a: needs only this package's dependencies (timm, transformers, torch), as the "
+             "reference loads it")
+NOT_A_HUB_MODEL = 'n/a: a factory model whose weights ship with this package or its wheel'
+OPEN_CLIP_SOURCE = ('https://github.com/mlfoundations/open_clip (hf-hub: loading needs '
+                    'open_clip, as ' + LAZYSLIDE_MODELS + 'multimodal/quiltnet.py imports it)')
+QUILT_TEXT = (LAZYSLIDE_MODELS + 'multimodal/quiltnet.py (open_clip encode_text); templates: '
+              'CONCH\'s (PATHOLOGY_TEMPLATES: the authors publish none)')
+# TRIDENT's README runs these at 256 px at 20x and its eval transform resizes the tile to the
+# model's input (Resize(img_size) + CenterCrop(img_size)): a 128 µm field in 224 px
+TRIDENT_256_RESIZED = (TRIDENT_README + ' (--patch_size 256 --mag 20) and ' + TRIDENT
+                       + ' (Resize(224), CenterCrop(224): the whole 256-px tile resized, '
+                         '128 µm in 224 px = 0.571 µm/px)')
+TRIDENT_224_20X = TRIDENT_README + ' (--patch_size 224 --mag 20: 224 px at 0.5 µm/px)'
+TRIDENT_512_448 = (TRIDENT_README + ' (--patch_size 512 --mag 20) and the model\'s own '
+                   'transform (Resize 448, CenterCrop 448): 256 µm in 448 px = 0.571 µm/px')
 
 GENBIO_MEAN = (0.697, 0.575, 0.728)
 GENBIO_STD = (0.188, 0.240, 0.187)
@@ -131,7 +178,9 @@ def _kaiko(name: str, timm_name: str, dim: int, **extra: object) -> ModelSpec:
         reference='github.com/kaiko-ai/towards_large_pathology_fms; timm mirror by 1aurent, '
                   'as loaded in ' + TRIDENT,
         norm_source=TRIDENT_CONSTANTS + ' (KAIKO_MEAN/STD)', scale_source=KAIKO_SCALE,
-        license_source=KAIKO_LICENSE)
+        license_source=KAIKO_LICENSE, code_source=PYPI_ONLY, text_source=NO_TEXT,
+        repo_source=TRIDENT + ' (KaikoInferenceEncoder: hf-hub:1aurent/%s.kaiko_ai_towards_'
+                              'large_pathology_fms)' % timm_name)
     fields.update(extra)
     return ModelSpec(**fields)
 
@@ -140,17 +189,16 @@ def _lunit_resnet(name: str, tag: str, method: str, weights: str) -> ModelSpec:
     """Lunit's ResNet-50 trunks (Kang et al., CVPR 2023) through 1aurent's timm mirrors."""
     return ModelSpec(
         name=name, source='timm', repo_id='1aurent/resnet50.lunit_%s' % tag,
-        architecture='resnet50', embed_dim=2048, input_size=224, mean=IMAGENET_MEAN,
-        std=IMAGENET_STD, pooling='model', num_prefix_tokens=0, mpp=0.5, magnification=20.0,
+        architecture='resnet50', embed_dim=2048, input_size=224, mean=LUNIT_MEAN,
+        std=LUNIT_STD, config_norm_note=LUNIT_CONFIG_NOTE, pooling='model', num_prefix_tokens=0,
+        mpp=0.5, magnification=20.0,
         precision='fp32', license='Lunit non-commercial',
         reference=LUNIT_REPO + ' README (ResNet-50 trunk pre-trained with %s, %s); timm mirror '
                                'by 1aurent, as ' % (method, weights) + LAZYSLIDE_MODELS
                   + 'vision/lunit.py loads it (2048-d: timm\'s global average pool of layer4)',
-        norm_source=ASSUMED + ': ImageNet statistics, as the mirror\'s config.json states (its '
-                              'pretrained_cfg was copied from timm resnet50.a1_in1k: '
-                              'https://huggingface.co/1aurent/resnet50.lunit_swav/commit/'
-                              '349af8b1e3a750860698d428de28896fdc1d764a); Lunit\'s README '
-                              'states none, eva\'s lunit.py only the ViT-S statistics',
+        norm_source=LUNIT_NORM,
+        repo_source=LAZYSLIDE_MODELS + 'vision/lunit.py (hf-hub:1aurent/resnet50.lunit_%s)' % tag,
+        code_source=PYPI_ONLY, text_source=NO_TEXT,
         scale_source=ASSUMED + ': TCGA patches at several magnifications (arXiv 2212.04690); '
                                '20x used',
         license_source=LUNIT_LICENSE)
@@ -159,6 +207,7 @@ def _lunit_resnet(name: str, tag: str, method: str, weights: str) -> ModelSpec:
 BUILTIN_SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(
         name=BUNDLED_MODEL, source='factory',
+        repo_source=NOT_A_HUB_MODEL, code_source=PYPI_ONLY, text_source=NO_TEXT,
         repo_id='EmbeddingSimilarity.models.builtin:efficientnet_lite0',
         architecture='tf_efficientnet_lite0', embed_dim=1280, input_size=224,
         # TF EfficientNet-Lite checkpoints take inputs in [-1, 1] (timm tf_efficientnet_lite0)
@@ -175,11 +224,14 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(
         # UNI's card loads hf-hub:MahmoodLab/uni; the cache is found whatever the case (hub.py)
         name='UNI', source='timm', repo_id='MahmoodLab/UNI',
+        scale_source=TRIDENT_256_RESIZED,
+        repo_source=C('MahmoodLab/UNI') + ' (hf-hub:MahmoodLab/uni); ' + TRIDENT,
+        code_source=PYPI_ONLY, text_source=NO_TEXT,
         architecture='vit_large_patch16_224',
         model_kwargs=dict(init_values=1e-5, dynamic_img_size=True),
         architecture_kwargs=dict(img_size=224, patch_size=16),
         embed_dim=1024, input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, pooling='cls',
-        num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp16', gated=True,
+        num_prefix_tokens=1, mpp=128 / 224, magnification=17.5, precision='fp16', gated=True,
         license='CC-BY-NC-ND-4.0',
         reference='https://huggingface.co/MahmoodLab/UNI; github.com/mahmoodlab/UNI '
                   'uni/get_encoder/get_encoder.py',
@@ -188,9 +240,12 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                         'extra_gated fields)')),
     ModelSpec(
         name='UNI2-h', source='timm', repo_id='MahmoodLab/UNI2-h',
+        scale_source=TRIDENT_256_RESIZED,
+        repo_source=C('MahmoodLab/UNI2-h') + '; ' + TRIDENT, code_source=PYPI_ONLY,
+        text_source=NO_TEXT,
         architecture='vit_giant_patch14_224', model_kwargs=_UNI2_KWARGS,
         embed_dim=1536, input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, pooling='cls',
-        num_prefix_tokens=9, mpp=0.5, magnification=20.0, precision='bf16', gated=True,
+        num_prefix_tokens=9, mpp=128 / 224, magnification=17.5, precision='bf16', gated=True,
         license='CC-BY-NC-ND-4.0',
         reference='https://huggingface.co/MahmoodLab/UNI2-h; github.com/mahmoodlab/UNI README',
         norm_source=TRIDENT + ' (UNIv2InferenceEncoder: ImageNet mean/std)',
@@ -198,6 +253,11 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                         'cc-by-nc-nd-4.0, extra_gated fields)')),
     ModelSpec(
         name='Prov-GigaPath', source='timm', repo_id='prov-gigapath/prov-gigapath',
+        scale_source=TRIDENT_README + ' (--patch_size 256 --mag 20) and '
+                     + TRIDENT + ' (GigaPathInferenceEncoder: Resize 256, CenterCrop 224: the '
+                                 '224-px centre at 0.5 µm/px)',
+        repo_source=C('prov-gigapath/prov-gigapath'), code_source=PYPI_ONLY,
+        text_source=NO_TEXT,
         architecture='vit_giant_patch14_dinov2',
         architecture_kwargs=dict(img_size=224, patch_size=16, embed_dim=1536, depth=40,
                                  num_heads=24, init_values=1e-5, mlp_ratio=5.33334),
@@ -211,6 +271,8 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                         'apache-2.0, extra_gated fields)')),
     ModelSpec(
         name='Virchow', source='timm', repo_id='paige-ai/Virchow',
+        scale_source=TRIDENT_224_20X,
+        repo_source=C('paige-ai/Virchow'), code_source=PYPI_ONLY, text_source=NO_TEXT,
         architecture='vit_huge_patch14_224',
         model_kwargs=dict(mlp_layer=SWIGLU, act_layer=SILU), architecture_kwargs=_VIRCHOW_SHAPE,
         embed_dim=2560, input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
@@ -222,6 +284,7 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                         'additional terms, extra_gated fields)')),
     ModelSpec(
         name='Virchow2', source='timm', repo_id='paige-ai/Virchow2',
+        repo_source=C('paige-ai/Virchow2'), code_source=PYPI_ONLY, text_source=NO_TEXT,
         architecture='vit_huge_patch14_224',
         model_kwargs=dict(mlp_layer=SWIGLU, act_layer=SILU),
         architecture_kwargs=dict(_VIRCHOW_SHAPE, reg_tokens=4),
@@ -237,6 +300,7 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                         'cc-by-nc-nd-4.0, extra_gated fields)')),
     ModelSpec(
         name='Virchow2-cls', source='timm', repo_id='paige-ai/Virchow2',
+        repo_source=C('paige-ai/Virchow2'), code_source=PYPI_ONLY, text_source=NO_TEXT,
         architecture='vit_huge_patch14_224',
         model_kwargs=dict(mlp_layer=SWIGLU, act_layer=SILU),
         architecture_kwargs=dict(_VIRCHOW_SHAPE, reg_tokens=4),
@@ -253,6 +317,7 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                         'cc-by-nc-nd-4.0, extra_gated fields)')),
     ModelSpec(
         name='H-optimus-0', source='timm', repo_id='bioptimus/H-optimus-0',
+        repo_source=HOPTIMUS0_CARD, code_source=PYPI_ONLY, text_source=NO_TEXT,
         architecture='vit_giant_patch14_reg4_dinov2',
         model_kwargs=dict(init_values=1e-5, dynamic_img_size=False),
         architecture_kwargs=dict(img_size=224),
@@ -267,6 +332,9 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                         'have extra_gated fields: treated as gated)')),
     ModelSpec(
         name='H-optimus-1', source='timm', repo_id='bioptimus/H-optimus-1',
+        scale_source=TRIDENT_224_20X,
+        repo_source=C('bioptimus/H-optimus-1'), code_source=PYPI_ONLY,
+        text_source=NO_TEXT,
         architecture='vit_giant_patch14_reg4_dinov2',
         model_kwargs=dict(init_values=1e-5, dynamic_img_size=False),
         architecture_kwargs=dict(img_size=224),
@@ -279,6 +347,8 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                         'cc-by-nc-nd-4.0, extra_gated fields)')),
     ModelSpec(
         name='H0-mini', source='timm', repo_id='bioptimus/H0-mini',
+        scale_source=TRIDENT_224_20X,
+        repo_source=C('bioptimus/H0-mini'), code_source=PYPI_ONLY, text_source=NO_TEXT,
         architecture='vit_base_patch14_reg4_dinov2',
         model_kwargs=dict(mlp_layer=SWIGLU, act_layer=SILU),
         architecture_kwargs=dict(img_size=224),
@@ -294,6 +364,8 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                         'cc-by-nc-nd-4.0, extra_gated fields)')),
     ModelSpec(
         name='Phikon', source='transformers', repo_id='owkin/phikon',
+        scale_source=TRIDENT_224_20X,
+        repo_source=C('owkin/phikon'), code_source=PYPI_ONLY, text_source=NO_TEXT,
         model_kwargs=dict(add_pooling_layer=False),
         hf_config=dict(model_type='vit', hidden_size=768, num_hidden_layers=12,
                        num_attention_heads=12, intermediate_size=3072, patch_size=16,
@@ -307,6 +379,8 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                         ' licence, no gate)')),
     ModelSpec(
         name='Phikon-v2', source='transformers', repo_id='owkin/phikon-v2',
+        scale_source=TRIDENT_224_20X,
+        repo_source=C('owkin/phikon-v2'), code_source=PYPI_ONLY, text_source=NO_TEXT,
         hf_config=_dinov2_config(1024, 24, 16, patch=16),
         embed_dim=1024, input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, pooling='cls',
         num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp32',
@@ -317,18 +391,29 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                         'non-commercial licence, no gate)')),
     ModelSpec(
         name='Hibou-B', source='transformers', repo_id='histai/hibou-b',
+        scale_source=ASSUMED + ': Hibou-L\'s scale (224 px at 20x, ' + TRIDENT_README
+                     + '); no source states Hibou-B\'s',
+        repo_source=C('histai/hibou-b') + '; ' + LAZYSLIDE_MODELS + 'vision/hibou.py',
+        code_source=LAZYSLIDE_MODELS + 'vision/hibou.py (AutoModel, trust_remote_code=True)',
+        text_source=NO_TEXT,
         hf_config=dict(_dinov2_config(768, 12, 12), model_type='dinov2_with_registers',
                        num_register_tokens=4, use_swiglu_ffn=True),
         embed_dim=768, input_size=224, mean=HIBOU_MEAN, std=HIBOU_STD, pooling='pooler',
-        num_prefix_tokens=5, mpp=0.5, magnification=20.0, precision='fp32', gated=False,
+        num_prefix_tokens=5, mpp=0.5, magnification=20.0, precision='fp32', gated=True,
         needs_remote_code=True, license='Apache-2.0',
         reference='https://huggingface.co/histai/hibou-b (custom DINOv2 with registers: '
                   'trust_remote_code; pooler_output)',
         norm_source=TRIDENT_CONSTANTS + ' (HIBOU_MEAN/STD)',
         license_source=('https://huggingface.co/histai/hibou-b (card metadata: apache-2.0, no '
-                        'gate)')),
+                        'gate read earlier); ' + LAZYSLIDE_MODELS + 'vision/hibou.py '
+                        '(is_gated=True for hibou-b and hibou-L): gated followed, so a refusal '
+                        'names the licence page')),
     ModelSpec(
         name='Hibou-L', source='transformers', repo_id='histai/hibou-L',
+        scale_source=TRIDENT_224_20X,
+        repo_source=C('histai/hibou-L') + '; ' + TRIDENT,
+        code_source=TRIDENT + ' (HibouLInferenceEncoder: AutoModel, trust_remote_code=True)',
+        text_source=NO_TEXT,
         hf_config=dict(_dinov2_config(1024, 24, 16), model_type='dinov2_with_registers',
                        num_register_tokens=4, use_swiglu_ffn=True),
         embed_dim=1024, input_size=224, mean=HIBOU_MEAN, std=HIBOU_STD, pooling='pooler',
@@ -341,15 +426,20 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                         'extra_gated fields)')),
     ModelSpec(
         name='Midnight', source='transformers', repo_id='kaiko-ai/midnight',
+        repo_source=C('kaiko-ai/midnight') + '; ' + LAZYSLIDE_MODELS + 'vision/midnight.py',
+        code_source=LAZYSLIDE_MODELS + 'vision/midnight.py (AutoModel without remote code)',
+        text_source=NO_TEXT,
         hf_config=_dinov2_config(1536, 40, 24, use_swiglu_ffn=True),
         embed_dim=3072, input_size=224, mean=HALF_MEAN, std=HALF_STD, pooling='cls+mean',
-        num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp16', license='MIT',
+        num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp16', gated=True,
+        license='MIT',
         reference='https://huggingface.co/kaiko-ai/midnight (class token + mean of patch '
                   'tokens)',
         norm_source=TRIDENT + ' (Midnight12kInferenceEncoder: KAIKO_MEAN/STD = 0.5)',
         scale_source=ASSUMED + ': its card states no µm/px (the paper, arXiv 2504.05186, trains '
                                'at several resolutions); 0.5 µm/px used here',
-        license_source='https://huggingface.co/kaiko-ai/midnight (card metadata: mit)'),
+        license_source='https://huggingface.co/kaiko-ai/midnight (card metadata: mit); '
+                       + LAZYSLIDE_MODELS + 'vision/midnight.py (is_gated=True)'),
     _kaiko('kaiko-ViT-S16', 'vit_small_patch16_224', 384),
     _kaiko('kaiko-ViT-S8', 'vit_small_patch8_224', 384),
     _kaiko('kaiko-ViT-B16', 'vit_base_patch16_224', 768),
@@ -359,6 +449,12 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
            architecture_kwargs=dict(img_size=518), num_prefix_tokens=5),
     ModelSpec(
         name='Lunit-DINO-ViT-S16', source='timm',
+        scale_source=ASSUMED + ': Lunit-DINO-ViT-S8\'s scale (224 px at 20x, '
+                     + TRIDENT_README + '); TCGA patches at several magnifications '
+                                        '(arXiv 2212.04690)',
+        repo_source=LAZYSLIDE_MODELS + 'vision/lunit.py (hf-hub:1aurent/vit_small_patch16_224.'
+                                     'lunit_dino)',
+        code_source=PYPI_ONLY, text_source=NO_TEXT,
         repo_id='1aurent/vit_small_patch16_224.lunit_dino',
         architecture='vit_small_patch16_224',
         embed_dim=384, input_size=224, mean=LUNIT_MEAN, std=LUNIT_STD, pooling='cls',
@@ -368,9 +464,14 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                   'self-supervised learning on diverse pathology datasets, CVPR 2023); timm '
                   'mirror by 1aurent',
         norm_source=EVA_LUNIT + ' (standardisation used to train the ViT-S models)',
+        config_norm_note='Lunit\'s training statistics (eva) are kept over the mirror\'s config',
         license_source=LUNIT_LICENSE),
     ModelSpec(
         name='Lunit-DINO-ViT-S8', source='timm',
+        scale_source=TRIDENT_224_20X + '; the paper pre-trains at several magnifications '
+                                       '(arXiv 2212.04690)',
+        repo_source=TRIDENT + ' (LunitS8InferenceEncoder)', code_source=PYPI_ONLY,
+        text_source=NO_TEXT,
         repo_id='1aurent/vit_small_patch8_224.lunit_dino',
         architecture='vit_small_patch8_224', model_kwargs=dict(dynamic_img_size=True),
         embed_dim=384, input_size=224, mean=LUNIT_MEAN, std=LUNIT_STD, pooling='cls',
@@ -378,10 +479,16 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         license='Lunit non-commercial',
         reference='github.com/lunit-io/benchmark-ssl-pathology; timm mirror by 1aurent, as '
                   'loaded in ' + TRIDENT + ' (LunitS8InferenceEncoder)',
-        norm_source=EVA_LUNIT + ' (standardisation used to train the ViT-S models)',
+        norm_source=EVA_LUNIT + ' (standardisation used to train the ViT-S models); '
+                    + TRIDENT + ' (LunitS8InferenceEncoder) normalises differently, with the '
+                                'mirror\'s timm pretrained_cfg (resolve_model_data_config): '
+                                'both shown, eva\'s Lunit statistics followed',
+        config_norm_note='Lunit\'s training statistics (eva) are kept over the mirror\'s config',
         license_source=LUNIT_LICENSE),
     ModelSpec(
         name='Digepath', source='timm', repo_id='xtxx/Digepath',
+        scale_source=ASSUMED + ': its card states no µm/px; 20x (0.5 µm/px) used',
+        repo_source=C('xtxx/Digepath'), code_source=PYPI_ONLY, text_source=NO_TEXT,
         architecture='vit_large_patch16_224',
         model_kwargs=dict(init_values=1e-5, dynamic_img_size=True),
         architecture_kwargs=dict(img_size=224, patch_size=16),
@@ -396,6 +503,8 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                         'extra_gated fields)')),
     ModelSpec(
         name='GPFM', source='timm', repo_id='majiabo/GPFM', weights_file='GPFM.pth',
+        repo_source=LAZYSLIDE_GPFM + ' (majiabo/GPFM, GPFM.pth)', code_source=PYPI_ONLY,
+        text_source=NO_TEXT,
         architecture='vit_large_patch14_dinov2',
         model_kwargs=dict(init_values=1e-5, dynamic_img_size=True),
         architecture_kwargs=dict(img_size=224),
@@ -416,6 +525,9 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                         ' not gated (' + LAZYSLIDE_GPFM + ': is_gated=False)')),
     ModelSpec(
         name='OpenMidnight', source='timm', repo_id='SophontAI/OpenMidnight',
+        scale_source=TRIDENT_224_20X,
+        repo_source=TRIDENT + ' (SophontAI/OpenMidnight, teacher_checkpoint_load.pt)',
+        code_source=PYPI_ONLY, text_source=NO_TEXT,
         weights_file='teacher_checkpoint_load.pt',
         architecture='vit_giant_patch14_reg4_dinov2',
         architecture_kwargs=dict(img_size=224),
@@ -433,6 +545,8 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                         'Apache 2.0)')),
     ModelSpec(
         name='ResNet50-trunc', source='timm', repo_id='timm/resnet50.tv_in1k',
+        repo_source=TRIDENT + ' (ResNet50InferenceEncoder: resnet50.tv_in1k)',
+        code_source=PYPI_ONLY, text_source=NO_TEXT,
         architecture='resnet50', model_kwargs=dict(features_only=True, out_indices=(3,)),
         embed_dim=1024, input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, pooling='gap',
         num_prefix_tokens=0, mpp=0.5, magnification=20.0, precision='fp32',
@@ -446,6 +560,7 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                         'bsd-3-clause, torchvision weights; no gate)')),
     ModelSpec(
         name='DINOv2-L', source='transformers', repo_id='facebook/dinov2-large',
+        repo_source=C('facebook/dinov2-large'), code_source=PYPI_ONLY, text_source=NO_TEXT,
         hf_config=_dinov2_config(1024, 24, 16),
         embed_dim=1024, input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, pooling='pooler',
         num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp32', license='Apache-2.0',
@@ -459,45 +574,68 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                         ' no gate)')),
     ModelSpec(
         name='PathOrchestra', source='timm', repo_id='AI4Pathology/PathOrchestra',
+        repo_source=PATHORCHESTRA_README + ' (timm.create_model("hf-hub:AI4Pathology/'
+                    'PathOrchestra", init_values=1e-5, dynamic_img_size=True); the '
+                    'yf-research id was removed upstream in eaef49e); ' + LAZYSLIDE_MODELS
+                    + 'vision/path_orchestra.py (hf-hub:AI4Pathology/PathOrchestra)',
+        code_source=PYPI_ONLY, text_source=NO_TEXT,
         architecture='vit_large_patch16_224',
         model_kwargs=dict(init_values=1e-5, dynamic_img_size=True),
         architecture_kwargs=dict(img_size=224, patch_size=16),
-        embed_dim=1024, input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, pooling='cls',
+        embed_dim=1024, input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, pooling='model',
         num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp32', gated=True,
-        license='CC-BY-NC-ND-4.0',
-        reference='https://github.com/yanfang-research/PathOrchestra/blob/main/README.md '
-                  '(ViT-L/16; timm.create_model(hf-hub, init_values=1e-5, dynamic_img_size=True),'
-                  ' model(image) = the class token); ' + LAZYSLIDE_MODELS
-                  + 'vision/path_orchestra.py (hf-hub:AI4Pathology/PathOrchestra); precision '
-                    'assumed',
-        norm_source='https://github.com/yanfang-research/PathOrchestra/blob/main/README.md '
-                    '(Resize(224), ImageNet mean/std)',
-        scale_source=ASSUMED + ': no µm/px stated; 20x used',
+        license='CC-BY-NC-ND-4.0 (LazySlide); Apache-2.0 (GitHub LICENSE)',
+        reference=PATHORCHESTRA_README + ' (ViT-L/16; feature_emb = model(image): timm\'s '
+                                         'pooled output, run in the default float32)',
+        norm_source=PATHORCHESTRA_README + ' (Resize(224), ImageNet mean/std)',
+        scale_source=ASSUMED + ': neither the README nor the paper (arXiv 2503.24345) states the '
+                               'µm/px of its tiles; 20x used',
         license_source=LAZYSLIDE_MODELS + 'vision/path_orchestra.py (is_gated=True, '
-                                          'CC-BY-NC-ND-4.0); the README asks for access on the hub',
-        notes='The README\'s example names hf-hub:yf-research/PathOrchestra_V1.0.0.0; LazySlide '
-              'loads AI4Pathology/PathOrchestra (dynamic_img_size=False).'),
+                                          'CC-BY-NC-ND-4.0); ' + PATHORCHESTRA_REPO + '/blob/main/'
+                                          'LICENSE (Apache-2.0): both shown; the README asks for '
+                                          'access on the hub, so it is treated as gated and '
+                                          'non-commercial',
+        notes='LazySlide builds it with dynamic_img_size=False; the README and this record with '
+              'True (same weights, same 224-px input).'),
     ModelSpec(
-        name='KEEP', source='transformers', repo_id='Astaxanthin/KEEP',
-        needs_remote_code=True, embed_dim=768, input_size=224, mean=IMAGENET_MEAN,
-        std=IMAGENET_STD, pooling='projection', num_prefix_tokens=0, mpp=0.5,
-        magnification=20.0, precision='fp16', license='MIT',
-        reference=TRIDENT + ' (KeepInferenceEncoder: AutoModel trust_remote_code, '
-                            'encode_image, fp16); ' + TRIDENT_README + ' (768-d)',
+        name='KEEP', source='rebuilt', repo_id='Astaxanthin/KEEP',
+        repo_source=TRIDENT + ' (KeepInferenceEncoder: Astaxanthin/KEEP); ' + LAZYSLIDE_KEEP,
+        code_source=LAZYSLIDE_KEEP + ' (built from config.json and model.safetensors without '
+                                     'the repository\'s modeling_keep.py)',
+        text_tower='bert',
+        text_source=LAZYSLIDE_KEEP + ' (encode_text: BertModel from config.json text_config '
+                                     'with the text. weights, BertTokenizer, 256 tokens padded, '
+                                     'pooler_output unit-normalised; no templates: the prompt '
+                                     'as written)',
+        architecture='vit_large_patch16_224', weights_file='model.safetensors',
+        weights_transform='keep-visual', hf_config=dict(head='linear-gelu-linear',
+                                                        projection_dim=768),
+        architecture_kwargs=dict(img_size=224, patch_size=16, init_values=1e-5),
+        embed_dim=768, input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+        pooling='projection', num_prefix_tokens=1, mpp=128 / 224, magnification=17.5,
+        precision='fp16', license='MIT',
+        reference=LAZYSLIDE_KEEP + ' (timm ViT-L/16 from config.json vision_config, then a '
+                                   'Linear-GELU-Linear head to projection_dim 768: '
+                                   'visual_head(visual(x))); ' + TRIDENT + ' (fp16)',
         norm_source=TRIDENT + ' (KeepInferenceEncoder: Resize 224 bicubic, CenterCrop 224, '
                               'ImageNet mean/std)',
-        scale_source=ASSUMED + ': 20x; ' + TRIDENT_README + ' runs it on 256-px tiles at 20x',
+        scale_source=TRIDENT_README + ' (keep: --patch_size 256 --mag 20) and ' + TRIDENT
+                     + ' (Resize 224, CenterCrop 224: the 256-px tile resized, 0.571 µm/px)',
         license_source='https://huggingface.co/Astaxanthin/KEEP (hub page: License mit; no gate '
                        'shown)',
-        notes='Its network exists only in the repository\'s modeling_keep.py: it loads with '
-              '--trust-remote-code true and cannot be built without it. Its text tower is not '
-              'driven.'),
+        notes='Rebuilt from its config and weights as LazySlide does: the repository\'s '
+              'modeling_keep.py (which TRIDENT runs with trust_remote_code) is never run. The '
+              'shape above is used only without weights; the cached config.json wins. Its text '
+              'tower is rebuilt the same way for --text-queries.'),
     _lunit_resnet('Lunit-ResNet50-BT', 'bt', 'Barlow Twins', 'bt_rn50_ep200.torch'),
     _lunit_resnet('Lunit-ResNet50-MoCoV2', 'mocov2', 'MoCo v2', 'mocov2_rn50_ep200.torch'),
     _lunit_resnet('Lunit-ResNet50-SwAV', 'swav', 'SwAV', 'swav_rn50_ep200.torch'),
     # --- vision-language models: their image towers, in the space text queries share ----------
     ModelSpec(
         name='PLIP', source='transformers', repo_id='vinid/plip',
+        repo_source=LAZYSLIDE_MODELS + 'multimodal/plip.py (vinid/plip)', code_source=PYPI_ONLY,
+        text_source=LAZYSLIDE_MODELS + 'multimodal/plip.py (CLIPModel text tower, '
+                                       'get_text_features); prompt: Huang et al. 2023, Nat. Med.',
         hf_class='CLIPVisionModelWithProjection', text_tower='transformers',
         prompt_templates=PLIP_TEMPLATES,
         hf_config=dict(model_type='clip_vision_model', hidden_size=768, intermediate_size=3072,
@@ -519,6 +657,8 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                         + 'multimodal/plip.py (Non-commercial, not gated)')),
     ModelSpec(
         name='QuiltNet-B-32', source='open_clip', repo_id='wisdomik/QuiltNet-B-32',
+        repo_source=C('wisdomik/QuiltNet-B-32'), code_source=OPEN_CLIP_SOURCE,
+        text_source=QUILT_TEXT,
         architecture='ViT-B-32', text_tower='open_clip', prompt_templates=PATHOLOGY_TEMPLATES,
         embed_dim=512, input_size=224, mean=CLIP_MEAN, std=CLIP_STD, pooling='projection',
         num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp32',
@@ -533,6 +673,8 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         license_source=QUILT_LICENSE),
     ModelSpec(
         name='QuiltNet-B-16', source='open_clip', repo_id='wisdomik/QuiltNet-B-16',
+        repo_source=C('wisdomik/QuiltNet-B-16'), code_source=OPEN_CLIP_SOURCE,
+        text_source=QUILT_TEXT,
         architecture='ViT-B-16', text_tower='open_clip', prompt_templates=PATHOLOGY_TEMPLATES,
         embed_dim=512, input_size=224, mean=CLIP_MEAN, std=CLIP_STD, pooling='projection',
         num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp32', license='MIT',
@@ -547,16 +689,18 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         license_source=QUILT_LICENSE),
     ModelSpec(
         name='QuiltNet-B-16-PMB', source='open_clip', repo_id='wisdomik/QuiltNet-B-16-PMB',
+        repo_source=C('wisdomik/QuiltNet-B-16-PMB'), code_source=OPEN_CLIP_SOURCE,
+        text_source=QUILT_TEXT,
         hf_config=_TIMM_VIT_B16_TOWER, text_tower='open_clip',
         prompt_templates=PATHOLOGY_TEMPLATES,
         embed_dim=512, input_size=224, mean=CLIP_MEAN, std=CLIP_STD, pooling='projection',
         num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp32', license='MIT',
         requires=OPEN_CLIP_PIP,
-        reference='https://huggingface.co/wisdomik/QuiltNet-B-16-PMB (open_clip; ViT-B/16 image '
-                  'tower with a PubMedBERT text tower); ' + LAZYSLIDE_MODELS
-                  + 'multimodal/quiltnet.py (a timm trunk, encode_image, 512-d); the image '
-                    'tower\'s shape built without the hub is assumed to be BiomedCLIP\'s (' +
-                  BIOMEDCLIP_CONFIG + ')',
+        reference=ASSUMED + ': the image tower\'s shape built without the hub is BiomedCLIP\'s ('
+                  + BIOMEDCLIP_CONFIG + '), not read from this repository\'s config; the recipe: '
+                  'https://huggingface.co/wisdomik/QuiltNet-B-16-PMB (open_clip; ViT-B/16 image '
+                  'tower with a PubMedBERT text tower) and ' + LAZYSLIDE_MODELS
+                  + 'multimodal/quiltnet.py (a timm trunk, encode_image, 512-d)',
         norm_source=LAZYSLIDE_MODELS + 'multimodal/quiltnet.py (224 px, CLIP/OpenAI statistics '
                                        'shared by all QuiltNet variants)',
         scale_source=ASSUMED + ': trained on frames of histopathology videos at varied '
@@ -564,6 +708,9 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         license_source=QUILT_LICENSE),
     ModelSpec(
         name='BiomedCLIP', source='open_clip',
+        repo_source=BIOMEDCLIP_CONFIG, code_source=OPEN_CLIP_SOURCE,
+        text_source=LAZYSLIDE_MODELS + 'multimodal/biomedclip.py (open_clip encode_text, '
+                                       'PubMedBERT); templates: CONCH\'s (PATHOLOGY_TEMPLATES)',
         repo_id='microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224',
         hf_config=_TIMM_VIT_B16_TOWER, text_tower='open_clip',
         prompt_templates=PATHOLOGY_TEMPLATES,
@@ -580,6 +727,8 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         notes='A biomedical (not pathology-only) vision-language model: figures of PMC-15M.'),
     ModelSpec(
         name='MedSigLIP', source='transformers', repo_id='google/medsiglip-448',
+        repo_source=LAZYSLIDE_MODELS + 'multimodal/medsiglip.py (google/medsiglip-448)',
+        code_source=PYPI_ONLY,
         hf_class='SiglipVisionModel',
         hf_config=dict(model_type='siglip_vision_model', hidden_size=1152,
                        intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16,
@@ -587,9 +736,10 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         embed_dim=1152, input_size=448, mean=HALF_MEAN, std=HALF_STD, pooling='pooler',
         num_prefix_tokens=0, mpp=0.5, magnification=20.0, precision='fp32', gated=True,
         license='Health AI Developer Foundations terms',
-        reference=LAZYSLIDE_MODELS + 'multimodal/medsiglip.py (vision_model pooler_output, '
-                                     '1152-d, 448 px, 878M parameters: the SigLIP so400m/14 '
-                                     'shape recorded here)',
+        reference=ASSUMED + ': the SigLIP so400m/14 vision shape recorded here is inferred from '
+                            'the whole model\'s 878M parameters (' + LAZYSLIDE_MODELS
+                  + 'multimodal/medsiglip.py: vision_model pooler_output, 1152-d, 448 px); it is '
+                    'used only without weights: a cached config.json builds the real network',
         norm_source=ASSUMED + ': SigLIP statistics (0.5/0.5); compared with the cached '
                               'preprocessor_config.json at load',
         scale_source=ASSUMED + ': trained on medical images including histopathology patches '
@@ -597,9 +747,14 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         license_source=LAZYSLIDE_MODELS + 'multimodal/medsiglip.py (is_gated=True; '
                                           'https://developers.google.com/'
                                           'health-ai-developer-foundations/terms)',
+        text_source='n/a: its SigLIP text tower (' + LAZYSLIDE_MODELS + 'multimodal/'
+                    'medsiglip.py, get_text_features) is not driven yet: no text queries',
         notes='Its text tower (SigLIP) is not driven yet: no text queries.'),
     ModelSpec(
         name='OmiCLIP', source='open_clip', repo_id='WangGuangyuLab/Loki',
+        repo_source=LAZYSLIDE_MODELS + 'multimodal/omiclip.py (WangGuangyuLab/Loki, '
+                                     'checkpoint.pt)',
+        code_source=OPEN_CLIP_SOURCE,
         architecture='coca_ViT-L-14', weights_file='checkpoint.pt',
         embed_dim=768, input_size=224, mean=CLIP_MEAN, std=CLIP_STD, pooling='projection',
         num_prefix_tokens=1, mpp=0.5, magnification=20.0, precision='fp32', gated=True,
@@ -612,14 +767,24 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         scale_source=ASSUMED + ': histopathology images paired with spatial transcriptomics; '
                                '20x used',
         license_source=LAZYSLIDE_MODELS + 'multimodal/omiclip.py (BSD-3-Clause, is_gated=True)',
+        text_tower='open_clip',
+        text_source=LAZYSLIDE_MODELS + 'multimodal/omiclip.py (get_tokenizer("coca_ViT-L-14"), '
+                                       'encode_text of the same checkpoint, unit-normalised; no '
+                                       'templates: the prompt as written)',
         notes='CoCa\'s encode_image returns unit vectors. LazySlide loads the checkpoint with '
-              'weights_only=False; one that holds more than tensors is refused here. Its text '
-              'tower is not driven yet.'),
+              'weights_only=False; one that holds more than tensors is refused here (image and '
+              'text towers alike).'),
     # --- listed, with what they need; they refuse to load until it is installed --------------
     ModelSpec(
         name='CONCH', source='factory', repo_id='EmbeddingSimilarity.models.external:conch_v1',
+        scale_source=TRIDENT_512_448,
+        repo_source='n/a: a factory model; its loader (EmbeddingSimilarity/models/external.py) '
+                    'reads hf_hub:MahmoodLab/conch, as ' + TRIDENT,
+        code_source=TRIDENT + ' (Conchv1InferenceEncoder imports the conch package)',
+        text_source='https://github.com/Mahmoodlab/CONCH (encode_text in ' + CONCH_REPO
+                    + 'coca_model.py: pip install git+https://github.com/Mahmoodlab/CONCH.git)',
         embed_dim=512, input_size=448, mean=CLIP_MEAN, std=CLIP_STD,
-        pooling='model', num_prefix_tokens=0, mpp=0.5, magnification=20.0, precision='fp32',
+        pooling='model', num_prefix_tokens=0, mpp=256 / 448, magnification=17.5, precision='fp32',
         gated=True, license='CC-BY-NC-ND-4.0', text_tower='external',
         requires={'conch': 'pip install git+https://github.com/Mahmoodlab/CONCH.git'},
         reference=TRIDENT + ' (Conchv1InferenceEncoder: conch_ViT-B-16 from '
@@ -632,9 +797,14 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                         + 'multimodal/conch.py (is_gated=True)')),
     ModelSpec(
         name='CONCH-v1.5', source='factory',
+        scale_source=TRIDENT_512_448,
+        repo_source='n/a: a factory model; its loader (EmbeddingSimilarity/models/external.py) '
+                    'reads hf_hub:MahmoodLab/conchv1_5, as ' + TRIDENT,
+        code_source=TRIDENT + ' (Conchv15InferenceEncoder: TRIDENT\'s model_zoo/conchv1_5)',
+        text_source=TITAN_TEXT,
         repo_id='EmbeddingSimilarity.models.external:conch_v15',
         embed_dim=768, input_size=448, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-        pooling='model', num_prefix_tokens=0, mpp=0.5, magnification=20.0, precision='fp16',
+        pooling='model', num_prefix_tokens=0, mpp=256 / 448, magnification=17.5, precision='fp16',
         gated=True, license='CC-BY-NC-ND-4.0', requires={'trident': TRIDENT_PIP},
         text_tower='external',
         reference=TRIDENT + ' (Conchv15InferenceEncoder: hf_hub:MahmoodLab/conchv1_5, '
@@ -642,11 +812,20 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         norm_source='https://github.com/mahmoodlab/TRIDENT/blob/main/trident/'
                     'patch_encoder_models/model_zoo/conchv1_5/conchv1_5.py '
                     '(create_model_from_pretrained: Resize 448, CenterCrop 448, IMAGENET_MEAN/STD)',
-        notes='The image tower of TITAN\'s CONCH v1.5.',
+        notes='The image tower of TITAN\'s CONCH v1.5. Its text tower is TITAN\'s, not '
+              'TRIDENT\'s: refused with where it ships.',
         license_source=('https://huggingface.co/MahmoodLab/conchv1_5 (card metadata: '
                         'cc-by-nc-nd-4.0, extra_gated fields)')),
     ModelSpec(
         name='MUSK', source='factory', repo_id='EmbeddingSimilarity.models.external:musk',
+        scale_source=TRIDENT_README + ' (--patch_size 384 --mag 20) and '
+                     + TRIDENT + ' (MuskInferenceEncoder: Resize 384, CenterCrop 384: 384 px '
+                                 'at 0.5 µm/px)',
+        repo_source='n/a: a factory model; its loader (EmbeddingSimilarity/models/external.py) '
+                    'reads hf_hub:xiangjx/musk, as ' + TRIDENT,
+        code_source='https://github.com/lilab-stanford/MUSK/blob/main/README.md (pip install '
+                    'of the musk package and fairscale)',
+        text_source=LAZYSLIDE_MODELS + 'multimodal/musk.py (the musk package\'s text tower)',
         embed_dim=1024, input_size=384, mean=HALF_MEAN, std=HALF_STD,
         pooling='model', num_prefix_tokens=0, mpp=0.5, magnification=20.0, precision='fp16',
         gated=True, license='CC-BY-NC-ND-4.0', text_tower='external',
@@ -661,10 +840,16 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                         + 'multimodal/musk.py (is_gated=True)')),
     ModelSpec(
         name='CTransPath-CHIEF', source='factory',
+        repo_source='n/a: a factory model; its loader (EmbeddingSimilarity/models/external.py) '
+                    'reads the MahmoodLab/hest-bench dataset, as ' + TRIDENT,
+        code_source=TRIDENT + ' (CTransPathInferenceEncoder: timm_ctp and TRIDENT\'s '
+                              'model_zoo/ctranspath)',
+        text_source=NO_TEXT,
         repo_id='EmbeddingSimilarity.models.external:ctranspath',
         embed_dim=768, input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
         pooling='model', num_prefix_tokens=0, mpp=256 / 224, magnification=8.75,
-        precision='fp32', gated=True, license='AGPL-3.0 (CHIEF)',
+        precision='fp32', gated=True,
+        license='GPL-3.0, non-commercial academic use (CHIEF README); AGPL-3.0 (LazySlide)',
         requires={'timm_ctp': 'pip install timm-ctp==0.5.4', 'trident': TRIDENT_PIP},
         reference=TRIDENT + ' (CTransPathInferenceEncoder: ctranspath(img_size=224), '
                             'CHIEF_CTransPath.pth from the MahmoodLab/hest-bench dataset, which '
@@ -674,13 +859,21 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
         norm_source=TRIDENT + ' (CTransPathInferenceEncoder: Resize 224, ImageNet mean/std)',
         scale_source=TRIDENT_README + ' (CTransPath-CHIEF: --patch_size 256 --mag 10, resized to '
                                       '224: a 256 µm field, 1.14 µm/px)',
-        license_source=LAZYSLIDE_MODELS + 'vision/chief.py (AGPL-3.0, github.com/hms-dbmi/CHIEF);'
+        license_source='https://github.com/hms-dbmi/CHIEF/blob/main/README.md ("made available '
+                       'under the GPLv3 License and ... for non-commercial academic purposes"); '
+                       + LAZYSLIDE_MODELS + 'vision/chief.py (AGPL-3.0): both shown, the '
+                                            'README\'s non-commercial terms followed;'
                                           ' the weights are in the gated MahmoodLab/hest-bench '
                                           'dataset (' + TRIDENT + ': "make sure that you were '
                                           'granted access")',
         notes='CTransPath as CHIEF trained it further, not the original TransPath checkpoint.'),
     ModelSpec(
         name='GenBio-PathFM', source='factory',
+        repo_source='n/a: a factory model; its loader (EmbeddingSimilarity/models/external.py) '
+                    'reads genbio-ai/genbio-pathfm model.pth, as ' + TRIDENT,
+        code_source=TRIDENT + ' (GenBioPathFMInferenceEncoder: TRIDENT\'s '
+                              'model_zoo/genbio_pathfm)',
+        text_source=NO_TEXT,
         repo_id='EmbeddingSimilarity.models.external:genbio_pathfm',
         embed_dim=4608, input_size=224, mean=GENBIO_MEAN, std=GENBIO_STD, pooling='model',
         num_prefix_tokens=0, mpp=0.5, magnification=20.0, precision='bf16',
@@ -695,8 +888,10 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
                                           'License, https://huggingface.co/genbio-ai/'
                                           'genbio-pathfm/blob/main/LICENSE.txt; no gate '
                                           'registered)'),
+    *PEER_SPECS,
     ModelSpec(
         name=TEST_MODEL, source='factory', repo_id='EmbeddingSimilarity.models.builtin:test_model',
+        repo_source=NOT_A_HUB_MODEL, code_source=PYPI_ONLY, text_source=NO_TEXT,
         embed_dim=51, input_size=224, mean=(0.0, 0.0, 0.0),
         std=(1.0, 1.0, 1.0), pooling='model', num_prefix_tokens=0, mpp=0.5, magnification=20.0,
         license='Apache-2.0', reference='EmbeddingSimilarity/models/builtin.py',

@@ -1,4 +1,5 @@
-"""Models whose code is not on PyPI: CONCH v1 / v1.5, MUSK, CTransPath-CHIEF, GenBio-PathFM.
+"""Models whose code is not on PyPI: CONCH v1 / v1.5, MUSK, CTransPath (TransPath and CHIEF),
+GenBio-PathFM, and Path Foundation (TensorFlow).
 
 Each factory follows TRIDENT's loader for that model (github.com/mahmoodlab/TRIDENT,
 ``trident/patch_encoder_models/load.py``) and returns a module mapping a normalised batch to
@@ -81,3 +82,40 @@ def genbio_pathfm(pretrained: bool = True) -> nn.Module:
 
     path = hf_hub_download('genbio-ai/genbio-pathfm', 'model.pth') if pretrained else None
     return GenBioPathFMInference(path, device='cpu')
+
+
+def ctranspath_transpath(pretrained: bool = True) -> nn.Module:
+    """The original CTransPath (Wang et al. 2022, github.com/Xiyue-Wang/TransPath): TRIDENT's
+    copy of the network with the TransPath release's ctranspath.pth, from the hub mirror
+    jamesdolezal/CTransPath (tensors only)."""
+    from huggingface_hub import hf_hub_download
+    from trident.patch_encoder_models.model_zoo.ctranspath.ctran import ctranspath as build
+
+    model = build(img_size=224)
+    model.head = nn.Identity()
+    if pretrained:
+        path = hf_hub_download('jamesdolezal/CTransPath', 'ctranspath.pth')
+        state = torch.load(path, map_location='cpu', weights_only=True)
+        state = state.get('model', state)
+        model.load_state_dict({k: v for k, v in state.items() if 'attn_mask' not in k},
+                              strict=False)
+    return model
+
+
+def path_foundation(pretrained: bool = True) -> nn.Module:
+    """Google's Path Foundation (a TensorFlow SavedModel on the hub): its serving signature
+    maps 224-px RGB in [0, 1] (NHWC) to a 384-d embedding; wrapped as a torch module."""
+    import numpy as np
+    import tensorflow as tf
+    from huggingface_hub import from_pretrained_keras
+
+    infer = from_pretrained_keras('google/path-foundation').signatures['serving_default']
+
+    class PathFoundation(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            nhwc = x.detach().float().permute(0, 2, 3, 1).cpu().numpy()
+            out = infer(tf.constant(nhwc))
+            values = next(iter(out.values())) if isinstance(out, dict) else out
+            return torch.from_numpy(np.asarray(values)).to(x.device)
+
+    return PathFoundation()

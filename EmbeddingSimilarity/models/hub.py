@@ -230,6 +230,11 @@ def reconcile(spec: ModelSpec) -> ModelSpec:
     problems = mismatches(spec, facts)
     if not problems:
         return spec
+    if spec.config_norm_note:
+        logger.info('model %s: the cached hub config of %s disagrees with the record (%s); '
+                    'keeping the record: %s', spec.name, spec.repo_id, '; '.join(problems),
+                    spec.config_norm_note)
+        return spec
     logger.warning('model %s: the cached hub config of %s disagrees with the record: %s; '
                    'using the config\'s normalisation', spec.name, spec.repo_id,
                    '; '.join(problems))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import pickle
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +55,9 @@ def _transformers_features(spec: ModelSpec) -> Callable[[nn.Module, torch.Tensor
 
     def features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if spec.pooling == 'projection' and hasattr(model, 'encode_image'):
-            return model.encode_image(x)  # a remote-code vision-language model (e.g. KEEP)
+            # a remote-code vision-language model (ConceptCLIP returns a tuple: image first)
+            out = model.encode_image(x)
+            return out[0] if isinstance(out, (tuple, list)) else out
         out = model(pixel_values=x)
         if spec.pooling == 'pooler':
             return out.pooler_output
@@ -110,7 +113,7 @@ def _hub_repo(spec: ModelSpec) -> str:
 
 def resolved_revision(spec: ModelSpec) -> str | None:
     """The commit of a hub model's cached snapshot (what was actually loaded), if known."""
-    if spec.source not in ('timm', 'transformers', 'open_clip') or not spec.repo_id:
+    if spec.source not in ('timm', 'transformers', 'open_clip', 'rebuilt') or not spec.repo_id:
         return None
     found = hub.cached_file(spec.repo_id, spec.hub_file, spec.revision)
     if not found:
@@ -186,29 +189,6 @@ def _build_transformers(spec: ModelSpec, pretrained: bool) -> nn.Module:
         repo, revision=spec.revision, trust_remote_code=spec.trust_remote_code, **kwargs)
 
 
-class _ImageTower:
-    """Builds an open_clip model's image tower alone, as an ``encode_image`` module."""
-
-    @staticmethod
-    def build(spec: ModelSpec) -> nn.Module:
-        import torch
-        from open_clip.model import CLIPVisionCfg, _build_vision_tower
-
-        config = dict(spec.hf_config)
-        visual = _build_vision_tower(int(config['embed_dim']),
-                                     CLIPVisionCfg(**config['vision_cfg']))
-
-        class ImageTower(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.visual = visual
-
-            def encode_image(self, x: torch.Tensor) -> torch.Tensor:
-                return self.visual(x)
-
-        return ImageTower()
-
-
 def _build_open_clip(spec: ModelSpec, pretrained: bool) -> nn.Module:
     """An open_clip model; its image tower is used (``encode_image``).
 
@@ -222,7 +202,9 @@ def _build_open_clip(spec: ModelSpec, pretrained: bool) -> nn.Module:
 
     if not pretrained:
         if spec.hf_config:
-            return _ImageTower.build(spec)
+            from .rebuilt import open_clip_image_tower
+
+            return open_clip_image_tower(spec)
         device = torch.empty(0).device
         return open_clip.create_model(str(spec.architecture), pretrained=None, device=device)
     if spec.weights_file:
@@ -242,27 +224,37 @@ def _build_open_clip(spec: ModelSpec, pretrained: bool) -> nn.Module:
     return open_clip.create_model('hf-hub:' + _hub_repo(spec), device='cpu')
 
 
-def _load_weights_file(spec: ModelSpec, model: nn.Module) -> None:
+def _load_weights_file(spec: ModelSpec, model: nn.Module, prefix: str = '') -> None:
     """A plain state dict from the hub repository into ``model`` (tensors only: no pickled
-    code runs); timm's filter maps DINOv2-style names and resamples position embeddings."""
-    import torch
+    code runs), mapped by the record's ``weights_transform`` (:mod:`.checkpoints`)."""
     from huggingface_hub import hf_hub_download
-    from timm.models.vision_transformer import checkpoint_filter_fn
+
+    from .checkpoints import load_into
 
     path = hf_hub_download(_hub_repo(spec), str(spec.weights_file), revision=spec.revision)
     try:
-        state = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as exc:  # pickle.UnpicklingError and friends: objects beyond tensors
+        load_into(model, path, spec.weights_transform, prefix)
+    except pickle.UnpicklingError as exc:  # objects beyond tensors
         raise ModelUnavailableError(
             'model %s: %s of %s holds Python objects besides tensors, which are never loaded '
             '(they can run code); convert it to a plain state dict or safetensors (%s)' % (
                 spec.name, spec.weights_file, spec.repo_id, first_line(exc, 200))
         ) from exc
-    if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
-        state = state['state_dict']
-    if hasattr(model, 'pos_embed'):
-        state = checkpoint_filter_fn(state, model)
-    model.load_state_dict(state, strict=True)
+
+
+def _build_rebuilt(spec: ModelSpec, pretrained: bool) -> nn.Module:
+    """A timm trunk and the authors' head, rebuilt without the repository's code."""
+    from .rebuilt import trunk_with_head
+
+    kwargs = resolve_kwargs(spec.model_kwargs)
+    if not pretrained:
+        return trunk_with_head(spec, kwargs)
+    from huggingface_hub import hf_hub_download
+
+    config = hf_hub_download(_hub_repo(spec), 'config.json', revision=spec.revision)
+    model = trunk_with_head(spec, kwargs, config)
+    _load_weights_file(spec, model)
+    return model
 
 
 def resolve_factory(path: str) -> Callable[..., nn.Module]:
@@ -283,6 +275,8 @@ def build_backbone(spec: ModelSpec, pretrained: bool = True) -> nn.Module:
         return _build_transformers(spec, pretrained)
     if spec.source == 'open_clip':
         return _build_open_clip(spec, pretrained)
+    if spec.source == 'rebuilt':
+        return _build_rebuilt(spec, pretrained)
     if spec.source == 'factory':
         return resolve_factory(str(spec.repo_id))(pretrained=pretrained)
     raise ModelUnavailableError('model %s has unknown source %r' % (spec.name, spec.source))
@@ -312,7 +306,7 @@ def wrap_backbone(spec: ModelSpec, backbone: nn.Module) -> Embedder:
     elif spec.source == 'open_clip':
         def features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
             return model.encode_image(x)
-    elif spec.source == 'factory':
+    elif spec.source in ('factory', 'rebuilt'):
         def features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
             return model(x)
     else:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-Source = Literal['timm', 'transformers', 'local', 'factory', 'open_clip']
+Source = Literal['timm', 'transformers', 'local', 'factory', 'open_clip', 'rebuilt']
 Pooling = Literal['cls', 'mean', 'cls+mean', 'pooler', 'gap', 'model', 'projection']
 Precision = Literal['fp32', 'fp16', 'bf16']
-TextTower = Literal['transformers', 'open_clip', 'external']
+TextTower = Literal['transformers', 'open_clip', 'bert', 'external']
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -47,27 +47,76 @@ PLIP_TEMPLATES = ('an H&E image of {}.',)
 """PLIP's zero-shot prompt (Huang et al. 2023, Nat. Med.: "an H&E image of {class}")."""
 
 
-SOURCE_PREFIXES = ('https://', 'github.com/', 'arXiv ', 'EmbeddingSimilarity/', ASSUMED,
-                   "timm's ")
-"""How a source begins: a URL, a repository path, a paper, this package's code, or 'assumed'."""
+SOURCE_PREFIXES = ('https://', 'github.com/', 'arXiv ', 'EmbeddingSimilarity/', "timm's ")
+"""How a source begins: a URL, a repository path, a paper, or this package's code."""
+NOT_APPLICABLE = 'n/a'
+"""A source field whose facts are absent (no repository, no text tower, nothing to install):
+written ``'n/a: why'``; refused where the record states such a fact."""
+MIN_REASON = 12
+"""An 'assumed' or 'n/a' needs a reason of at least this many characters after the colon."""
 FACT_SOURCES: dict[str, tuple[str, ...]] = {
-    'reference': ('architecture', 'pooling', 'embed_dim', 'precision'),
+    'repo_source': ('repo_id', 'weights_file'),
+    'reference': ('architecture', 'pooling', 'embed_dim', 'num_prefix_tokens', 'precision'),
     'scale_source': ('mpp', 'magnification'),
     'norm_source': ('mean', 'std', 'input_size'),
     'license_source': ('license', 'gated'),
+    'code_source': ('requires', 'needs_remote_code'),
+    'text_source': ('text_tower', 'prompt_templates'),
 }
-"""Which field names the source of which facts: every fact of a record has one."""
+"""Which field names the source of which facts: every fact of a record has one, written in the
+record (an empty field is unsourced; there is no default source)."""
+
+
+def _reasoned(text: str, word: str) -> bool:
+    head, colon, reason = text.partition(':')
+    return head.strip() == word and bool(colon) and len(reason.strip()) >= MIN_REASON
+
+
+def is_assumed(text: str) -> bool:
+    """True when ``text`` says 'assumed: <reason>' (a fact no primary source states)."""
+    return _reasoned(text, ASSUMED)
 
 
 def is_source(text: str) -> bool:
-    """True when ``text`` names a source (or says 'assumed'), not when it is empty."""
-    return bool(text and text.strip()) and text.startswith(SOURCE_PREFIXES)
+    """True when ``text`` names a source, or says 'assumed: <reason>' or 'n/a: <reason>'; a
+    bare 'assumed', an empty text or prose that names nothing is refused."""
+    text = (text or '').strip()
+    if text.startswith(SOURCE_PREFIXES):
+        return True
+    return is_assumed(text) or _reasoned(text, NOT_APPLICABLE)
+
+
+def _absent(spec: ModelSpec, field: str) -> bool:
+    """True when the facts ``field`` sources are absent, so 'n/a' may stand for them."""
+    if field == 'repo_source':
+        return spec.repo_id is None or spec.source == 'factory'
+    if field == 'code_source':
+        return not spec.requires and not spec.needs_remote_code
+    if field == 'text_source':
+        return spec.text_tower is None and spec.prompt_templates == ('{}',)
+    return False
 
 
 def unsourced_facts(spec: ModelSpec) -> list[str]:
-    """The facts of ``spec`` whose source field is empty or names no source."""
-    return [fact for field, facts in FACT_SOURCES.items()
-            if not is_source(getattr(spec, field)) for fact in facts]
+    """The facts of ``spec`` whose source field is empty, names no source, or says 'n/a' for
+    facts the record states."""
+    missing = []
+    for field, facts in FACT_SOURCES.items():
+        text = (getattr(spec, field) or '').strip()
+        if not is_source(text) or (_reasoned(text, NOT_APPLICABLE) and not _absent(spec, field)):
+            missing.extend(facts)
+    return missing
+
+
+def assumed_facts(spec: ModelSpec) -> list[str]:
+    """The fact groups of ``spec`` that no primary source states (their source says
+    'assumed: ...'), named as the docs table shows them."""
+    return [LABELS[field] for field in FACT_SOURCES if is_assumed(getattr(spec, field) or '')]
+
+
+LABELS = {'repo_source': 'repository', 'reference': 'recipe', 'scale_source': 'scale',
+          'norm_source': 'normalisation', 'license_source': 'licence',
+          'code_source': 'requirements', 'text_source': 'text tower'}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +128,9 @@ class ModelSpec:
     source: Source
     """Which loader builds it: ``timm`` (``hf_hub:`` id, a built-in architecture or
     ``local-dir:``), ``transformers`` (``AutoModel``), ``local`` (a folder holding a timm
-    ``config.json`` + weights), or ``factory`` (a Python callable: bundled weights, plugins)."""
+    ``config.json`` + weights), ``factory`` (a Python callable: bundled weights, plugins), or
+    ``rebuilt`` (a timm trunk + the authors' head from a hub repository's config and weights,
+    without its code: :mod:`.rebuilt`)."""
     embed_dim: int
     """Length of the pooled embedding (after pooling, e.g. 2x width for ``cls+mean``)."""
     repo_id: str | None = None
@@ -122,18 +173,35 @@ class ModelSpec:
     """The model only loads with the repository's own Python code (``trust_remote_code``)."""
     trust_remote_code: bool = False
     """Only ever True when the user asks for it explicitly; never in a shipped record."""
-    scale_source: str = ASSUMED
-    """Where ``mpp``/``magnification`` come from (a URL), or ``'assumed'``; where the authors
-    trained at several magnifications, the text says so."""
-    norm_source: str = ASSUMED
-    """Where ``mean``/``std`` (and the input size) come from (a URL or file), or ``'assumed'``.
-    A cached hub config that states them is compared with the record at load time."""
+    scale_source: str = ''
+    """Where ``mpp``/``magnification`` come from (a URL), or ``'assumed: why'``; where the
+    authors trained at several magnifications, the text says so. Empty = unsourced."""
+    norm_source: str = ''
+    """Where ``mean``/``std`` (and the input size) come from (a URL or file), or
+    ``'assumed: why'``. A cached hub config that states them is compared with the record at load
+    time. Empty = unsourced."""
     license_source: str = ''
     """Where ``license`` and ``gated`` come from (the card's metadata, a LICENSE file), or
     ``'assumed'``; empty = unsourced, which the registry test refuses."""
     requires: dict[str, str] = dataclasses.field(default_factory=dict)
     """Python modules the model needs beyond this package's dependencies: import name -> how to
     install it. The model refuses to load, with that line, until each one imports."""
+    repo_source: str = ''
+    """Where ``repo_id`` (and ``weights_file``) come from: the card or code that names the
+    repository; ``'n/a: why'`` for a factory model. Empty = unsourced."""
+    code_source: str = ''
+    """Where ``requires`` and ``needs_remote_code`` come from (the loader that needs that code, or
+    one that builds the model without it); ``'n/a: why'`` when nothing beyond this package's
+    dependencies is needed. Empty = unsourced."""
+    text_source: str = ''
+    """Where ``text_tower`` and ``prompt_templates`` come from; ``'n/a: why'`` for an image
+    encoder with no text tower. Empty = unsourced."""
+    config_norm_note: str = ''
+    """Why the record's mean/std stand even where the cached hub config states others (a hub
+    config copied from another model's template); empty = the cached config wins."""
+    weights_transform: str | None = None
+    """How ``weights_file`` maps onto ``architecture`` (see :mod:`.checkpoints`), e.g.
+    ``'lora-merge:2.0'`` (a peft LoRA folded into its base weights) or ``'dinov2-to-timm'``."""
     weights_file: str | None = None
     """A plain state-dict file in the hub repository (for repositories that are not in timm or
     transformers format); loaded with ``weights_only=True`` into ``architecture``."""
@@ -143,7 +211,8 @@ class ModelSpec:
     text_tower: TextTower | None = None
     """How the text tower of a vision-language model loads (see :mod:`.text`): ``transformers``
     (``CLIPTextModelWithProjection`` and the repository's tokenizer), ``open_clip`` (the model's
-    ``encode_text`` and tokenizer) or ``external`` (the authors' package, named in
+    ``encode_text`` and tokenizer), ``bert`` (a BERT kept in the model's weights file, rebuilt
+    from ``config.json``'s text_config: KEEP) or ``external`` (the authors' package, named in
     ``requires``); None = no text tower, so no text queries."""
     prompt_templates: tuple[str, ...] = ('{}',)
     """The authors' prompt templates (``{}`` = the user's words); a prompt's text embedding is

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from .registry import list_specs
-from .spec import ASSUMED, ModelSpec
+from .spec import ASSUMED, ModelSpec, assumed_facts
 
 COLUMNS = ('name', 'loads from', 'dim', 'pooling', 'scale', 'scale source', 'norm source',
-           'gated', 'licence', 'needs')
+           'gated', 'licence', 'needs', 'assumed')
 
 
 def _where(spec: ModelSpec) -> str:
@@ -31,8 +31,6 @@ class _Sources:
         self.texts: list[str] = []
 
     def label(self, text: str) -> str:
-        if text == ASSUMED:
-            return ASSUMED
         if text not in self.texts:
             self.texts.append(text)
         number = '[%d]' % (self.texts.index(text) + 1)
@@ -45,7 +43,8 @@ class _Sources:
 def _rows(specs: list[ModelSpec], sources: _Sources) -> list[tuple[str, ...]]:
     return [(spec.name, _where(spec), str(spec.embed_dim), spec.pooling, spec.scale_text,
              sources.label(spec.scale_source), sources.label(spec.norm_source),
-             'yes' if spec.gated else 'no', spec.license, needs(spec)) for spec in specs]
+             'yes' if spec.gated else 'no', spec.license, needs(spec),
+             ', '.join(assumed_facts(spec)) or '-') for spec in specs]
 
 
 def _layout(header: tuple[str, ...], rows: list[tuple[str, ...]], rule: str) -> list[str]:
@@ -74,9 +73,9 @@ def models_rst() -> str:
 
     sources = _Sources()
     header = ('Model', 'Loads from', 'Dim', 'Pooling', 'Scale', 'Scale source', 'Norm source',
-              'Input', 'Precision', 'Gated', 'Licence', 'Needs', 'Text tower')
-    rows = [row[:7] + ('%d px' % spec.input_size, spec.precision) + row[7:]
-            + (spec.text_tower or '-',)
+              'Input', 'Precision', 'Gated', 'Licence', 'Needs', 'Text tower', 'Assumed')
+    rows = [row[:7] + ('%d px' % spec.input_size, spec.precision) + row[7:10]
+            + (spec.text_tower or '-', row[10])
             for spec, row in zip(BUILTIN_SPECS, _rows(list(BUILTIN_SPECS), sources),
                                  strict=True)]
     out = ['Models', '======', '',
@@ -85,7 +84,8 @@ def models_rst() -> str:
            'Tiles are cut at the input size, in pixels at the model\'s scale. Any other model '
            'runs through ``--custom-model`` as ``timm:hf_hub:ORG/NAME``, ``hf:ORG/NAME``, '
            '``local:/path`` or a plugin\'s name. "assumed" marks a fact no primary source '
-           'states; when a hub model is cached, the mean/std its own config states are compared '
+           'states (the record says why; the "Assumed" column names those facts); when a hub '
+           'model is cached, the mean/std its own config states are compared '
            'with the record and win (with a warning). Models that need code outside PyPI refuse '
            'to load, naming what to install, until it is there. "Text tower" says how a '
            'vision-language model\'s text tower loads for ``--text-queries`` (``external``: '
@@ -98,7 +98,9 @@ def models_rst() -> str:
     out += ['References', '----------', '']
     for spec in BUILTIN_SPECS:
         text = '``%s``: %s' % (spec.name, spec.reference)
-        text += '; licence and gate: %s.' % spec.license_source.rstrip('.')
+        text += '; licence and gate: %s' % spec.license_source.rstrip('.')
+        text += '; repository: %s; code needed: %s; text tower: %s.' % (
+            spec.repo_source, spec.code_source, spec.text_source)
         if spec.requires:
             text += ' Needs: %s.' % '; '.join('%s (%s)' % item for item in spec.requires.items())
         if spec.notes:

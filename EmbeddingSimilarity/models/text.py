@@ -4,7 +4,9 @@ space the image tower's projected embeddings (pooling ``projection``) live in.
 Only the text tower loads: transformers ``CLIPTextModelWithProjection`` reads the text half of a
 ``CLIPModel`` checkpoint; for open_clip, the text tower is built alone from the model's config
 and filled from its half of the checkpoint. Models whose text tower needs the authors' package
-(CONCH, MUSK) refuse with what to install. torch is imported only when a tower loads.
+(CONCH, MUSK) refuse with what to install. KEEP's BERT tower is rebuilt from its config and the
+``text.`` half of its weights, without the repository's code. torch is imported only when a
+tower loads.
 
 Prompt ensembling: a prompt's embedding is the renormalised mean of its unit embeddings under
 each of the model's templates (CLIP's zero-shot recipe).
@@ -12,6 +14,7 @@ each of the model's templates (CLIP's zero-shot recipe).
 
 from __future__ import annotations
 
+import pickle
 import unicodedata
 from typing import Any
 
@@ -20,6 +23,9 @@ import numpy as np
 from ..errors import InputError, ModelUnavailableError
 from .spec import ModelSpec
 
+BERT_CONTEXT = 256
+"""KEEP's text context: its prompts are padded and cut to 256 tokens (lazyslide-models
+``multimodal/keep.py``)."""
 MAX_PROMPT_CHARS = 1000
 """Longer than any tokenizer context; refused before tokenizing."""
 
@@ -53,12 +59,15 @@ def split_prompts(text: str, name: str = '--text-queries') -> list[str]:
     return prompts
 
 
+LOADABLE = ('transformers', 'open_clip', 'bert')
+"""Text towers this package loads with its own dependencies."""
+
+
 def text_model_names() -> list[str]:
     """The registry's models whose text tower loads with this package's dependencies."""
     from .registry import list_specs
 
-    return [spec.name for spec in list_specs() if spec.text_tower in ('transformers',
-                                                                        'open_clip')]
+    return [spec.name for spec in list_specs() if spec.text_tower in LOADABLE]
 
 
 def check_text_tower(spec: ModelSpec) -> None:
@@ -68,7 +77,7 @@ def check_text_tower(spec: ModelSpec) -> None:
         raise InputError('model %s has no text tower, so it cannot take text queries; use one of '
                          '%s, or an hf: CLIP model' % (spec.name, ', '.join(text_model_names())))
     if spec.text_tower == 'external':
-        how = '; '.join(spec.requires.values()) or 'the authors\' package'
+        how = spec.text_source or '; '.join(spec.requires.values()) or 'the authors\' package'
         raise ModelUnavailableError(
             'model %s: its text tower needs the authors\' code, which this tool does not drive '
             'yet (%s); use %s for text queries' % (spec.name, how, ', '.join(text_model_names())))
@@ -151,20 +160,61 @@ def _transformers_tower(spec: ModelSpec) -> TextEncoder:
                        lambda text: len(tokenizer(text, truncation=False)['input_ids']))
 
 
+def _bert_tower(spec: ModelSpec) -> TextEncoder:
+    """A BERT text tower kept in a model's own weights file (KEEP: ``text.`` entries of
+    model.safetensors, shaped by config.json's text_config), rebuilt without the repository's
+    code; its pooler output, unit-normalised (github.com/rendeirolab/lazyslide-models
+    ``multimodal/keep.py``, encode_text: 256 tokens, padded)."""
+    import json
+
+    import torch
+    from huggingface_hub import hf_hub_download
+    from safetensors import safe_open
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    from .loaders import _hub_repo
+
+    repo = _hub_repo(spec)
+    with open(hf_hub_download(repo, 'config.json', revision=spec.revision)) as handle:
+        config = json.load(handle)
+    model = BertModel(BertConfig(**config['text_config']))
+    path = hf_hub_download(repo, str(spec.weights_file), revision=spec.revision)
+    with safe_open(path, framework='pt') as handle:
+        names = [key for key in handle.keys() if key.startswith('text.')]  # noqa: SIM118
+        state = {key[len('text.'):]: handle.get_tensor(key) for key in names}
+    model.load_state_dict(state)
+    model.eval()
+    # AutoTokenizer would read config.json and ask for the repository's code
+    tokenizer = BertTokenizer.from_pretrained(repo, revision=spec.revision)
+    context = BERT_CONTEXT
+
+    def run(texts: list[str]) -> torch.Tensor:
+        tokens = tokenizer(texts, max_length=context, padding='max_length', truncation=True,
+                           return_tensors='pt')
+        return model(**tokens).pooler_output
+    return TextEncoder(spec, model, run, context,
+                       lambda text: len(tokenizer(text, truncation=False)['input_ids']))
+
+
 def _open_clip_tower(spec: ModelSpec) -> TextEncoder:
     import open_clip
     import torch
 
     from .loaders import _hub_repo
 
-    name = 'hf-hub:' + _hub_repo(spec)
-    model = _open_clip_text_only(_hub_repo(spec), spec.revision)
+    if spec.weights_file:  # an open_clip config by name + a checkpoint (OmiCLIP: CoCa)
+        name = str(spec.architecture)
+        model = _open_clip_named_text(spec)
+    else:
+        name = 'hf-hub:' + _hub_repo(spec)
+        model = _open_clip_text_only(_hub_repo(spec), spec.revision)
     tokenizer = open_clip.get_tokenizer(name)
     context = int(getattr(tokenizer, 'context_length', 77))
     encode = getattr(tokenizer, 'encode', None)
 
     def run(texts: list[str]) -> torch.Tensor:
-        return model(tokenizer(texts))
+        out = model(tokenizer(texts))
+        return out[0] if isinstance(out, tuple) else out  # CoCa: (text latent, tokens)
 
     def count(text: str) -> int:  # + start and end tokens
         return len(encode(text)) + 2 if encode is not None else len(tokenizer([text])[0])
@@ -187,8 +237,28 @@ def _open_clip_text_only(repo: str, revision: str | None) -> Any:
         text_cfg['hf_model_pretrained'] = False  # the checkpoint holds its weights
     tower = _build_text_tower(config['embed_dim'], text_cfg,
                               quick_gelu=config.get('quick_gelu', False))
+    return _fill_text(tower, download_pretrained_from_hf(repo, revision=revision), repo)
+
+
+def _open_clip_named_text(spec: ModelSpec) -> Any:
+    """The text tower of an open_clip config named by the record (``architecture``), filled
+    from the text half of ``weights_file`` in its hub repository (tensors only)."""
+    import open_clip
+    from huggingface_hub import hf_hub_download
+    from open_clip.model import _build_text_tower
+
+    from .loaders import _hub_repo
+
+    config = open_clip.get_model_config(str(spec.architecture))
+    tower = _build_text_tower(config['embed_dim'], config['text_cfg'],
+                              quick_gelu=config.get('quick_gelu', False))
+    path = hf_hub_download(_hub_repo(spec), str(spec.weights_file), revision=spec.revision)
+    return _fill_text(tower, path, str(spec.repo_id))
+
+
+def _fill_text(tower: Any, checkpoint: str, repo: str) -> Any:
     mine = set(tower.state_dict())
-    text = _text_weights(download_pretrained_from_hf(repo, revision=revision), mine)
+    text = _text_weights(checkpoint, mine)
     missing = sorted(mine - set(text))
     if missing:
         raise RuntimeError('the checkpoint of %s lacks text-tower weights (%s)'
@@ -230,11 +300,17 @@ def _load(spec: ModelSpec) -> TextEncoder:
         return _LOADED[key]
     check_requirements(spec)
     try:
-        _LOADED[key] = (_open_clip_tower(spec) if spec.text_tower == 'open_clip'
-                        else _transformers_tower(spec))
+        build = {'open_clip': _open_clip_tower, 'bert': _bert_tower}.get(
+            str(spec.text_tower), _transformers_tower)
+        _LOADED[key] = build(spec)
         return _LOADED[key]
     except ModelUnavailableError:
         raise
+    except pickle.UnpicklingError as exc:  # a checkpoint holding objects beyond tensors
+        raise ModelUnavailableError(
+            'model %s: %s holds Python objects besides tensors, which are never loaded (they '
+            'can run code); convert it to a plain state dict' % (spec.name, spec.repo_id)
+        ) from exc
     except (OSError, RuntimeError, ValueError, KeyError) as exc:
         raise _explain_load_failure(spec, exc) from exc
 
