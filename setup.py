@@ -50,6 +50,8 @@ setup(
         # image towers of open_clip vision-language models (QuiltNet)
         'open-clip-torch>=2.24',
         'ftfy>=6.1',
+        # --input-embeddings / --output-embeddings in TRIDENT's and STAMP's .h5 layouts
+        'h5py>=3.8',
     ],
     extras_require={
         # --scheduler: spread the embedding over a Dask cluster

@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..cache import interop, store
 from ..cache import local as cache
-from ..cache import store
 from ..cache.provenance import software_versions
 from ..errors import GirderError, Interrupted
 from ..girder.session import GirderLink
@@ -89,6 +89,8 @@ def compute_embeddings(request: Request, progress: Progress | None = None,
                         request.tiling.tissue_threshold)
         todo = cells_to_embed(request.query, plan.grid, data.tissue_fraction,
                               request.tiling.tissue_threshold) & ~data.embedded
+        if interop.from_peer(data):  # another tool's patches: the others stay not embedded
+            todo[:] = False
         try:
             embedded_now = embed_missing(request, plan, data, todo, progress, on_level)
         except Interrupted as exc:
