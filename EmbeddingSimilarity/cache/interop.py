@@ -52,8 +52,11 @@ def read_peer(path: str, features: bool = True) -> PeerFeatures:
     """A peer file read (a CacheError when it is none of the known layouts)."""
     found = layout(path)
     if found not in READERS:
-        what = 'an HDF5 file in neither TRIDENT\'s nor STAMP\'s layout' if is_hdf5(path) else \
-            'unreadable or truncated'
+        what = 'unreadable or truncated'
+        if is_hdf5(path):
+            with opened(path, 'HDF5') as handle:  # says why it cannot be read, if it cannot
+                what = ('an HDF5 file in neither TRIDENT\'s nor STAMP\'s layout (it holds %s)'
+                        % (', '.join(sorted(handle)[:8]) or 'nothing'))
         raise CacheError('embedding file %s is %s; pass our .npz, a TRIDENT or a STAMP .h5'
                          % (path, what))
     return READERS[found](path, features=features)
