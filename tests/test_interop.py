@@ -240,3 +240,31 @@ def test_stamp_needs_the_slides_microns_per_pixel(ours, tmp_path, slide_no_scale
                      '--output-annotation', str(out / 'h.anot'))
     assert result.returncode == 4, result.stderr
     assert 'the slide has no µm/px' in result.stderr and os.listdir(out) == []
+
+
+def test_a_collection_search_reads_trident_files_without_embedding(ours, tmp_path):
+    """Two slides with TRIDENT files in ``--embeddings-folder``: each is read once into our
+    cache (nothing embedded) and the ranking equals a search over our own caches."""
+    from test_collection import read_rows, search_args, search_cli
+
+    ranked = {}
+    for kind in ('ours', 'trident'):
+        folder, caches = tmp_path / kind / 'slides', tmp_path / kind / 'features_Test'
+        caches.mkdir(parents=True)
+        folder.mkdir()
+        for stem in ('a', 'b'):
+            shutil.copy(ours['slide'], folder / (stem + '.svs'))
+            if kind == 'ours':
+                shutil.copy(ours['cache'], caches / (stem + '.Test.npz'))
+            else:
+                trident_file(caches / (stem + '.h5'), vectors(ours), corners(ours), name=stem)
+        result = search_cli(*search_args(str(folder), tmp_path / kind, '--embeddings-folder',
+                                         str(caches)))
+        assert result.returncode == 0, result.stderr
+        ranked[kind] = [(row['image'], row['row'], row['col'], row['score'])
+                        for row in read_rows(str(tmp_path / kind / 'results.csv'))]
+        assert sorted(os.listdir(caches)) == sorted(
+            ['a.Test.npz', 'b.Test.npz'] + (['a.h5', 'b.h5'] if kind == 'trident' else []))
+    assert ranked['trident'] == ranked['ours'] and len(ranked['ours']) == 30
+    read = store.load(str(tmp_path / 'trident' / 'features_Test' / 'b.Test.npz'))
+    assert read.provenance.tissue['method'].startswith('TRIDENT patches')
