@@ -19,6 +19,7 @@ file equals the one from our .npz" is checked cell for cell.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -268,3 +269,33 @@ def test_a_collection_search_reads_trident_files_without_embedding(ours, tmp_pat
     assert ranked['trident'] == ranked['ours'] and len(ranked['ours']) == 30
     read = store.load(str(tmp_path / 'trident' / 'features_Test' / 'b.Test.npz'))
     assert read.provenance.tissue['method'].startswith('TRIDENT patches')
+
+
+def test_a_real_encoder_name_needs_no_weights(ours, tmp_path):
+    """TRIDENT's ``uni_v2`` (1536-d, 256-px patches at 20x) read with ``--model UNI2-h``
+    offline: the grid is the file's (256-px cells), nothing is loaded or embedded."""
+    rows, cols = np.mgrid[3:9, 2:7]
+    features = np.random.default_rng(1).normal(size=(rows.size, 1536))
+    path = trident_file(tmp_path / 'slide.h5', features,
+                        np.stack([cols.ravel() * 256, rows.ravel() * 256], axis=1),
+                        encoder='uni_v2', patch_size=256, patch_size_level0=256)
+    back = tmp_path / 'back.npz'
+    result = run_cli(ours['slide'], '--model', 'UNI2-h', '--input-embeddings', path,
+                     '--keypoints', KEYPOINT, '--output-annotation', str(tmp_path / 'h.anot'),
+                     '--output-embeddings', str(back), env={'HF_HUB_OFFLINE': '1'})
+    assert result.returncode == 0, result.stderr
+    assert '12 x 9 cells, 0 embedded now' in result.stderr
+    data = store.load(str(back))
+    assert (data.grid.tile, data.grid.stride, data.grid.factor) == (256, 256, 1.0)
+    assert data.embedded.sum() == rows.size and data.embedded[3:9, 2:7].all()
+    assert data.provenance.model.name == 'UNI2-h'
+
+
+def test_stamp_output_needs_tiles_that_do_not_overlap(ours, tmp_path):
+    from EmbeddingSimilarity.errors import OutputError
+
+    data = store.load(ours['cache'])
+    data.provenance.grid = dataclasses.replace(data.grid, stride=112)
+    with pytest.raises(OutputError, match='STAMP tiles do not overlap'):
+        interop.save(str(tmp_path / 'x.stamp.h5'), data)
+    assert os.listdir(tmp_path) == []
