@@ -58,6 +58,8 @@ setup(
         'dask': ['distributed>=2024.1'],
         # CollectionSimilarity --index: a FAISS index over a collection's tissue cells
         'index': ['faiss-cpu==1.15.1'],
+        # --input-embeddings a LazySlide .zarr: its tiles are GeoParquet (~45 MB wheel)
+        'lazyslide': ['pyarrow==26.0.1', 'zarr>=3.0'],
         'test': [
             'pytest>=8',
             'tifffile>=2024.1',
@@ -70,6 +72,8 @@ setup(
             # property tests of cache loading and the similarity window
             'hypothesis==6.170.15',
             'faiss-cpu==1.15.1',
+            # LazySlide .zarr fixtures (tests/lazyslide_zarr.py) and their reader
+            'pyarrow==26.0.1',
         ],
     },
     entry_points={

@@ -243,9 +243,10 @@ def test_stamp_needs_the_slides_microns_per_pixel(ours, tmp_path, slide_no_scale
     assert 'the slide has no µm/px' in result.stderr and os.listdir(out) == []
 
 
-def test_a_collection_search_reads_trident_files_without_embedding(ours, tmp_path):
-    """Two slides with TRIDENT files in ``--embeddings-folder``: each is read once into our
-    cache (nothing embedded) and the ranking equals a search over our own caches."""
+def test_a_collection_search_reads_peer_files_without_embedding(ours, tmp_path):
+    """Two slides, one with a TRIDENT file in ``--embeddings-folder`` and one with a LazySlide
+    store beside it: each is read once into our cache in the embeddings folder (nothing
+    embedded) and the ranking equals a search over our own caches."""
     from test_collection import read_rows, search_args, search_cli
 
     ranked = {}
@@ -257,18 +258,25 @@ def test_a_collection_search_reads_trident_files_without_embedding(ours, tmp_pat
             shutil.copy(ours['slide'], folder / (stem + '.svs'))
             if kind == 'ours':
                 shutil.copy(ours['cache'], caches / (stem + '.Test.npz'))
-            else:
+            elif stem == 'a':
                 trident_file(caches / (stem + '.h5'), vectors(ours), corners(ours), name=stem)
+            else:  # beside the slide: its store is not taken for slides
+                import lazyslide_zarr
+
+                lazyslide_zarr.write(str(folder / 'b.zarr'), vectors(ours), corners(ours),
+                                     model='Test')
         result = search_cli(*search_args(str(folder), tmp_path / kind, '--embeddings-folder',
                                          str(caches)))
         assert result.returncode == 0, result.stderr
         ranked[kind] = [(row['image'], row['row'], row['col'], row['score'])
                         for row in read_rows(str(tmp_path / kind / 'results.csv'))]
         assert sorted(os.listdir(caches)) == sorted(
-            ['a.Test.npz', 'b.Test.npz'] + (['a.h5', 'b.h5'] if kind == 'trident' else []))
+            ['a.Test.npz', 'b.Test.npz'] + (['a.h5'] if kind == 'trident' else []))
+        assert '2 of 2 slides searched (0 embedded now, 0 skipped)' in result.stderr
     assert ranked['trident'] == ranked['ours'] and len(ranked['ours']) == 30
-    read = store.load(str(tmp_path / 'trident' / 'features_Test' / 'b.Test.npz'))
-    assert read.provenance.tissue['method'].startswith('TRIDENT patches')
+    for stem, tool in (('a', 'TRIDENT'), ('b', 'LazySlide')):
+        read = store.load(str(tmp_path / 'trident' / 'features_Test' / (stem + '.Test.npz')))
+        assert read.provenance.tissue['method'].startswith(tool + ' patches')
 
 
 def test_a_real_encoder_name_needs_no_weights(ours, tmp_path):
@@ -299,3 +307,30 @@ def test_stamp_output_needs_tiles_that_do_not_overlap(ours, tmp_path):
     with pytest.raises(OutputError, match='STAMP tiles do not overlap'):
         interop.save(str(tmp_path / 'x.stamp.h5'), data)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_lazyslide_zarr_gives_the_heatmap_of_our_cache(ours, tmp_path):
+    import lazyslide_zarr
+
+    order = np.random.default_rng(2).permutation(len(ours['rows']))
+    path = lazyslide_zarr.write(str(tmp_path / 'slide.zarr'), vectors(ours)[order],
+                                corners(ours)[order], model='Test')
+    assert interop.layout(path) == 'LazySlide'
+    assert heatmap(ours['slide'], path, tmp_path / 'h.anot') == ours['heatmap']
+
+
+def test_a_lazyslide_zarr_with_another_model_or_slide_is_one_line(ours, tmp_path):
+    import lazyslide_zarr
+
+    path = lazyslide_zarr.write(str(tmp_path / 'a.zarr'), vectors(ours), corners(ours),
+                                model='uni')
+    assert "LazySlide encoder 'uni' (our UNI), not of Test; pass --model UNI" in refused(
+        ours, path, tmp_path)
+    path = lazyslide_zarr.write(str(tmp_path / 'b.zarr'), vectors(ours), corners(ours),
+                                model='Test', shape=(3000, 2220))
+    assert 'from a 2220 x 3000 slide, not this 2220 x 2967 one' in refused(ours, path, tmp_path)
+    path = lazyslide_zarr.write(str(tmp_path / 'c.zarr'), vectors(ours), corners(ours),
+                                model='Test')
+    shutil.rmtree(tmp_path / 'c.zarr' / 'tables' / 'Test_tiles' / 'X' / 'c')  # chunks gone
+    assert 'is unreadable or truncated (1 of 1 chunks missing in X)' in refused(
+        ours, path, tmp_path)

@@ -1,5 +1,6 @@
 """One door for every embedding file a run reads or writes, told apart by content: our ``.npz``
-(:mod:`.store`), TRIDENT's and STAMP's ``.h5`` (:mod:`.trident`, :mod:`.stamp`).
+(:mod:`.store`), TRIDENT's and STAMP's ``.h5`` (:mod:`.trident`, :mod:`.stamp`) and LazySlide's
+``.zarr`` folder (:mod:`.lazyslide`, read only).
 
 A peer file lays out the grid itself (:func:`plan_peer`: its patch size, stride and scale, the
 slide's own size and µm/px), names the encoder that made it (which must be the run's model) and
@@ -13,20 +14,22 @@ import zipfile
 from typing import Any
 
 from ..errors import CacheError
-from . import stamp, store, trident
+from . import lazyslide, stamp, store, trident
 from .hdf5 import is_hdf5, opened
 from .integrity import verify
 from .peer import PeerFeatures, Placement, check_model, place, to_grid
 from .provenance import Provenance
 
-READERS = {'TRIDENT': trident.read, 'STAMP': stamp.read}
+READERS = ('TRIDENT', 'STAMP', 'LazySlide')
 STAMP_SUFFIX = '.stamp.h5'
 """An ``--output-embeddings`` name ending so is written in STAMP's layout (else ``.h5``:
 TRIDENT's)."""
 
 
 def layout(path: str) -> str:
-    """'npz', 'TRIDENT', 'STAMP' or '' (none of these; :func:`load` says why)."""
+    """'npz', 'TRIDENT', 'STAMP', 'LazySlide' or '' (none of these; :func:`load` says why)."""
+    if lazyslide.looks_like(path):
+        return 'LazySlide'
     if not os.path.isfile(path):
         return ''
     if zipfile.is_zipfile(path):
@@ -48,8 +51,9 @@ def is_peer(path: str) -> bool:
     return bool(path) and layout(path) in READERS
 
 
-def read_peer(path: str, features: bool = True) -> PeerFeatures:
-    """A peer file read (a CacheError when it is none of the known layouts)."""
+def read_peer(path: str, features: bool = True, model: str = '') -> PeerFeatures:
+    """A peer file read (a CacheError when it is none of the known layouts); ``model``: our
+    model whose features to take from a LazySlide file that holds several."""
     found = layout(path)
     if found not in READERS:
         what = 'unreadable or truncated'
@@ -57,15 +61,17 @@ def read_peer(path: str, features: bool = True) -> PeerFeatures:
             with opened(path, 'HDF5') as handle:  # says why it cannot be read, if it cannot
                 what = ('an HDF5 file in neither TRIDENT\'s nor STAMP\'s layout (it holds %s)'
                         % (', '.join(sorted(handle)[:8]) or 'nothing'))
-        raise CacheError('embedding file %s is %s; pass our .npz, a TRIDENT or a STAMP .h5'
-                         % (path, what))
-    return READERS[found](path, features=features)
+        raise CacheError('embedding file %s is %s; pass our .npz, a TRIDENT or a STAMP .h5 or '
+                         'a LazySlide .zarr' % (path, what))
+    if found == 'LazySlide':
+        return lazyslide.read(path, model, features=features)
+    return (trident if found == 'TRIDENT' else stamp).read(path, features=features)
 
 
 def plan_peer(path: str, metadata: dict[str, Any], model: str, dim: int) -> Placement:
     """The grid and scale a peer file's patches were cut on, over this slide, after checking
     that ``model`` (``dim``-dimensional) made them."""
-    peer = read_peer(path, features=False)
+    peer = read_peer(path, features=False, model=model)
     check_model(peer, model, dim)
     return place(peer, metadata)
 
@@ -73,9 +79,10 @@ def plan_peer(path: str, metadata: dict[str, Any], model: str, dim: int) -> Plac
 def load(path: str, wanted: Provenance) -> store.EmbeddingGrid:
     """Any embedding file as a grid for a run that wants ``wanted`` (a peer file in
     ``wanted``'s grid, which :func:`plan_peer` laid out)."""
-    if not os.path.isfile(path) or zipfile.is_zipfile(path) or not is_hdf5(path):
+    if not lazyslide.looks_like(path) and (
+            not os.path.isfile(path) or zipfile.is_zipfile(path) or not is_hdf5(path)):
         return store.load(path)  # ours, or its one-line reason why not
-    peer = read_peer(path)
+    peer = read_peer(path, model=wanted.model.name)
     ours = peer.ours or {}
     fingerprint = (ours.get('image') or {}).get('fingerprint') if isinstance(
         ours.get('image'), dict) else None

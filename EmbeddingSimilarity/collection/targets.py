@@ -1,8 +1,8 @@
 """The targets of a collection search: every slide of the folder (recursive), each with a
 cache that matches the query's model and grid, found next to the slide or in
-``--embeddings-folder``, read once from a TRIDENT or STAMP ``<stem>.h5`` found there, or
-embedded first (in-process, or as whole-slide Dask tasks). A slide
-that cannot be read is reported and skipped.
+``--embeddings-folder``, read once from a TRIDENT or STAMP ``<stem>.h5`` or a LazySlide
+``<stem>.zarr`` found there, or embedded first (in-process, or as whole-slide Dask tasks). A
+slide that cannot be read is reported and skipped.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ def collection_slides(folder: str, exclude: set[str]) -> list[str]:
     outputs, ``exclude`` and anything but regular files skipped)."""
     found = []
     for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
+        dirs[:] = sorted(d for d in dirs  # hidden folders, LazySlide's <stem>.zarr stores
+                         if not d.startswith('.') and not d.lower().endswith('.zarr'))
         for name in names:
             path = os.path.join(root, name)
             if (name.startswith('.') or name.lower().endswith(SKIPPED_SUFFIXES)
@@ -72,13 +73,13 @@ def cache_path(request: Request, slide: str) -> str:
 
 
 def peer_file(request: Request, slide: str) -> str:
-    """Another tool's feature file of ``slide`` (TRIDENT's and STAMP's ``<stem>.h5``) in the
-    embeddings folder or next to the slide, or ''."""
+    """Another tool's feature file of ``slide`` (TRIDENT's and STAMP's ``<stem>.h5``,
+    LazySlide's ``<stem>.zarr``) in the embeddings folder or next to the slide, or ''."""
     stem = os.path.splitext(os.path.basename(os.path.normpath(slide)))[0]
     for folder in filter(None, (request.search.embeddings_folder, os.path.dirname(slide))):
-        path = os.path.join(folder, stem + '.h5')
-        if interop.is_peer(path):
-            return path
+        for path in (os.path.join(folder, stem + '.h5'), os.path.join(folder, stem + '.zarr')):
+            if interop.is_peer(path):
+                return path
     return ''
 
 
