@@ -28,8 +28,11 @@ import h5py
 import numpy as np
 import pytest
 from conftest import run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from EmbeddingSimilarity.cache import interop, store
+from EmbeddingSimilarity.errors import CacheError
 
 KEYPOINT = '1000,1500'
 
@@ -55,7 +58,8 @@ def heatmap(slide: str, embeddings: str, annotation, *more: str) -> list:
                      KEYPOINT, '--output-annotation', str(annotation), *more)
     assert result.returncode == 0, result.stderr
     assert 'embedded now' in result.stderr and ', 0 embedded now' in result.stderr
-    return json.loads(open(annotation).read())['elements']
+    with open(annotation) as handle:
+        return json.load(handle)['elements']
 
 
 def trident_file(path, features, coords, encoder='Test', **attrs) -> str:
@@ -334,3 +338,35 @@ def test_a_lazyslide_zarr_with_another_model_or_slide_is_one_line(ours, tmp_path
     shutil.rmtree(tmp_path / 'c.zarr' / 'tables' / 'Test_tiles' / 'X' / 'c')  # chunks gone
     assert 'is unreadable or truncated (1 of 1 chunks missing in X)' in refused(
         ours, path, tmp_path)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(['x.h5', 'x.stamp.h5']), st.lists(
+    st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=8),
+    st.one_of(st.none(), st.floats(0, 1, exclude_max=True)))
+def test_a_damaged_file_of_ours_is_refused_or_read_unchanged(ours, tmp_path, name, flips, cut):
+    """HDF5 keeps no checksum of its own: ours carry Fletcher-32 on each dataset and our
+    provenance, which the attributes must agree with, so a byte flipped or a file cut short is
+    a CacheError, never another grid."""
+    import copy
+
+    path = str(tmp_path / name)
+    if not os.path.exists(path):
+        interop.save(path, ours['data'])
+    with open(path, 'rb') as handle:
+        raw = bytearray(handle.read())
+    for where, value in flips:
+        raw[int(where * len(raw))] = value
+    if cut is not None:
+        raw = raw[:int(cut * len(raw))]
+    damaged = str(tmp_path / ('damaged.' + name))
+    with open(damaged, 'wb') as handle:
+        handle.write(bytes(raw))
+    try:
+        data = interop.load(damaged, copy.deepcopy(ours['data'].provenance))
+    except CacheError:
+        return
+    assert data.grid == ours['data'].grid
+    assert (data.embedded == ours['data'].embedded).all()
+    assert np.array_equal(np.asarray(data.embeddings), np.asarray(ours['data'].embeddings))

@@ -92,7 +92,25 @@ def load(path: str, wanted: Provenance) -> store.EmbeddingGrid:
     check_model(peer, wanted.model.name, wanted.model.embed_dim)
     placement = place(peer, wanted.image.metadata or {
         'sizeX': wanted.grid.image_width, 'sizeY': wanted.grid.image_height})
+    _check_ours(peer, placement)
     return to_grid(peer, placement, wanted)
+
+
+def _check_ours(peer: PeerFeatures, placement: Placement) -> None:
+    """A file we wrote lays out the grid its provenance records (HDF5 attributes carry no
+    checksum: a damaged one would shift the grid)."""
+    stored = (peer.ours or {}).get('grid')
+    if not isinstance(stored, dict):
+        return
+    grid = placement.grid
+    try:
+        same = all(stored[key] == getattr(grid, key) for key in ('tile', 'stride', 'rows', 'cols')
+                   ) and abs(float(stored['factor']) - grid.factor) <= 1e-6
+    except (KeyError, TypeError, ValueError):
+        same = False
+    if not same:
+        raise CacheError('embedding file %s is corrupt: its attributes lay out another grid than '
+                         'the one it was written with; write it again' % peer.path)
 
 
 def from_peer(data: store.EmbeddingGrid) -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CacheError
+from ..errors import CacheError, InputError
 from ..models.peers import our_models
 from ..slide.tiling import (
     MPP_TIMES_MAGNIFICATION,
@@ -156,7 +156,11 @@ def place(peer: PeerFeatures, metadata: dict[str, Any]) -> Placement:
         x, y = corners[np.flatnonzero(outside.any(axis=1))[0]]
         raise CacheError('%s has a patch at (%.0f, %.0f), outside this %d x %d slide; give the '
                          'feature file of this slide' % (peer.path, x, y, width, height))
-    grid = plan_grid(width, height, peer.tile, peer.stride, factor)
+    try:
+        grid = plan_grid(width, height, peer.tile, peer.stride, factor)
+    except InputError as exc:  # the file's tile, stride or scale is out of range
+        raise CacheError('%s cannot be laid over this slide: %s; extract its features again'
+                         % (peer.path, str(exc).split(';')[0])) from exc
     step = grid.stride_base
     cells = np.rint(corners[:, ::-1] / step).astype(np.int64).clip(0)
     rows = max(grid.rows, int(cells[:, 0].max()) + 1 if len(cells) else 0)

@@ -76,9 +76,10 @@ def write(path: str, data: EmbeddingGrid) -> None:
     rows, cols = np.nonzero(data.embedded)
     coords = np.stack([cols, rows], axis=1).reshape(-1, 2) * grid.stride_base * slide_mpp
     with atomic_write(path) as handle, h5py.File(handle, 'w') as out:
-        out['coords'] = coords.astype(np.float64)
-        out['feats'] = np.asarray(data.embeddings[rows, cols], dtype=np.float16).reshape(
-            len(rows), -1)
+        out.create_dataset('coords', data=coords.astype(np.float64), fletcher32=True)
+        out.create_dataset('feats', data=np.asarray(
+            data.embeddings[rows, cols], dtype=np.float16).reshape(len(rows), -1),
+            fletcher32=True)  # checksums, as in trident.write
         out.attrs.update({
             'extractor': their_name(TOOL, provenance.model.name), 'unit': 'um',
             'tile_size_um': grid.tile_base * slide_mpp, 'tile_size_px': grid.tile,

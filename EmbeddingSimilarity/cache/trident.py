@@ -101,11 +101,14 @@ def write(path: str, data: EmbeddingGrid) -> None:
                       axis=1).astype(np.int64).reshape(-1, 2)
     name = provenance.image.name.rsplit('.', 1)[0]
     with atomic_write(path) as handle, h5py.File(handle, 'w') as out:
+        # Fletcher-32 checksums (a standard HDF5 filter every reader applies): damage to a file
+        # of ours is an error on reading, not a wrong heatmap
         feats = out.create_dataset('features', data=np.asarray(
-            data.embeddings[rows, cols], dtype=np.float32).reshape(len(rows), -1))
+            data.embeddings[rows, cols], dtype=np.float32).reshape(len(rows), -1),
+            fletcher32=True)
         feats.attrs.update({'name': name, 'savetodir': 'None',
                             'encoder': their_name(TOOL, provenance.model.name)})
-        dset = out.create_dataset('coords', data=coords)
+        dset = out.create_dataset('coords', data=coords, fletcher32=True)
         dset.attrs.update({
             'patch_size': grid.tile, 'patch_size_level0': int(round(grid.tile_base)),
             'level0_magnification': float(level0),
