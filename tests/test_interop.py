@@ -370,3 +370,49 @@ def test_a_damaged_file_of_ours_is_refused_or_read_unchanged(ours, tmp_path, nam
     assert data.grid == ours['data'].grid
     assert (data.embedded == ours['data'].embedded).all()
     assert np.array_equal(np.asarray(data.embeddings), np.asarray(ours['data'].embeddings))
+
+
+class CacheFolder:
+    """The user's Girder cache folder as the run sees it (finding, downloading and storing a
+    cache; no claims), holding ``files``: item name -> local file."""
+
+    def __init__(self, files: dict[str, str]) -> None:
+        self.files = files
+        self.asked: list[str] = []
+
+    def find_cached_embeddings(self, name: str, ending: str = '') -> dict | None:
+        self.asked.append(name)
+        return {'_id': name} if name in self.files else None
+
+    def download_file(self, file_id: str, path: str) -> None:
+        shutil.copy(self.files[file_id], path)
+
+    def claim(self, name: str, owner: str) -> str:
+        from EmbeddingSimilarity.errors import GirderError
+
+        raise GirderError('this folder takes no claims')
+
+    def store_cached_embeddings(self, path: str, name: str, metadata: dict) -> str:
+        self.files[name] = path
+        return name
+
+
+@pytest.mark.parametrize('encoder', ['Test', 'uni_v2'])
+def test_a_trident_file_in_the_girder_cache_folder_serves_a_job(ours, tmp_path, encoder):
+    """``<stem>.h5`` in the cache folder serves a job that has no cache of ours; one made with
+    another model is passed over with a warning (the job embeds as usual)."""
+    from EmbeddingSimilarity.girder.session import GirderLink
+    from EmbeddingSimilarity.steps.embed import compute_embeddings
+    from EmbeddingSimilarity.steps.request import Request
+
+    path = trident_file(tmp_path / 'up.h5', vectors(ours), corners(ours), encoder=encoder)
+    folder = CacheFolder({'slide.h5': path})
+    request = Request.of(ours['slide'], keypoints=[(1000.0, 1500.0)], model='Test')
+    outcome = compute_embeddings(request, girder=GirderLink(session=folder))
+    assert 'slide.h5' in folder.asked
+    if encoder == 'Test':
+        assert outcome.cache_source == 'girder:slide.h5' and outcome.cells_embedded == 0
+        assert np.array_equal(np.asarray(outcome.data.embeddings), ours['data'].embeddings)
+    else:
+        assert outcome.cache_source is None and outcome.cells_embedded > 0
+        assert any(name.endswith('.npz') for name in folder.files)  # cached as ours

@@ -132,6 +132,27 @@ def find_in_girder(session: GirderSession, wanted: Provenance,
     return data, 'girder:file/%s' % found['_id']
 
 
+def find_peer_in_girder(session: GirderSession, image_name: str, folder: str) -> str:
+    """Another tool's feature file of the image in the user's Girder cache folder (TRIDENT's
+    and STAMP's ``<stem>.h5``), downloaded into ``folder``; '' when there is none."""
+    name = os.path.splitext(image_name)[0] + '.h5'
+    try:
+        found = session.find_cached_embeddings(name)
+        if found is None:
+            return ''
+        path = os.path.join(folder, name)
+        session.download_file(found['_id'], path)
+    except GirderError as exc:
+        logger.warning('not using the Girder cache folder\'s %s: %s', name, exc)
+        return ''
+    if not interop.is_peer(path):
+        logger.warning('ignoring %s in the Girder cache folder: not a TRIDENT or STAMP feature '
+                       'file', name)
+        return ''
+    logger.info('using %s from the Girder cache folder', name)
+    return path
+
+
 def empty_grid(wanted: Provenance) -> store.EmbeddingGrid:
     """A grid with no cell embedded yet."""
     grid = wanted.grid
