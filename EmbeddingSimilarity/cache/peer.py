@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 ON_GRID = 0.05
 """A patch this share of a stride from a grid point is on the grid."""
 FLOAT16_MAX = 65504.0
+BLOCK = 16384
+"""Patches converted at a time."""
 
 
 @dataclasses.dataclass
@@ -209,18 +211,23 @@ def to_grid(peer: PeerFeatures, placement: Placement, wanted: Provenance) -> Emb
                          % (peer.path, placement.grid.tile, placement.grid.stride,
                             placement.grid.factor))
     features = peer.features
-    with np.errstate(invalid='ignore', over='ignore'):
-        finite = np.isfinite(features).all(axis=1) & (np.abs(features).max(axis=1, initial=0)
-                                                      <= FLOAT16_MAX)
-    if not finite.all():
-        raise CacheError('%s is corrupt: patch %d holds NaN, infinite or out-of-range values; '
-                         'extract its features again' % (peer.path, np.flatnonzero(~finite)[0]))
     embeddings = np.zeros((grid.rows, grid.cols, features.shape[1]), dtype=np.float16)
     embedded = np.zeros(grid.shape, dtype=bool)
-    order = np.arange(len(features))[::-1]  # written last to first: the first patch wins
-    rows, cols = placement.cells[order, 0], placement.cells[order, 1]
-    embeddings[rows, cols] = np.asarray(features, dtype=np.float32)[order].astype(np.float16)
-    embedded[rows, cols] = True
+    cells = placement.cells
+    _, first = np.unique(cells[:, 0] * grid.cols + cells[:, 1], return_index=True)
+    keep = np.sort(first)  # the first patch of each cell
+    for start in range(0, len(keep), BLOCK):  # a block at a time: a bounded copy of the file
+        some = keep[start:start + BLOCK]
+        block = np.asarray(features[some], dtype=np.float32)
+        with np.errstate(invalid='ignore', over='ignore'):
+            bad = ~np.isfinite(block).all(axis=1) | (np.abs(block).max(axis=1, initial=0)
+                                                     > FLOAT16_MAX)
+        if bad.any():
+            raise CacheError('%s is corrupt: patch %d holds NaN, infinite or out-of-range '
+                             'values; extract its features again'
+                             % (peer.path, some[np.flatnonzero(bad)[0]]))
+        embeddings[cells[some, 0], cells[some, 1]] = block.astype(np.float16)
+        embedded[cells[some, 0], cells[some, 1]] = True
     provenance = copy.deepcopy(wanted)
     provenance.tissue = placement.describe(peer)
     if peer.ours:
