@@ -164,11 +164,17 @@ def test_patches_off_the_grid_are_binned_and_the_file_says_so(ours, tmp_path):
     shifted = corners(ours) + np.array([30, -20])  # a tissue-only list on another origin
     shifted[:, 1] = shifted[:, 1].clip(0)
     path = trident_file(tmp_path / 'slide.h5', vectors(ours), shifted)
-    out = tmp_path / 'back.npz'
+    out, annotation = tmp_path / 'back.npz', tmp_path / 'h.anot'
     result = run_cli(ours['slide'], '--model', 'Test', '--input-embeddings', path,
-                     '--output-embeddings', str(out))
+                     '--output-embeddings', str(out), '--keypoints', KEYPOINT,
+                     '--output-annotation', str(annotation))
     assert result.returncode == 0, result.stderr
     assert 'binned to the nearest cell' in result.stderr
+    with open(annotation) as handle:
+        description = json.load(handle)['description']
+    assert ('Cells are the 70 TRIDENT patches of slide.h5; 70 of 70 patches were not on one '
+            'regular grid and were binned to the nearest cell (up to 30 level-0 px away).'
+            in description), description
     data = store.load(str(out))
     assert 'binned' in data.provenance.tissue
     assert (data.embedded == ours['data'].embedded).all()

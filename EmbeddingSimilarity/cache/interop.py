@@ -118,6 +118,18 @@ def from_peer(data: store.EmbeddingGrid) -> bool:
     return 'patches' in data.provenance.tissue
 
 
+def source_note(data: store.EmbeddingGrid) -> str:
+    """For an annotation's description: whose patches the cells are, and how many were binned
+    ('' for a grid of ours)."""
+    tissue = data.provenance.tissue
+    if not from_peer(data):
+        return ''
+    tool = str(tissue.get('method', '')).split(' ')[0]
+    note = 'Cells are the %s %s patches of %s' % (tissue.get('patches'), tool,
+                                                  os.path.basename(str(tissue.get('source'))))
+    return note + ('; %s.' % tissue['binned'] if tissue.get('binned') else '.')
+
+
 def save(path: str, data: store.EmbeddingGrid) -> None:
     """Write ``data`` in the layout ``path``'s name asks for: ``.stamp.h5`` STAMP, ``.h5``
     TRIDENT, anything else our ``.npz``."""
