@@ -50,12 +50,16 @@ setup(
         # image towers of open_clip vision-language models (QuiltNet)
         'open-clip-torch>=2.24',
         'ftfy>=6.1',
+        # --input-embeddings / --output-embeddings in TRIDENT's and STAMP's .h5 layouts
+        'h5py>=3.8',
     ],
     extras_require={
         # --scheduler: spread the embedding over a Dask cluster
         'dask': ['distributed>=2024.1'],
         # CollectionSimilarity --index: a FAISS index over a collection's tissue cells
         'index': ['faiss-cpu==1.15.1'],
+        # --input-embeddings a LazySlide .zarr: its tiles are GeoParquet (~45 MB wheel)
+        'lazyslide': ['pyarrow==26.0.1', 'zarr>=3.0'],
         'test': [
             'pytest>=8',
             'tifffile>=2024.1',
@@ -70,6 +74,8 @@ setup(
             # the README and docs render and link only to files that exist
             'docutils==0.23',
             'faiss-cpu==1.15.1',
+            # LazySlide .zarr fixtures (tests/lazyslide_zarr.py) and their reader
+            'pyarrow==26.0.1',
         ],
     },
     entry_points={

@@ -86,10 +86,10 @@ def test_xml_exposes_the_parameters_dsa_needs():
     assert keypoints.tag == 'region' and 'point' in keypoints.get('shapes').split(',')
     assert keypoints.findtext('default') == '-1,-1'
     embeddings_in = params['inputEmbeddingFile']
-    assert embeddings_in.tag == 'file' and embeddings_in.get('fileExtensions') == '.npz'
+    assert embeddings_in.tag == 'file' and embeddings_in.get('fileExtensions') == '.npz,.h5'
     embeddings_out = params['outputEmbeddingFile']
     assert embeddings_out.findtext('channel') == 'output'
-    assert embeddings_out.get('fileExtensions') == '.npz'
+    assert embeddings_out.get('fileExtensions') == '.npz,.h5'  # .npz: the default name
     annotation = [p for name, p in params.items() if name.endswith('AnnotationFile')]
     assert len(annotation) == 1, 'HistomicsUI ingests outputs whose name ends in AnnotationFile'
     assert annotation[0].get('fileExtensions') == '.anot'

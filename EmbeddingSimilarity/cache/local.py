@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import CacheError, GirderError, OutputError
 from ..slide.source import file_fingerprints, file_stat
-from . import store
+from . import interop, store
 from .provenance import ImageRecord, Provenance
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def find_local(input_embeddings: str, output_embeddings: str, wanted: Provenance
     """A cache that can serve the run: the given input file, the output, or its checkpoint
     (:func:`candidate_paths`)."""
     if input_embeddings:
-        data = store.load(input_embeddings)
+        data = interop.load(input_embeddings, wanted)
         problem = data.provenance.mismatch(wanted)
         if problem:
             raise CacheError('embedding file %s does not match this run: %s; drop '
@@ -95,7 +95,7 @@ def find_local(input_embeddings: str, output_embeddings: str, wanted: Provenance
         if not os.path.isfile(path):
             continue
         try:
-            data = store.load(path)
+            data = interop.load(path, wanted)
         except CacheError as exc:
             logger.warning('ignoring %s: %s', path, exc)
             continue
@@ -130,6 +130,27 @@ def find_in_girder(session: GirderSession, wanted: Provenance,
         logger.info('Girder cache %s was made differently (%s); recomputing', name, problem)
         return None, None
     return data, 'girder:file/%s' % found['_id']
+
+
+def find_peer_in_girder(session: GirderSession, image_name: str, folder: str) -> str:
+    """Another tool's feature file of the image in the user's Girder cache folder (TRIDENT's
+    and STAMP's ``<stem>.h5``), downloaded into ``folder``; '' when there is none."""
+    name = os.path.splitext(image_name)[0] + '.h5'
+    try:
+        found = session.find_cached_embeddings(name)
+        if found is None:
+            return ''
+        path = os.path.join(folder, name)
+        session.download_file(found['_id'], path)
+    except GirderError as exc:
+        logger.warning('not using the Girder cache folder\'s %s: %s', name, exc)
+        return ''
+    if not interop.is_peer(path):
+        logger.warning('ignoring %s in the Girder cache folder: not a TRIDENT or STAMP feature '
+                       'file', name)
+        return ''
+    logger.info('using %s from the Girder cache folder', name)
+    return path
 
 
 def empty_grid(wanted: Provenance) -> store.EmbeddingGrid:
@@ -196,8 +217,9 @@ def interrupted_line(cells: int, path: str, in_girder: bool = False) -> str:
 
 
 def save_local(output: str, data: store.EmbeddingGrid) -> None:
-    """Write the finished grid to ``output`` and drop its checkpoint."""
-    store.save(output, data)
+    """Write the finished grid to ``output`` (in the layout its name asks for, see
+    :func:`.interop.save`) and drop its checkpoint."""
+    interop.save(output, data)
     checkpoint = partial_path(output)
     if os.path.exists(checkpoint):
         os.unlink(checkpoint)

@@ -11,6 +11,7 @@ import logging
 import numpy as np
 
 from .. import CLUSTER_TOOL_ATTRIBUTE, __version__
+from ..cache.interop import source_note
 from ..girder.session import GirderLink
 from ..models.text import split_prompts
 from ..progress import NullProgress, Progress
@@ -66,6 +67,8 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
     outcome.annotation = build_cluster_annotation(
         data.grid, clusters.labels, colours, request.render.annotation_name,
         _attributes(request, outcome, clusters, stats), names=names)
+    outcome.annotation['description'] = ' '.join(filter(None, (
+        outcome.annotation['description'], source_note(data))))
 
     def draw(thumb: np.ndarray) -> np.ndarray:
         entries = ['%d   %4.1f%%%s' % (s.cluster, 100 * s.share, '   %.2f mm²' % s.area_mm2

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from .. import __version__
+from ..cache.interop import source_note
 from ..girder.session import GirderLink
 from ..progress import NullProgress, Progress
 from ..query.calibration import calibrate
@@ -61,8 +62,8 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
     outcome.annotation = build_annotation(
         data.grid, result, None, request.render.annotation_name, attributes, colormap=colormap,
         display=request.render.display, levels=levels)
-    outcome.annotation['description'] = '%s %s' % (query_description(request.query, result),
-                                                   calibration.description())
+    outcome.annotation['description'] = ' '.join(filter(None, (
+        query_description(request.query, result), calibration.description(), source_note(data))))
     publish_hits(request, outcome, girder, attributes)
     title, ticks = scale_legend(result, request.query.scorer)
 

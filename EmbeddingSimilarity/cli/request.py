@@ -130,8 +130,9 @@ def _check_connection(request: Request) -> None:
 def check_files(request: Request) -> None:
     """The inputs are readable files and no output would replace an input or another output."""
     check_image(request.image)
-    if request.outputs.input_embeddings:
-        check_readable_file(request.outputs.input_embeddings, 'embedding file')
+    given = request.outputs.input_embeddings
+    if given and not (given.rstrip(os.sep).endswith('.zarr') and os.path.isdir(given)):
+        check_readable_file(given, 'embedding file')  # a LazySlide .zarr is a folder
     for path in request.output_paths:
         check_output_path(path)
     check_paths(request.image, [request.outputs.input_embeddings], request.output_options())

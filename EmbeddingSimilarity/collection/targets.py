@@ -1,7 +1,8 @@
 """The targets of a collection search: every slide of the folder (recursive), each with a
 cache that matches the query's model and grid, found next to the slide or in
-``--embeddings-folder``, or embedded first (in-process, or as whole-slide Dask tasks). A slide
-that cannot be read is reported and skipped.
+``--embeddings-folder``, read once from a TRIDENT or STAMP ``<stem>.h5`` or a LazySlide
+``<stem>.zarr`` found there, or embedded first (in-process, or as whole-slide Dask tasks). A
+slide that cannot be read is reported and skipped.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 import os
 from collections.abc import Callable
 
-from ..cache import store
+from ..cache import interop, store
 from ..cache.provenance import Provenance
 from ..errors import InputError, UserError
 from ..progress import NullProgress, Progress
@@ -22,8 +23,9 @@ from ..steps.request import Request
 logger = logging.getLogger(__name__)
 
 SKIPPED_SUFFIXES = ('.npz', '.partial', '.anot', '.csv', '.tmp', '.json', '.faiss', '.txt',
-                    '.md', '.log')
-"""Files in a collection folder that are this tool's outputs or plainly not slides."""
+                    '.md', '.log', '.h5', '.hdf5')
+"""Files in a collection folder that are this tool's outputs, other tools' feature files or
+plainly not slides."""
 
 
 @dataclasses.dataclass
@@ -50,7 +52,8 @@ def collection_slides(folder: str, exclude: set[str]) -> list[str]:
     outputs, ``exclude`` and anything but regular files skipped)."""
     found = []
     for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
+        dirs[:] = sorted(d for d in dirs  # hidden folders, LazySlide's <stem>.zarr stores
+                         if not d.startswith('.') and not d.lower().endswith('.zarr'))
         for name in names:
             path = os.path.join(root, name)
             if (name.startswith('.') or name.lower().endswith(SKIPPED_SUFFIXES)
@@ -67,6 +70,17 @@ def cache_path(request: Request, slide: str) -> str:
     """Where a target's cache is written: the embeddings folder, else next to the slide."""
     name = cache_file_name(slide, request.engine.model)
     return os.path.join(request.search.embeddings_folder or os.path.dirname(slide), name)
+
+
+def peer_file(request: Request, slide: str) -> str:
+    """Another tool's feature file of ``slide`` (TRIDENT's and STAMP's ``<stem>.h5``,
+    LazySlide's ``<stem>.zarr``) in the embeddings folder or next to the slide, or ''."""
+    stem = os.path.splitext(os.path.basename(os.path.normpath(slide)))[0]
+    for folder in filter(None, (request.search.embeddings_folder, os.path.dirname(slide))):
+        for path in (os.path.join(folder, stem + '.h5'), os.path.join(folder, stem + '.zarr')):
+            if interop.is_peer(path):
+                return path
+    return ''
 
 
 def find_cache(request: Request, slide: str, wanted) -> tuple[str, str]:
@@ -137,6 +151,8 @@ def prepare_targets(request: Request, targets: list[Target], progress: Progress,
             plan = make_plan(_slide_request(request, target.path))
             target.grid, target.fingerprint = plan.grid, plan.provenance.image.fingerprint
             target.cache, target.note = find_cache(request, target.path, plan.provenance)
+            if not target.cache:
+                _read_peer_file(request, target)
             if not target.cache and lookup is not None:
                 target.cache = lookup(plan.provenance)
         except UserError as exc:
@@ -153,6 +169,22 @@ def prepare_targets(request: Request, targets: list[Target], progress: Progress,
         _embed_targets(request, missing, progress, client)
     check_query_target(targets)
     return sum(1 for t in missing if t.cache)
+
+
+def _read_peer_file(request: Request, target: Target) -> None:
+    """Give ``target`` the cache read from its TRIDENT or STAMP file, if it has one: once into
+    ``<stem>.<model>.npz`` (nothing is embedded), which later searches find."""
+    peer = peer_file(request, target.path)
+    if not peer:
+        return
+    one = _slide_request(request, target.path).but(input_embeddings=peer)
+    plan = make_plan(one)
+    target.grid, target.fingerprint = plan.grid, plan.provenance.image.fingerprint
+    target.cache, _ = find_cache(request, target.path, plan.provenance)
+    if not target.cache:
+        target.cache = embed_target(one)
+        logger.info('%s: read %s into %s', target.name, peer, target.cache)
+    target.note = ''
 
 
 def check_query_target(targets: list[Target]) -> None:

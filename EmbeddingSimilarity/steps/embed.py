@@ -19,10 +19,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..cache import interop, store
 from ..cache import local as cache
-from ..cache import store
 from ..cache.provenance import software_versions
-from ..errors import GirderError, Interrupted
+from ..errors import GirderError, Interrupted, UserError
 from ..girder.session import GirderLink
 from ..progress import NullProgress, Progress
 from ..query.cells import cells_to_embed, check_on_tissue, query_cells
@@ -78,6 +78,9 @@ def compute_embeddings(request: Request, progress: Progress | None = None,
         plan = make_plan(request)
         data, cache_source = _reuse(request, plan, girder, scratch)
         if cache_source is None and girder is not None and girder.session is not None:
+            request, plan, data, cache_source = _peer_in_girder(
+                request, girder, scratch, (request, plan, data, cache_source))
+        if cache_source is None and girder is not None and girder.session is not None:
             data, cache_source = _embed_once(request, plan, girder, scratch, progress, data,
                                              claimed)
         resumed = not data.provenance.complete  # an interrupted run's checkpoint
@@ -89,6 +92,7 @@ def compute_embeddings(request: Request, progress: Progress | None = None,
                         request.tiling.tissue_threshold)
         todo = cells_to_embed(request.query, plan.grid, data.tissue_fraction,
                               request.tiling.tissue_threshold) & ~data.embedded
+        todo &= not interop.from_peer(data)  # another tool's patches: no more are embedded
         try:
             embedded_now = embed_missing(request, plan, data, todo, progress, on_level)
         except Interrupted as exc:
@@ -118,6 +122,25 @@ def _reuse(request: Request, plan: Plan, girder: GirderLink | None,
     if data is None:
         return cache.empty_grid(plan.provenance), None
     return _reused(data, plan, source)
+
+
+def _peer_in_girder(request: Request, girder: GirderLink, scratch: str, otherwise: tuple
+                    ) -> tuple[Request, Plan, store.EmbeddingGrid, str | None]:
+    """The run on the image's TRIDENT or STAMP ``<stem>.h5`` in the Girder cache folder, as if
+    given as ``--input-embeddings``; ``otherwise`` when there is none or it cannot serve (another
+    model, a damaged file: a cache is a shortcut, so that is a warning)."""
+    peer = '' if request.outputs.input_embeddings else cache.find_peer_in_girder(
+        girder.session, otherwise[1].provenance.image.name, scratch)
+    if not peer:
+        return otherwise
+    try:
+        request = request.but(input_embeddings=peer)
+        plan = make_plan(request)
+        data, source = cache.find_local(peer, '', plan.provenance)
+    except UserError as exc:
+        logger.warning('not using the Girder cache folder\'s feature file: %s', exc)
+        return otherwise
+    return (request, plan, *_reused(data, plan, 'girder:%s' % os.path.basename(peer)))
 
 
 def _reused(data: store.EmbeddingGrid, plan: Plan, source: str

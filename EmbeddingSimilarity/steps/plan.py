@@ -13,6 +13,7 @@ import dataclasses
 import logging
 from typing import Any
 
+from ..cache import interop
 from ..cache.local import known_image
 from ..cache.provenance import Provenance
 from ..models import get_spec
@@ -79,14 +80,7 @@ def make_plan(request: Request) -> Plan:
     else:
         metadata = slide_metadata(slide.source)
         (fingerprint, legacy), stat = file_fingerprints(request.image), file_stat(request.image)
-    scale = resolve_scale(metadata, spec.mpp, spec.magnification, request.tiling.mpp,
-                          request.tiling.magnification)
-    if scale.source == 'assumed':
-        logger.warning('%s has no usable µm/px or magnification; assuming 20x (0.5 µm/px). Pass '
-                       '--mpp or --magnification if that is wrong', request.image)
-    tile = request.tiling.tile_size or spec.input_size
-    grid = plan_grid(metadata['sizeX'], metadata['sizeY'], tile, request.tiling.stride or tile,
-                     scale.factor)
+    scale, grid = _lay_grid(request, spec, metadata)
     check_grid_memory(grid, spec.embed_dim)
     warn_dense_grid(grid, tile)
     check_points_inside(request.query.keypoints, grid.image_width, grid.image_height)
@@ -101,3 +95,20 @@ def make_plan(request: Request) -> Plan:
     provenance.image.stat, provenance.image.metadata = stat, metadata
     provenance.image.legacy_fingerprint = legacy if legacy != fingerprint else ''
     return Plan(spec=spec, slide=slide, scale=scale, grid=grid, provenance=provenance)
+
+
+def _lay_grid(request: Request, spec: ModelSpec, metadata: dict) -> tuple[Scale, TileGrid]:
+    """The model's scale and grid on this slide; for another tool's feature file given as
+    ``--input-embeddings``, the grid its patches were cut on."""
+    given = request.outputs.input_embeddings
+    if given and interop.is_peer(given):
+        placement = interop.plan_peer(given, metadata, spec.name, spec.embed_dim)
+        return placement.scale, placement.grid
+    scale = resolve_scale(metadata, spec.mpp, spec.magnification, request.tiling.mpp,
+                          request.tiling.magnification)
+    if scale.source == 'assumed':
+        logger.warning('%s has no usable µm/px or magnification; assuming 20x (0.5 µm/px). Pass '
+                       '--mpp or --magnification if that is wrong', request.image)
+    tile = request.tiling.tile_size or spec.input_size
+    return scale, plan_grid(metadata['sizeX'], metadata['sizeY'], tile,
+                            request.tiling.stride or tile, scale.factor)
