@@ -8,6 +8,7 @@ for what a CLI accepts live here, at the door.
 from __future__ import annotations
 
 import math
+import os
 import urllib.parse
 
 import numpy as np

@@ -82,7 +82,7 @@ def make_plan(request: Request) -> Plan:
         (fingerprint, legacy), stat = file_fingerprints(request.image), file_stat(request.image)
     scale, grid = _lay_grid(request, spec, metadata)
     check_grid_memory(grid, spec.embed_dim)
-    warn_dense_grid(grid, tile)
+    warn_dense_grid(grid, grid.tile)
     check_points_inside(request.query.keypoints, grid.image_width, grid.image_height)
     check_points_inside(request.query.negative_keypoints, grid.image_width, grid.image_height,
                         'negative key point')
