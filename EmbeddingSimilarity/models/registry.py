@@ -62,9 +62,9 @@ def get_spec(name: str, pooling: str | None = None, trust_remote_code: bool = Fa
     return spec
 
 
-RENAMED = {'CTransPath': 'CTransPath-CHIEF'}
-"""Old model names and their new ones: CTransPath's record always loaded CHIEF's further-trained
-checkpoint, which TRIDENT calls CTransPath-CHIEF, so the name now says so."""
+RENAMED: dict[str, str] = {}
+"""Old model names and their new ones (none today: 0.2 renamed CHIEF's checkpoint from CTransPath
+to CTransPath-CHIEF, and CTransPath now names the original TransPath release)."""
 
 
 def renamed_note(name: str) -> str:
