@@ -436,3 +436,16 @@ def test_a_dense_stride_is_announced_before_any_work(sample_slide, caplog):
     assert cells > 1_000_000
     assert any('%d cells' % cells in record.getMessage() and '--stride' in record.getMessage()
                for record in caplog.records), caplog.text
+
+
+def test_a_zero_embedding_does_not_blame_a_cache_that_may_not_exist():
+    """The message said "damaged cell of the cache" when no cache was given."""
+    import numpy as np
+
+    from EmbeddingSimilarity.errors import InputError
+    from EmbeddingSimilarity.query.similarity import query_vector
+
+    with pytest.raises(InputError) as caught:
+        query_vector(np.zeros((2, 2, 4), np.float32), [(0, 0)])
+    assert 'of the cache' not in str(caught.value) and 'when the embeddings were read from a' \
+        ' file' in str(caught.value)

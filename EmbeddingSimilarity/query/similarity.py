@@ -66,9 +66,9 @@ def check_not_zero(query: np.ndarray, embeddings: np.ndarray,
         return
     zero = [(r, c) for r, c in cells
             if not np.any(np.asarray(embeddings[r, c], dtype=np.float32))]
-    raise InputError('the embedding is zero at the key point cell(s) %s (a blank or damaged '
-                     'cell of the cache); click on other tissue, or recompute the embeddings '
-                     '(drop --input-embeddings, or delete the cache)'
+    raise InputError('the embedding is zero at the key point cell(s) %s: the model gave '
+                     'nothing there, or, when the embeddings were read from a file, that cell '
+                     'of it is damaged; click on other tissue, or recompute the embeddings'
                      % ', '.join('(%d, %d)' % cell for cell in (zero or cells)[:5]))
 
 
