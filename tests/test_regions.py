@@ -153,7 +153,13 @@ def test_cut_off_hits_and_simple_outputs(cli, tmp_path, sample_slide, test_grid,
     assert calibration['suggestedCutoff'] == pytest.approx(float(values['suggestedCutoff']))
     assert set(calibration['quantiles']) >= {'0.05', '0.5', '0.95'}
     assert -1 <= calibration['randomPairBaseline']['mean'] <= 1
-    assert 'Suggested cut-off' in heatmap['description']
+    assert 'Cut-off %.4g' % float(values['suggestedCutoff']) in heatmap['description']
+    assert doc['name'].startswith('Hits ≥ %.2f · %d region' % (float(values['suggestedCutoff']),
+                                                              regions))
+    assert {e['group'] for e in doc['elements']} == {doc['name'].rsplit(' · ', 1)[0]}
+    key = [e for e in heatmap['elements'] if e['group'].startswith('Colour ≥')]
+    assert len(key) == 3 and key[0]['group'].startswith(
+        'Colour ≥ %.2f probability: cut-off' % float(values['suggestedCutoff']))
     assert [r['valid'] for r in _validate(girder_env_python, str(hits))] == [True]
 
 

@@ -130,26 +130,30 @@ def tint_similarity(thumb: np.ndarray, grid: TileGrid, values: np.ndarray, color
                     display: str = 'heatmap', levels: Sequence[float] = (),
                     points: Sequence[tuple[float, float]] = (),
                     regions: Sequence[Sequence[tuple[float, float]]] = (),
-                    negative_regions: Sequence[Sequence[tuple[float, float]]] = ()
-                    ) -> np.ndarray:
+                    negative_regions: Sequence[Sequence[tuple[float, float]]] = (),
+                    cutoff: float = 0.0) -> np.ndarray:
     """The thumbnail under the similarity values as ``display`` shows them.
 
-    heatmap: smooth (bilinear between cell centres); choropleth: each cell's own value;
-    contour: iso-lines at ``levels`` over a light smooth tint. Key points are ringed, key
+    Only pixels whose nearest cell has a value (a hit: ``values`` are 0 below the ``cutoff``
+    and on glass) are coloured, so the coloured area is the hit cells. heatmap: smooth (bilinear
+    between cell centres, never below the cut-off inside a hit cell); choropleth: each cell's
+    own value; contour: iso-lines at ``levels`` over a light tint. Key points are ringed, key
     regions outlined (negative ones in magenta).
     """
     th, tw = thumb.shape[:2]
-    if display == 'choropleth':
-        rows, cols = _nearest_cells(grid, tw, th)
-        field = values[rows[:, None], cols[None, :]].astype(np.float32)
-    else:
-        field = _smooth(grid, values, tw, th)
+    start = float(cutoff) if np.isfinite(cutoff) else 0.0
+    rows, cols = _nearest_cells(grid, tw, th)
+    field = values[rows[:, None], cols[None, :]].astype(np.float32)
+    coloured = field > 0
+    if display != 'choropleth':
+        field = np.where(coloured, np.maximum(_smooth(grid, values, tw, th), start), 0.0)
     max_alpha = OVERLAY_MAX_ALPHA / 2 if display == 'contour' else OVERLAY_MAX_ALPHA
-    out = _blend(thumb, colormap.rgb(field), colormap.alpha(field, max_alpha))
+    rgb, alpha = colormap.shade(field, max_alpha, start)
+    out = _blend(thumb, rgb, alpha)
     if display == 'contour':
         for level in levels:
             line = _iso_lines(field, level)
-            colour = colormap.rgb(np.array([max(level, 0.5)]))[0]
+            colour = colormap.shade(np.array([max(level, 1e-3)]), 1.0, start)[0][0]
             out[line] = np.rint(colour * 0.6).astype(np.uint8)  # darker than the tint
     _ring_points(out, grid, points)
     _outline_regions(out, grid, regions, KEY_REGION_INK)

@@ -107,8 +107,9 @@ def publish_hits(request: Request, outcome: Any, girder: GirderLink | None,
     A Girder error here is logged: the heatmap's own post reports the connection."""
     calibration, data = outcome.calibration, outcome.data
     scale = data.provenance.scale
+    name = '%s · %s' % (calibration.headline(), data.provenance.model.name)
     hits = build_hits_annotation(data.grid, calibration.hits, scale.slide_mpp if scale else None,
-                                 request.render.annotation_name, calibration.description(),
+                                 name, calibration.description(),
                                  {HITS_TOOL_ATTRIBUTE: dict(attributes)},
                                  outcome.similarity.similarity)
     posted = None
