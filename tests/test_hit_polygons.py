@@ -14,7 +14,7 @@ from EmbeddingSimilarity.query.hits import hit_elements, hit_outlines
 from EmbeddingSimilarity.query.similarity import SimilarityMap, scale_values
 from EmbeddingSimilarity.render.annotation import build_annotation
 from EmbeddingSimilarity.render.colours import parse_colormap
-from EmbeddingSimilarity.render.overlay import _nearest_cells, tint_similarity
+from EmbeddingSimilarity.render.overlay import HIT_INK, _nearest_cells, tint_similarity
 from EmbeddingSimilarity.slide.tiling import plan_grid
 
 
@@ -116,9 +116,18 @@ def test_contour_cutoff_line_png_and_hits_agree_under_quantile_scaling():
                 ends = [(int(row), int(np.floor(col))), (int(row), int(np.ceil(col)))]
             assert len({bool(hits[e]) for e in ends}) == 2 or (
                 ends[0] == ends[1] and hits[ends[0]]), (x, y, ends)
-    thumb = np.full((800, 1000, 3), 255, dtype=np.uint8)
+    thumb = np.zeros((800, 1000, 3), dtype=np.uint8)
+    thumb[:] = (190, 110, 170)  # all tissue (glass pixels are never coloured)
+    thumb[700:, :100] = 250  # but for a patch of glass
     tinted = tint_similarity(thumb, grid, view.values, parse_colormap('viridis'), 'heatmap',
                              cutoff=view.cutoff)
     rows, cols = _nearest_cells(grid, 1000, 800)
-    expected = hits[rows[:, None], cols[None, :]]
-    assert ((np.abs(tinted.astype(int) - 255).sum(axis=2) > 0) == expected).all()
+    hit_pixels = hits[rows[:, None], cols[None, :]]
+    expected = hit_pixels & (thumb[:, :, 1] < 200)
+    outline = (tinted == HIT_INK).all(axis=2)  # the hits' outline, along the cell borders
+    near = hit_pixels.copy()  # the hit pixels grown by 2 pixels (a 5 x 5 square)
+    for axis in (0, 1):
+        near = np.logical_or.reduce([np.roll(near, shift, axis) for shift in range(-2, 3)])
+    assert outline.any() and not (outline & ~near).any()
+    coloured = np.abs(tinted.astype(int) - thumb).sum(axis=2) > 0
+    assert (coloured[~outline] == expected[~outline]).all()

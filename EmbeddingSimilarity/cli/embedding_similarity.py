@@ -67,7 +67,7 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
             thumb, data.grid, view.values, colormap, title=title, ticks=ticks,
             display=request.render.display, levels=[(lv['value'], lv['label']) for lv in levels],
             points=request.query.keypoints, cutoff=view.cutoff,
-            cutoff_label='cut-off %.2f: %s' % (calibration.cutoff, calibration.headline()),
+            cutoff_label=calibration.headline(),
             regions=[shape.vertices for shape in request.query.key_regions],
             negative_regions=[shape.vertices for shape in request.query.negative_regions],
             slide_mpp=scale.slide_mpp if scale else None, caption=caption(data.provenance))

@@ -33,7 +33,8 @@ from .overlay import DISPLAYS
 HEATMAP_RADIUS_CELLS = 0.7071
 """A heatmap point's glow reaches its own cell's corners (half the diagonal), no farther: enough
 for neighbouring hit cells to merge, too little to paint the glass beyond a tissue edge."""
-CLUSTER_FILL_ALPHA = 0.5
+CLUSTER_FILL_ALPHA = 0.3
+"""Cluster fills are translucent: the tissue under them stays readable."""
 MIN_CONTOUR_CELLS = 9
 """Contours need a grid of at least 3 x 3 cells and this many cells with a value."""
 CHOROPLETH_BANDS = 10
@@ -180,8 +181,11 @@ def build_annotation(grid: TileGrid, result: SimilarityMap, colour: RGB | None,
     }
 
 
-def cluster_name(cluster: int) -> str:
-    return 'Cluster %d' % cluster
+def cluster_name(cluster: int, share: float | None = None) -> str:
+    """"Cluster 2", or with its share of the tissue "Cluster 2 · 31% of tissue"."""
+    if share is None:
+        return 'Cluster %d' % cluster
+    return 'Cluster %d · %.0f%% of tissue' % (cluster, 100 * share)
 
 
 def merged_rectangles(labels: np.ndarray) -> list[tuple[int, int, int, int, int]]:

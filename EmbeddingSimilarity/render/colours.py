@@ -34,6 +34,10 @@ COLORMAP_NAMES = ('single', *_STOPS)
 FLOOR_ALPHA = 0.5
 """One colour: the opacity at the cut-off, as a share of the full opacity (which is reached at
 the best match); below the cut-off, and on glass, nothing is coloured."""
+MAP_START = 0.35
+"""Multi-colour maps show the hits with their upper part, from this point of the map up: their
+darkest colours (viridis' and magma's near-black, coolwarm's cold blue) read as dense tissue or
+as "unlike", not as the cut-off's "alike enough"."""
 
 # Okabe & Ito (2008), then Paul Tol's "muted" and "light" schemes: the first 8 colours are
 # distinguishable with every common colour-vision deficiency, the next 17 stay distinct for most
@@ -84,7 +88,7 @@ class Colormap:
     Values below the cut-off ``start`` (display units; 0 without one) and value 0 (glass, no
     hit) are clear. From the cut-off up, ``single`` (one colour) goes from
     :data:`FLOOR_ALPHA` of ``max_alpha`` to ``max_alpha``; the others run through their stops
-    at ``max_alpha``.
+    from :data:`MAP_START` up at ``max_alpha``.
     """
 
     name: str
@@ -120,14 +124,17 @@ class Colormap:
         where = self.position(values, start)
         floor = float(start) if np.isfinite(start) else 0.0
         coloured = (values > 0) & (values >= floor - 1e-6)
-        alpha = (FLOOR_ALPHA + (1 - FLOOR_ALPHA) * where) if self.fades else np.ones_like(where)
-        return self.rgb(where), np.where(coloured, alpha * max_alpha, 0.0).astype(np.float32)
+        if self.fades:
+            alpha, rgb = FLOOR_ALPHA + (1 - FLOOR_ALPHA) * where, self.rgb(where)
+        else:
+            alpha, rgb = np.ones_like(where), self.rgb(MAP_START + (1 - MAP_START) * where)
+        return rgb, np.where(coloured, alpha * max_alpha, 0.0).astype(np.float32)
 
     def annotation_range(self, max_alpha: float, start: float = 0.0
                          ) -> tuple[list[float], list[str]]:
         """``rangeValues`` and ``colorRange`` for a griddata element of display values in
         [0, 1]: clear at 0, the cut-off colour at ``start``, the full colour at 1."""
-        start = round(float(start), 4) if np.isfinite(start) and start > 0 else 0.0
+        start = float(np.floor(start * 1e4) / 1e4) if np.isfinite(start) and start > 0 else 0.0
         steps = 2 if self.fades else 10
         above = [round(start + (1 - start) * i / steps, 4) for i in range(steps + 1)]
         positions = [0.0] + [p for p in above if p > 0]

@@ -20,7 +20,8 @@ def contour_levels(values: np.ndarray, valid: np.ndarray,
     """(display value, label) of the contour lines: the calibrated cut-off, then the 90th and
     99th percentiles of the tissue cells' display values where they lie above it, ascending,
     duplicates dropped."""
-    levels = [(round(float(cutoff), 4), 'cut-off')] if np.isfinite(cutoff) else []
+    # the cut-off rounded down, so the line still encloses the hit at exactly the cut-off
+    levels = [(floor4(cutoff), 'cut-off')] if np.isfinite(cutoff) else []
     shown = values[valid]
     for q in CONTOUR_QUANTILES:
         if shown.size:
@@ -33,6 +34,11 @@ def contour_levels(values: np.ndarray, valid: np.ndarray,
                 and all(abs(value - v) > 0.01 for v, _ in kept)):
             kept.append((value, label))
     return kept
+
+
+def floor4(value: float) -> float:
+    """``value`` rounded down to 4 decimals (the precision annotations carry)."""
+    return float(np.floor(float(value) * 1e4) / 1e4)
 
 
 def _score_at(result: SimilarityMap, value: float) -> float:
@@ -53,8 +59,9 @@ def scale_legend(result: SimilarityMap, scorer: str = 'prototype'
     the cut-off (the hits)."""
     score = 'probability' if scorer == 'linear' else 'cosine'
     if result.scaling == 'quantile':
-        title = ('Similarity: percentile rank among tissue cells; coloured from the cut-off '
-                 '(the hits) up, clear below it and at %s <= %g' % (score, result.threshold))
+        title = ('Similarity: percentile rank among tissue cells; coloured only from the '
+                 'cut-off (the hits) up' + (', and clear at %s <= %g' % (score, result.threshold)
+                                            if result.threshold > 0 else ''))
         return title, [(0.0, '0'), (0.5, '50th'), (0.9, '90th'), (1.0, '100th')]
     title = ('Probability of being like the key shapes (logistic regression)'
              if scorer == 'linear' else 'Cosine similarity to the key point(s)')

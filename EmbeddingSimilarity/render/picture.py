@@ -187,7 +187,8 @@ def similarity_picture(thumb: np.ndarray, grid: TileGrid, values: np.ndarray,
 
 def _cutoff_legend(draw, x0: float, y: float, width: float, font, label: str) -> float:
     """The cut-off's line on the bar explained under it; the next free ``y``."""
-    for line in _wrap(draw, 'Thick line: ' + label + '; no colour below it', font, width):
+    text = ('Thick line on the bar: the cut-off; no colour below it. Cyan outline: ' + label)
+    for line in _wrap(draw, text, font, width):
         _put(draw, (x0, y), line, font, (90, 0, 90))
         y += font.size + 4
     return y + font.size // 2

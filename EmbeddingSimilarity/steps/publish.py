@@ -54,9 +54,12 @@ def caption(provenance: Provenance) -> str:
 
 
 def publish(request: Request, outcome: Any, girder: GirderLink | None, progress: Progress,
-            draw: Callable[[np.ndarray], np.ndarray], tool: str = TOOL_ATTRIBUTE) -> None:
+            draw: Callable[[np.ndarray], np.ndarray], tool: str = TOOL_ATTRIBUTE,
+            picture_always: bool = False) -> None:
     """Post ``outcome.annotation``, write the ``.anot`` and the picture ``draw(thumbnail)``;
-    a Girder error is raised once the files are written."""
+    a Girder error is raised once the files are written. ``picture_always``: the picture is
+    written even when the annotation is posted (the cluster map's legend, its shares and
+    areas, is only in the picture)."""
     girder_error = _post(request, outcome, girder, progress, tool)
     outputs = request.outputs
     posted = bool(outcome.annotation_id)
@@ -67,8 +70,8 @@ def publish(request: Request, outcome: Any, girder: GirderLink | None, progress:
         body = '[]' if posted else to_json(outcome.annotation)
         write_bytes(outputs.output_annotation, body)
         outcome.files.append(outputs.output_annotation)
-    if writes_copy(request, posted, 'the viewer shows the map on the slide',
-                   outputs.output_overlay):
+    if writes_copy(request, posted and not picture_always,
+                   'the viewer shows the map on the slide', outputs.output_overlay):
         progress.start('overlay', comment='drawing the PNG picture')
         thumb = thumbnail(outcome.source,
                           *overlay_size(outcome.data.grid, request.render.picture_size))
