@@ -141,10 +141,12 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 
 
 def cutoff_rule(similarity: np.ndarray, key_cells: list[tuple[int, int]],
-                baseline: dict[str, float] | None) -> tuple[float, str]:
+                baseline: dict[str, float] | None, floor: float = float('-inf')
+                ) -> tuple[float, str]:
     """The cut-off (score units) and which term set it: the largest of Otsu outside the key
     cells, the random-pair baseline's 95th percentile (``baseline``; None where the score is
-    no plain cosine) and the median tissue score. NaN when the scores are all equal."""
+    no plain cosine), the median tissue score and ``floor`` (the user's --threshold, below
+    which nothing is shown). NaN when the scores are all equal."""
     valid = np.isfinite(similarity)
     scores = similarity[valid].astype(np.float64)
     if scores.size < 2 or float(scores.min()) == float(scores.max()):
@@ -158,13 +160,15 @@ def cutoff_rule(similarity: np.ndarray, key_cells: list[tuple[int, int]],
         terms.append((split, 'Otsu outside the key cells'))
     if baseline and baseline.get('p95') is not None:
         terms.append((float(baseline['p95']), 'unrelated-tissue baseline (random pairs, p95)'))
+    if np.isfinite(floor) and floor > float(scores.min()):
+        terms.append((float(floor), 'the --threshold'))
     return max(terms)
 
 
 def calibrate(similarity: np.ndarray, embeddings: np.ndarray, grid: TileGrid,
               mpp: float | None, seed: int = 0, key_cells: list[tuple[int, int]] = (),
-              plain_cosine: bool = False, baseline_cells: np.ndarray | None = None
-              ) -> Calibration:
+              plain_cosine: bool = False, baseline_cells: np.ndarray | None = None,
+              floor: float = float('-inf')) -> Calibration:
     """The cut-off, the hits and their numbers. ``plain_cosine``: the scores are cosines to
     image cells, comparable with the random-pair baseline (which then floors the cut-off);
     ``baseline_cells``: the cells the baseline draws from (default: those with a score)."""
@@ -172,7 +176,8 @@ def calibrate(similarity: np.ndarray, embeddings: np.ndarray, grid: TileGrid,
     scores = similarity[valid].astype(np.float64)
     baseline = random_pair_baseline(
         embeddings, valid if baseline_cells is None else baseline_cells & valid, seed)
-    cutoff, rule = cutoff_rule(similarity, list(key_cells), baseline if plain_cosine else None)
+    cutoff, rule = cutoff_rule(similarity, list(key_cells), baseline if plain_cosine else None,
+                               floor)
     hits = valid & (similarity >= cutoff) if np.isfinite(cutoff) else np.zeros_like(valid)
     regions = label(hits)[1]
     cell_px = grid.stride_base ** 2

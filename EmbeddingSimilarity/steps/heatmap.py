@@ -36,7 +36,8 @@ def calibrate_map(query: QueryOptions, data: EmbeddingGrid, result: SimilarityMa
     return calibrate(result.similarity, data.embeddings, data.grid,
                      scale.slide_mpp if scale else None, query.seed,
                      key_cells=result.keypoint_cells, plain_cosine=plain_cosine(query),
-                     baseline_cells=data.embedded)
+                     baseline_cells=data.embedded,
+                     floor=query.threshold if query.threshold > 0 else float('-inf'))
 
 
 def what_is_asked(query: QueryOptions, name: str) -> str:
