@@ -51,7 +51,9 @@ def test_annotations_become_key_shapes_and_hits_are_posted_in_place(
     assert query['keyRegions'] == ['800,1300,1250,1250,1300,1700,1000,1800,780,1650',
                                    '750,2250,300,200']
     assert query['keypoints'] == [] and query['negativeKeypoints'] == [[1800.0, 600.0]]
-    elements = hits['annotation']['elements']
+    elements = [e for e in hits['annotation']['elements'] if e['type'] == 'polyline']
+    assert [e['type'] for e in heatmap['annotation']['elements']] == ['griddata']
+    assert len(hits['annotation']['elements']) == len(elements) + 3  # the colour key
     values = dict(line.split(' = ') for line in returned.read_text().splitlines())
     # the numbers are in the layer names HistomicsUI lists, one heatmap and one hits per model
     assert hits['annotation']['name'] == 'Hits ≥ %.2f · %d region%s · %.0f%% of tissue · Test' % (

@@ -293,3 +293,16 @@ def test_key_regions_are_outlined_positive_in_black_negative_in_magenta():
     picture = similarity_picture(thumb, grid, values, colormap, title='t', ticks=[(0, '0')],
                                  regions=[square], negative_regions=[other])
     assert picture.shape[1] > thumb.shape[1]  # the legend beside it names them
+
+
+def test_heatmap_colour_stops_start_at_the_faintest_heap():
+    """geojs colours a heatmap by the intensity its points heap up on a pixel, which is less
+    than a hit cell's value: the cut-off's colour starts at the faintest intensity, the best
+    match's at 1 (stops at the cells' values left the hits nearly clear in HistomicsUI)."""
+    grid, values = _grid_and_values()
+    doc = build_annotation(grid, _result(values, 'quantile', cutoff=0.6), (255, 255, 0), 'x', {})
+    heat = doc['elements'][0]
+    assert heat['rangeValues'][:2] == [0.0, 0.01] and heat['rangeValues'][-1] == 1.0
+    assert heat['colorRange'][0].endswith(', 0)') and heat['colorRange'][1] == \
+        'rgba(255, 255, 0, %g)' % (0.7 * FLOOR_ALPHA)
+    assert heat['radius'] <= grid.stride_base * 2 ** 0.5 / 2 + 1e-6  # to its cell's corners

@@ -42,9 +42,8 @@ def test_outputs_are_written_with_consistent_shapes(sample_run):
     assert data.meta['scale']['source'] == 'mpp'
     with open(request.outputs.output_annotation) as handle:
         annotation = json.load(handle)
-    element, *key = annotation['elements']
-    assert [e['type'] for e in key] == ['rectangle'] * 3  # the colour key beside the slide
-    assert all(e['center'][0] > grid.image_width for e in key)
+    # the heatmap alone: HistomicsUI draws a heatmap only in an annotation without shapes
+    element, = annotation['elements']
     assert len(element['values']) == grid.rows * grid.cols
     assert element['gridWidth'] == grid.cols
     overlay = Image.open(request.outputs.output_overlay)

@@ -19,7 +19,7 @@ from ..render.picture import similarity_picture
 from ..steps import progressive
 from ..steps.embed import Outcome, compute_embeddings
 from ..steps.exemplars import exemplar_shapes
-from ..steps.heatmap import calibrate_map, heatmap_document
+from ..steps.heatmap import calibrate_map, heatmap_document, key_elements
 from ..steps.progressive import Previewer
 from ..steps.publish import caption, publish, publish_hits
 from ..steps.request import Request
@@ -57,7 +57,8 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
     attributes = dict(query_attributes(request.query, data, __version__),
                       calibration=calibration.attributes())
     outcome.annotation = heatmap_document(request, data, result, calibration, colormap)
-    publish_hits(request, outcome, girder, attributes)
+    publish_hits(request, outcome, girder, attributes,
+                 key_elements(request.query, data, result, calibration, colormap))
     title, ticks = scale_legend(result, request.query.scorer)
     view = shown(result, calibration)
     levels = outcome.annotation['attributes'][TOOL_ATTRIBUTE].get('contourLevels', [])

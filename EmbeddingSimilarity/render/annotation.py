@@ -3,11 +3,12 @@
 The similarity map is one ``griddata`` element shown as a heatmap (smooth), a choropleth (one
 cell per grid cell) or a contour (levels at the cut-off and quantiles), coloured by a
 :class:`~.colours.Colormap` from the calibrated cut-off up (``SimilarityMap.cutoff``, computed
-once by :mod:`..query.calibration`; nothing here computes a cut-off of its own), plus a colour
-key: small labelled swatches beside the slide, one group each, which HistomicsUI's annotation
-panel lists with their colour. The cluster map is one categorical ``griddata`` choropleth plus one
-element group per cluster (rectangles covering its cells, merged where they touch), which
-HistomicsUI's annotation panel lists and toggles. The PNG pictures are in :mod:`.overlay`.
+once by :mod:`..query.calibration`; nothing here computes a cut-off of its own). The colour
+key (:func:`.legend.colour_key`) travels with the hits: HistomicsUI draws a heatmap only in an
+annotation that holds nothing else. The cluster map is one categorical ``griddata``
+choropleth plus one element group per cluster (rectangles covering its cells, merged where
+they touch), which HistomicsUI's annotation panel lists and toggles. The PNG pictures are in
+:mod:`.overlay`.
 
 The annotation satisfies what a real large_image server demands beyond its JSON schema:
 ``origin``, ``dx`` and ``dy`` are always present (the server answers 500 without them), colours
@@ -26,8 +27,8 @@ from .. import CLUSTER_TOOL_ATTRIBUTE, TOOL_ATTRIBUTE
 from ..errors import InputError
 from ..query.similarity import SimilarityMap
 from ..slide.tiling import TileGrid
-from .colours import RGB, Colormap, hex_text, parse_colormap, rgba_text
-from .legend import HEATMAP_MAX_ALPHA, colour_key, contour_levels
+from .colours import RGB, Colormap, heatmap_positions, hex_text, parse_colormap, rgba_text
+from .legend import HEATMAP_MAX_ALPHA, contour_levels
 from .overlay import DISPLAYS
 
 HEATMAP_RADIUS_CELLS = 0.7071
@@ -89,6 +90,8 @@ def griddata_element(grid: TileGrid, values: np.ndarray, colour: RGB | None = No
         element['maxColor'] = element['colorRange'][-1]
         return element
     positions, colours = colormap.annotation_range(HEATMAP_MAX_ALPHA, cutoff)
+    if display == 'heatmap':
+        positions = heatmap_positions(positions, cutoff)
     element['rangeValues'] = positions
     element['colorRange'] = colours
     if display == 'heatmap':
@@ -139,10 +142,10 @@ def contour_lines(grid: TileGrid, values: np.ndarray, levels: list[tuple[float, 
 def build_annotation(grid: TileGrid, result: SimilarityMap, colour: RGB | None,
                      name: str, attributes: dict[str, Any], *,
                      colormap: Colormap | None = None, display: str = 'heatmap',
-                     levels: list[tuple[float, str]] | None = None,
-                     scorer: str = 'prototype') -> dict:
+                     levels: list[tuple[float, str]] | None = None) -> dict:
     """The annotation document (what ``POST /annotation`` and a ``.anot`` file take), coloured
-    from ``result.cutoff`` up, with the colour key beside the slide."""
+    from ``result.cutoff`` up. It holds no other element with a heatmap: HistomicsUI draws a
+    heatmap only in an annotation without geojson shapes (the colour key goes with the hits)."""
     similarity = result.similarity[result.valid]
     colormap = colormap or parse_colormap('single', colour)
     if display == 'contour' and levels is None:
@@ -176,8 +179,7 @@ def build_annotation(grid: TileGrid, result: SimilarityMap, colour: RGB | None,
                      *(value_bands(grid, result.values, colormap, result.cutoff)
                        if display == 'choropleth' else []),
                      *(contour_lines(grid, result.values, levels or [], colormap)
-                       if display == 'contour' else []),
-                     *colour_key(grid, result, colormap, scorer)],
+                       if display == 'contour' else [])],
     }
 
 

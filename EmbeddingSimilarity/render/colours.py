@@ -34,6 +34,8 @@ COLORMAP_NAMES = ('single', *_STOPS)
 FLOOR_ALPHA = 0.5
 """One colour: the opacity at the cut-off, as a share of the full opacity (which is reached at
 the best match); below the cut-off, and on glass, nothing is coloured."""
+HEATMAP_FIRST_STOP = 0.01
+"""The heaped-up intensity at which a geojs heatmap starts showing the cut-off's colour."""
 MAP_START = 0.35
 """Multi-colour maps show the hits with their upper part, from this point of the map up: their
 darkest colours (viridis' and magma's near-black, coolwarm's cold blue) read as dense tissue or
@@ -142,6 +144,20 @@ class Colormap:
         alpha[0] = 0.0
         return positions, [rgba_text(tuple(np.rint(c)), a) for c, a in zip(rgb, alpha,
                                                                            strict=True)]
+
+
+def heatmap_positions(positions: list[float], cutoff: float) -> list[float]:
+    """The colour stops of a geojs heatmap, which colours by the intensity its points heap up
+    on a pixel, not by a cell's value: only hit cells carry a value, so the cut-off's colour
+    starts at the faintest intensity (:data:`HEATMAP_FIRST_STOP`) and the stops above it are
+    spread up to 1. (Stops at the cells' own values left the hits mostly clear in HistomicsUI:
+    a pixel heaps up less than its cell's value.)"""
+    start = float(cutoff) if np.isfinite(cutoff) and cutoff > 0 else 0.0
+    if start <= 0:
+        return positions
+    spread = [HEATMAP_FIRST_STOP + (1 - HEATMAP_FIRST_STOP) * (p - start) / max(1 - start, 1e-6)
+              for p in positions[1:]]
+    return [positions[0], *[round(float(np.clip(p, HEATMAP_FIRST_STOP, 1)), 4) for p in spread]]
 
 
 def _split_colour_list(text: str) -> list[str]:

@@ -15,7 +15,7 @@ from ..query.options import QueryOptions
 from ..query.similarity import SimilarityMap
 from ..render.annotation import build_annotation
 from ..render.colours import Colormap
-from ..render.legend import contour_levels
+from ..render.legend import colour_key, contour_levels
 
 DEFAULT_NAME = 'Embedding similarity'
 
@@ -78,8 +78,15 @@ def heatmap_document(request: Any, data: EmbeddingGrid, result: SimilarityMap,
     annotation = build_annotation(
         data.grid, view, None, layer_names(query, data, request.render.annotation_name,
                                            calibration)[0],
-        attributes, colormap=colormap, display=display, levels=levels, scorer=query.scorer)
+        attributes, colormap=colormap, display=display, levels=levels)
     annotation['description'] = ' '.join(
         part for part in (note, query_description(query, result), calibration.description())
         if part)
     return annotation
+
+
+def key_elements(query: QueryOptions, data: EmbeddingGrid, result: SimilarityMap,
+                 calibration: Calibration, colormap: Colormap) -> list[dict]:
+    """The heatmap's colour key (labelled swatches beside the slide), which goes into the hits
+    annotation: HistomicsUI draws a heatmap only in an annotation that holds nothing else."""
+    return colour_key(data.grid, shown(result, calibration), colormap, query.scorer)

@@ -104,10 +104,11 @@ def _post(request: Request, outcome: Any, girder: GirderLink | None, progress: P
 
 
 def publish_hits(request: Request, outcome: Any, girder: GirderLink | None,
-                 attributes: dict) -> None:
+                 attributes: dict, key: list[dict] | None = None) -> None:
     """The hit polygons: posted as a second annotation (named after the heatmap, updated in
     place) and written to ``--output-hits``; the simple outputs to the return parameter file.
-    A Girder error here is logged: the heatmap's own post reports the connection."""
+    A Girder error here is logged: the heatmap's own post reports the connection. ``key``:
+    the heatmap's colour key, shown with the hits."""
     calibration, data = outcome.calibration, outcome.data
     scale = data.provenance.scale
     name = '%s · %s' % (calibration.headline(), data.provenance.model.name)
@@ -115,6 +116,7 @@ def publish_hits(request: Request, outcome: Any, girder: GirderLink | None,
                                  name, calibration.description(),
                                  {HITS_TOOL_ATTRIBUTE: dict(attributes)},
                                  outcome.similarity.similarity)
+    hits['elements'].extend(key or [])
     posted = None
     if girder is not None and girder.session is not None and request.girder.image_id:
         try:
