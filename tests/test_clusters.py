@@ -139,6 +139,7 @@ def test_cluster_annotation_has_a_choropleth_and_a_group_per_cluster(grid_data):
     colours = cluster_colours(result.k)
     doc = build_cluster_annotation(grid, result.labels, colours, 'map', {'model': 'm', 'k': 3})
     choropleth, *rectangles = doc['elements']
+    assert all(e['fillColor'].endswith(', 0.3)') for e in rectangles)  # translucent
     assert choropleth['interpretation'] == 'choropleth'
     assert choropleth['values'] == [float(v) for v in result.labels.ravel()]
     assert len(choropleth['colorRange']) == len(choropleth['rangeValues']) == result.k + 1
@@ -227,7 +228,9 @@ def test_the_cli_writes_table_annotation_and_picture_and_reuses_the_cache(sample
     doc = json.loads((tmp_path / 'c.anot').read_text())
     assert doc['elements'][0]['interpretation'] == 'choropleth'
     k = doc['attributes'][CLUSTER_TOOL_ATTRIBUTE]['k']
-    assert {e.get('group') for e in doc['elements'][1:]} == {'Cluster %d' % i for i in range(k)}
+    shares = doc['attributes'][CLUSTER_TOOL_ATTRIBUTE]['shares']
+    assert {e.get('group') for e in doc['elements'][1:]} == {
+        'Cluster %d · %.0f%% of tissue' % (i, 100 * shares[i]) for i in range(k)}
     rows = (tmp_path / 'c.csv').read_text().splitlines()
     assert rows[0] == 'x,y,row,col,cluster,distance,tissue_fraction' and len(rows) == 1 + 140
     with Image.open(tmp_path / 'c.png') as image:

@@ -42,7 +42,7 @@ def test_heatmap_is_created_then_updated_in_place(cli, girder_server, gc, slide_
     listed = _annotations(gc, slide_item['_id'])
     assert len(listed) == 1
     annotation = gc.get('annotation/%s' % listed[0]['_id'])
-    element, = annotation['annotation']['elements']
+    element, = annotation['annotation']['elements']  # alone, or HistomicsUI does not draw it
     data = store.load(str(npz))
     grid = data.grid
     assert element['type'] == 'griddata' and element['interpretation'] == 'heatmap'

@@ -51,13 +51,20 @@ def test_annotations_become_key_shapes_and_hits_are_posted_in_place(
     assert query['keyRegions'] == ['800,1300,1250,1250,1300,1700,1000,1800,780,1650',
                                    '750,2250,300,200']
     assert query['keypoints'] == [] and query['negativeKeypoints'] == [[1800.0, 600.0]]
-    assert hits['annotation']['name'] == 'Embedding similarity hits'
-    elements = hits['annotation']['elements']
+    elements = [e for e in hits['annotation']['elements'] if e['type'] == 'polyline']
+    assert [e['type'] for e in heatmap['annotation']['elements']] == ['griddata']
+    assert len(hits['annotation']['elements']) == len(elements) + 3  # the colour key
     values = dict(line.split(' = ') for line in returned.read_text().splitlines())
+    # the numbers are in the layer names HistomicsUI lists, one heatmap and one hits per model
+    assert hits['annotation']['name'] == 'Hits ≥ %.2f · %d region%s · %.0f%% of tissue · Test' % (
+        float(values['suggestedCutoff']), int(values['hitRegions']),
+        '' if values['hitRegions'] == '1' else 's', 100 * float(values['hitTissueShare']))
+    assert heatmap['annotation']['name'] == 'Similar to 2 regions · Test'
     assert len(elements) == int(values['hitRegions']) >= 1
     assert all(e['type'] == 'polyline' and e['closed'] for e in elements)
     assert not hits_file.exists()  # posted: Girder holds it, so no copy is written
-    assert 'Suggested cut-off' in heatmap['annotation']['description']
+    assert 'Cut-off %.4g' % float(values['suggestedCutoff']) in heatmap['annotation'][
+        'description']
 
     # a second click with a point added: both annotations updated in place
     again = _task(cli, girder_server, gc, sample_slide, slide_item, *args, '--keypoints',

@@ -7,19 +7,14 @@ import pytest
 
 from EmbeddingSimilarity.errors import InputError
 from EmbeddingSimilarity.query.similarity import SimilarityMap, scale_values
-from EmbeddingSimilarity.render.annotation import (
-    build_annotation,
-    check_display,
-    contour_levels,
-    griddata_element,
-    scale_legend,
-    suggested_cutoff,
-)
-from EmbeddingSimilarity.render.colours import FADE_IN, parse_colormap
-from EmbeddingSimilarity.render.overlay import overlay_size, tint_similarity
+from EmbeddingSimilarity.render.annotation import build_annotation, check_display, griddata_element
+from EmbeddingSimilarity.render.colours import FLOOR_ALPHA, parse_colormap
+from EmbeddingSimilarity.render.legend import contour_levels, scale_legend
+from EmbeddingSimilarity.render.overlay import _nearest_cells, overlay_size, tint_similarity
 from EmbeddingSimilarity.render.picture import scale_bar_length, similarity_picture
 from EmbeddingSimilarity.slide.source import open_slide, thumbnail
 from EmbeddingSimilarity.slide.tiling import plan_grid
+from EmbeddingSimilarity.slide.tissue import tissue_mask
 
 SAMPLE_MPP = 0.499
 
@@ -29,17 +24,19 @@ def test_named_colour_maps_span_their_stops(name):
     cmap = parse_colormap(name)
     ends = cmap.rgb(np.array([0.0, 1.0]))
     np.testing.assert_allclose(ends, [cmap.stops[0], cmap.stops[-1]])
-    alpha = cmap.alpha(np.array([0.0, FADE_IN / 2, FADE_IN, 1.0]), 0.7)
-    np.testing.assert_allclose(alpha, [0, 0.35, 0.7, 0.7], atol=1e-6)
+    # clear at 0 (glass, no hit) and below the cut-off; full colour from the cut-off up
+    _, alpha = cmap.shade(np.array([0.0, 0.2, 0.3, 1.0]), 0.7, start=0.3)
+    np.testing.assert_allclose(alpha, [0, 0, 0.7, 0.7], atol=1e-6)
 
 
 def test_single_fades_one_colour():
     cmap = parse_colormap('single', (255, 0, 0))
     assert cmap.fades
     np.testing.assert_allclose(cmap.rgb(np.array([0.2, 0.9])), [[255, 0, 0], [255, 0, 0]])
-    positions, colours = cmap.annotation_range(0.7)
-    assert positions == [0.0, 0.5, 1.0]
-    assert colours == ['rgba(255, 0, 0, 0)', 'rgba(255, 0, 0, 0.35)', 'rgba(255, 0, 0, 0.7)']
+    positions, colours = cmap.annotation_range(0.7, start=0.6)
+    assert positions == [0.0, 0.6, 0.8, 1.0]
+    assert colours == ['rgba(255, 0, 0, 0)', 'rgba(255, 0, 0, %g)' % (0.7 * FLOOR_ALPHA),
+                       'rgba(255, 0, 0, 0.525)', 'rgba(255, 0, 0, 0.7)']
 
 
 def test_a_colour_list_is_a_colour_map():
@@ -87,8 +84,10 @@ def test_choropleth_cells_start_at_the_cell_corner():
 def test_contour_levels_and_stepped_element():
     grid, values = _grid_and_values()
     valid = np.ones(values.shape, dtype=bool)
-    levels = contour_levels(values, valid)
+    levels = contour_levels(values, valid, 0.5)
     assert [label for _, label in levels] == ['cut-off', 'q90', 'q99']
+    assert levels[0] == (0.5, 'cut-off')  # the caller's cut-off, not one of render's own
+    assert [label for _, label in contour_levels(values, valid, 0.95)] == ['cut-off', 'q99']
     numbers = [v for v, _ in levels]
     assert numbers == sorted(numbers) and all(0 < v < 1 for v in numbers)
     element = griddata_element(grid, values, colormap=parse_colormap('magma'),
@@ -105,6 +104,7 @@ def test_contour_annotation_carries_iso_lines_per_level():
     doc = build_annotation(grid, _result(values, 'linear'), (255, 255, 0), 'x', {},
                            colormap=parse_colormap('viridis'), display='contour')
     griddata, *lines = doc['elements']
+    lines = [e for e in lines if e['group'].startswith('Contour')]
     levels = doc['attributes']['EmbeddingSimilarity']['contourLevels']
     assert griddata['interpretation'] == 'contour' and lines
     assert {e['group'] for e in lines} == {'Contour %s' % level['label'] for level in levels}
@@ -117,11 +117,6 @@ def test_contour_annotation_carries_iso_lines_per_level():
              for e in lines}
     ordered = [radii['Contour %s' % level['label']] for level in levels]
     assert ordered == sorted(ordered, reverse=True)
-
-
-def test_suggested_cutoff_splits_two_groups():
-    values = np.r_[np.full(50, 0.2), np.full(10, 0.8)].astype(np.float32)
-    assert 0.2 < suggested_cutoff(values) <= 0.8
 
 
 def test_contour_needs_enough_cells_and_display_must_be_known():
@@ -138,10 +133,10 @@ def test_contour_needs_enough_cells_and_display_must_be_known():
         check_display('hexbin', grid, sparse)
 
 
-def _result(values: np.ndarray, scaling: str) -> SimilarityMap:
+def _result(values: np.ndarray, scaling: str, cutoff: float = 0.3) -> SimilarityMap:
     similarity = (values * 0.8).astype(np.float32)
     scaled = scale_values(similarity, 0.1, scaling)
-    return SimilarityMap(similarity, scaled, [(0, 0)], [], 0.1, scaling, 1)
+    return SimilarityMap(similarity, scaled, [(0, 0)], [], 0.1, scaling, 1, cutoff)
 
 
 def test_scale_legend_says_percentile_or_cosine():
@@ -175,6 +170,7 @@ def test_choropleth_is_also_sent_as_value_bands_histomicsui_draws():
     doc = build_annotation(grid, _result(values, 'linear'), (255, 255, 0), 'x', {},
                            colormap=parse_colormap('viridis'), display='choropleth')
     griddata, *bands = doc['elements']
+    bands = [band for band in bands if band['group'].startswith('Band')]
     assert griddata['interpretation'] == 'choropleth'
     painted = np.full(values.shape, -1.0)
     for band in bands:
@@ -248,12 +244,14 @@ def test_displays_differ_as_described(sample_thumb):
     cells = tint_similarity(thumb, grid, values, cmap, 'choropleth').astype(int)
     lines = tint_similarity(thumb, grid, values, cmap, 'contour', [0.5]).astype(int)
     changed = [int((np.abs(x - thumb).sum(axis=2) > 30).sum()) for x in (smooth, cells, lines)]
-    # the choropleth tints exactly the 4 x 4 cells; the heatmap spreads past them
-    sx = grid.image_width / thumb.shape[1]
-    block = (4 * grid.stride_base / sx) ** 2
-    assert abs(changed[1] - block) / block < 0.1
-    assert changed[0] > changed[1]
-    dark_line = np.rint(cmap.rgb(np.array([0.5]))[0] * 0.6)
+    # the choropleth and the heatmap tint exactly the tissue of the 4 x 4 cells (no glow past
+    # them, none on the glass between); the heatmap shades within them
+    rows, cols = _nearest_cells(grid, thumb.shape[1], thumb.shape[0])
+    block = float((values[rows[:, None], cols[None, :]] > 0).sum())
+    tissue = float(((values[rows[:, None], cols[None, :]] > 0) & tissue_mask(thumb)).sum())
+    assert tissue < block and abs(changed[1] - tissue) / tissue < 0.02
+    assert abs(changed[0] - changed[1]) / block < 0.02
+    dark_line = np.rint(cmap.shade(np.array([0.5]), 1.0)[0][0] * 0.6)  # the level's colour
     assert (np.abs(lines - dark_line).max(axis=2) == 0).sum() > 100
 
 
@@ -295,3 +293,16 @@ def test_key_regions_are_outlined_positive_in_black_negative_in_magenta():
     picture = similarity_picture(thumb, grid, values, colormap, title='t', ticks=[(0, '0')],
                                  regions=[square], negative_regions=[other])
     assert picture.shape[1] > thumb.shape[1]  # the legend beside it names them
+
+
+def test_heatmap_colour_stops_start_at_the_faintest_heap():
+    """geojs colours a heatmap by the intensity its points heap up on a pixel, which is less
+    than a hit cell's value: the cut-off's colour starts at the faintest intensity, the best
+    match's at 1 (stops at the cells' values left the hits nearly clear in HistomicsUI)."""
+    grid, values = _grid_and_values()
+    doc = build_annotation(grid, _result(values, 'quantile', cutoff=0.6), (255, 255, 0), 'x', {})
+    heat = doc['elements'][0]
+    assert heat['rangeValues'][:2] == [0.0, 0.01] and heat['rangeValues'][-1] == 1.0
+    assert heat['colorRange'][0].endswith(', 0)') and heat['colorRange'][1] == \
+        'rgba(255, 255, 0, %g)' % (0.7 * FLOOR_ALPHA)
+    assert heat['radius'] <= grid.stride_base * 2 ** 0.5 / 2 + 1e-6  # to its cell's corners

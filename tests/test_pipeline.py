@@ -42,6 +42,7 @@ def test_outputs_are_written_with_consistent_shapes(sample_run):
     assert data.meta['scale']['source'] == 'mpp'
     with open(request.outputs.output_annotation) as handle:
         annotation = json.load(handle)
+    # the heatmap alone: HistomicsUI draws a heatmap only in an annotation without shapes
     element, = annotation['elements']
     assert len(element['values']) == grid.rows * grid.cols
     assert element['gridWidth'] == grid.cols

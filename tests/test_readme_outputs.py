@@ -87,28 +87,38 @@ def test_the_comparison_sees_a_changed_value_name_or_row():
     assert _equal(_values('a,1.0\nb,2.0', 'x.csv'), _values('a,1.0', 'x.csv'))
 
 
-@pytest.fixture(scope='module')
-def outputs(tmp_path_factory, sample_slide):
-    """Run the README's commands once (they share nothing but the slide)."""
-    folder = tmp_path_factory.mktemp('readme')
+COMMANDS = {
+    'similarity': ['EmbeddingSimilarity', '--keypoints', '1000,1500', '--output-dir',
+                   'similarity'],
+    'regions': ['EmbeddingSimilarity', '--keypoints', REGION, '--negative-keypoints',
+                '600,2100,240,360', '--scorer', 'linear', '--output-dir', 'regions',
+                '--output-hits', 'regions/hits.anot', '--returnparameterfile',
+                'regions/results.txt'],
+    'clusters': ['EmbeddingClusters', '--clusters', '4', '--output-dir', 'clusters'],
+    'collection': ['CollectionSimilarity', '--keypoints', '1000,1500',
+                   '--collection', 'archive', '--top-k', '20', '--output-results',
+                   'collection/matches.csv'],
+}
+GOLDEN_FILES = {
+    'similarity/cmu_small_region.similarity.anot': 'similarity.anot',
+    'regions/cmu_small_region.similarity.anot': 'regions.anot',
+    'regions/hits.anot': 'regions.hits.anot',
+    'regions/results.txt': 'regions.results.txt',
+    'clusters/cmu_small_region.clusters.anot': 'clusters.anot',
+    'clusters/cmu_small_region.clusters.csv': 'clusters.csv',
+    'collection/matches.csv': 'collection.csv',
+}
+"""Each README output and its golden file (``tools/regenerate.py --golden`` copies them)."""
+
+
+def run_readme_commands(folder, sample_slide: str) -> None:
+    """Run the README's commands in ``folder`` (they share nothing but the slide)."""
     archive = folder / 'archive'
     archive.mkdir()
     shutil.copy(sample_slide, archive / 'other.svs')
     (folder / 'data').mkdir()  # the collection search caches the query image beside it
     sample_slide = shutil.copy(sample_slide, folder / 'data' / 'cmu_small_region.svs')
-    commands = {
-        'similarity': ['EmbeddingSimilarity', '--keypoints', '1000,1500', '--output-dir',
-                       'similarity'],
-        'regions': ['EmbeddingSimilarity', '--keypoints', REGION, '--negative-keypoints',
-                    '600,2100,240,360', '--scorer', 'linear', '--output-dir', 'regions',
-                    '--output-hits', 'regions/hits.anot', '--returnparameterfile',
-                    'regions/results.txt'],
-        'clusters': ['EmbeddingClusters', '--clusters', '4', '--output-dir', 'clusters'],
-        'collection': ['CollectionSimilarity', '--keypoints', '1000,1500',
-                       '--collection', 'archive', '--top-k', '20', '--output-results',
-                       'collection/matches.csv'],
-    }
-    for name, (cli, *args) in commands.items():
+    for name, (cli, *args) in COMMANDS.items():
         (folder / name).mkdir()
         # the Slicer CLI entry script of each CLI, as DSA runs it
         result = subprocess.run([sys.executable, os.path.join(REPO, cli, cli + '.py'),
@@ -116,6 +126,13 @@ def outputs(tmp_path_factory, sample_slide):
                                 cwd=str(folder), capture_output=True,
                                 text=True, timeout=900, check=False)
         assert result.returncode == 0, (name, result.stderr[-2000:])
+
+
+@pytest.fixture(scope='module')
+def outputs(tmp_path_factory, sample_slide):
+    """Run the README's commands once."""
+    folder = tmp_path_factory.mktemp('readme')
+    run_readme_commands(folder, sample_slide)
     return folder
 
 

@@ -146,14 +146,22 @@ def test_cut_off_hits_and_simple_outputs(cli, tmp_path, sample_slide, test_grid,
     regions, share = int(values['hitRegions']), float(values['hitTissueShare'])
     assert regions >= 1 and 0 < share < 1
     doc = json.loads(hits.read_text())
-    assert len(doc['elements']) == regions
-    assert all(e['type'] == 'polyline' and e['closed'] for e in doc['elements'])
+    polygons = [e for e in doc['elements'] if e['type'] == 'polyline']
+    assert len(polygons) == regions and all(e['closed'] for e in polygons)
     heatmap = json.loads((tmp_path / 'map.anot').read_text())
     calibration = heatmap['attributes']['EmbeddingSimilarity']['calibration']
     assert calibration['suggestedCutoff'] == pytest.approx(float(values['suggestedCutoff']))
     assert set(calibration['quantiles']) >= {'0.05', '0.5', '0.95'}
     assert -1 <= calibration['randomPairBaseline']['mean'] <= 1
-    assert 'Suggested cut-off' in heatmap['description']
+    assert 'Cut-off %.4g' % float(values['suggestedCutoff']) in heatmap['description']
+    assert doc['name'].startswith('Hits ≥ %.2f · %d region' % (float(values['suggestedCutoff']),
+                                                              regions))
+    polygons = [e for e in doc['elements'] if e['type'] == 'polyline']
+    assert {e['group'] for e in polygons} == {doc['name'].rsplit(' · ', 1)[0]}
+    assert [e['type'] for e in heatmap['elements']] == ['griddata']  # drawn only alone
+    key = [e for e in doc['elements'] if e['group'].startswith('Colour ≥')]
+    assert len(key) == 3 and key[0]['group'].startswith(
+        'Colour ≥ %.2f probability: cut-off' % float(values['suggestedCutoff']))
     assert [r['valid'] for r in _validate(girder_env_python, str(hits))] == [True]
 
 
@@ -179,4 +187,5 @@ def test_the_readme_region_query_runs(cli, tmp_path):
     assert [s.kind for s in shapes] == ['polygon', 'rectangle']
     values = dict(line.split(' = ') for line in (out / 'results.txt').read_text().splitlines())
     hits = json.loads((out / 'hits.anot').read_text())
-    assert len(hits['elements']) == int(values['hitRegions']) >= 1
+    assert len([e for e in hits['elements'] if e['type'] == 'polyline']) == int(
+        values['hitRegions']) >= 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -269,7 +270,7 @@ def test_cluster_map_names_its_groups_by_prompt(clip_hub, sample_slide, tmp_path
     groups = annotation['attributes']['EmbeddingClusters']['groups']
     assert len(groups) == 3
     for i, group in enumerate(groups):
-        assert group.startswith('Cluster %d: ' % i) and '(margin +' in group
+        assert re.match(r'Cluster %d · \d+%% of tissue: ' % i, group) and '(margin +' in group
         assert group.split(': ', 1)[1].rsplit(' (', 1)[0] in ('tumour', 'stroma',
                                                                'adipose tissue')
     named = {element.get('group') for element in annotation['elements']} - {None}

@@ -58,12 +58,14 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
         write_table(request.outputs.output_table, data.grid, clusters, data.tissue_fraction)
         outcome.files.append(request.outputs.output_table)
     labels = _labels(request, data, clusters)
-    names = ['%s: %s (margin %+.3f)' % (cluster_name(i), prompt, margin)
-             for i, (prompt, _, margin) in enumerate(labels)] or None
     colours = cluster_colours(clusters.k)
     scale = data.provenance.scale
     slide_mpp = scale.slide_mpp if scale else None
     stats = cluster_stats(clusters, data.grid, slide_mpp)
+    shares = {s.cluster: s.share for s in stats}
+    names = ([cluster_name(i, shares.get(i, 0.0)) for i in range(clusters.k)] if not labels else
+             ['%s: %s (margin %+.3f)' % (cluster_name(i, shares.get(i, 0.0)), prompt, margin)
+              for i, (prompt, _, margin) in enumerate(labels)])
     outcome.annotation = build_cluster_annotation(
         data.grid, clusters.labels, colours, request.render.annotation_name,
         _attributes(request, outcome, clusters, stats), names=names)
@@ -84,7 +86,8 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
                     'next, share of tissue' % clusters.k
         return cluster_picture(thumb, data.grid, clusters.labels, colours, entries, title=title,
                                slide_mpp=slide_mpp, caption=caption(data.provenance))
-    publish(request, outcome, girder, progress, draw, tool=CLUSTER_TOOL_ATTRIBUTE)
+    publish(request, outcome, girder, progress, draw, tool=CLUSTER_TOOL_ATTRIBUTE,
+            picture_always=True)
     return outcome
 
 

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import logging
 
-from .. import __version__
-from ..cache.interop import source_note
+from .. import TOOL_ATTRIBUTE, __version__
 from ..girder.session import GirderLink
 from ..progress import NullProgress, Progress
-from ..query.calibration import calibrate
-from ..query.cells import query_attributes, query_description, score
-from ..render.annotation import build_annotation, check_display, contour_levels, scale_legend
+from ..query.calibration import shown
+from ..query.cells import query_attributes, score
+from ..render.annotation import check_display
+from ..render.legend import scale_legend
 from ..render.picture import similarity_picture
 from ..steps import progressive
 from ..steps.embed import Outcome, compute_embeddings
 from ..steps.exemplars import exemplar_shapes
+from ..steps.heatmap import calibrate_map, heatmap_document, key_elements
 from ..steps.progressive import Previewer
 from ..steps.publish import caption, publish, publish_hits
 from ..steps.request import Request
@@ -51,26 +52,23 @@ def run(request: Request, progress: Progress | None = None) -> Outcome:
     data = outcome.data
     result = outcome.similarity = score(request.query, data, request.tiling.tissue_threshold)
     check_display(request.render.display, data.grid, result.valid)
-    levels = (contour_levels(result.values, result.valid) if request.render.display == 'contour'
-              else [])
     scale = data.provenance.scale
-    calibration = outcome.calibration = calibrate(
-        result.similarity, data.embeddings, data.grid, scale.slide_mpp if scale else None,
-        request.query.seed)
+    calibration = outcome.calibration = calibrate_map(request.query, data, result)
     attributes = dict(query_attributes(request.query, data, __version__),
                       calibration=calibration.attributes())
-    outcome.annotation = build_annotation(
-        data.grid, result, None, request.render.annotation_name, attributes, colormap=colormap,
-        display=request.render.display, levels=levels)
-    outcome.annotation['description'] = ' '.join(filter(None, (
-        query_description(request.query, result), calibration.description(), source_note(data))))
-    publish_hits(request, outcome, girder, attributes)
+    outcome.annotation = heatmap_document(request, data, result, calibration, colormap)
+    publish_hits(request, outcome, girder, attributes,
+                 key_elements(request.query, data, result, calibration, colormap))
     title, ticks = scale_legend(result, request.query.scorer)
+    view = shown(result, calibration)
+    levels = outcome.annotation['attributes'][TOOL_ATTRIBUTE].get('contourLevels', [])
 
     def draw(thumb):
         return similarity_picture(
-            thumb, data.grid, result.values, colormap, title=title, ticks=ticks,
-            display=request.render.display, levels=levels, points=request.query.keypoints,
+            thumb, data.grid, view.values, colormap, title=title, ticks=ticks,
+            display=request.render.display, levels=[(lv['value'], lv['label']) for lv in levels],
+            points=request.query.keypoints, cutoff=view.cutoff,
+            cutoff_label=calibration.headline(),
             regions=[shape.vertices for shape in request.query.key_regions],
             negative_regions=[shape.vertices for shape in request.query.negative_regions],
             slide_mpp=scale.slide_mpp if scale else None, caption=caption(data.provenance))

@@ -6,7 +6,10 @@ The outline of a region is the 0.5 level (contourpy's marching squares) of the h
 twice per cell and axis, at a quarter cell from its centre: it runs along the cell borders and
 cuts each corner diagonally by a quarter cell (the smoothing), so a lone cell is an octagon of
 7/8 its area and a staircase becomes a smooth edge. Collinear vertices are then dropped (the
-simplification), and the points are kept inside the image.
+simplification). The first and last cell of each axis may stick out of the image: their column
+(row) is squeezed onto the image by a monotone piecewise-linear map of each axis, which keeps
+every ring simple (clipping the points instead folded rings over themselves: a ring then drew
+straight lines across the tissue).
 """
 
 from __future__ import annotations
@@ -49,15 +52,34 @@ def hit_outlines(grid: TileGrid, hits: np.ndarray, first: tuple[int, int] = (0, 
     ys = oy - 0.75 * step + np.arange(z.shape[0]) * step / 2
     generator = contourpy.contour_generator(xs, ys, z, name='serial', fill_type='OuterOffset')
     polygons, offsets = generator.filled(0.5, 2.0)
-    limit = np.array([grid.image_width, grid.image_height], dtype=np.float64)
     out = []
-    for points, offset in zip(polygons, offsets, strict=True):
-        rings = [_simplify(np.clip(points[a:b], 0, limit))
+    for raw, offset in zip(polygons, offsets, strict=True):
+        points = np.stack([_squeeze(raw[:, 0], grid.origin[0], step, grid.cols,
+                                    grid.image_width),
+                           _squeeze(raw[:, 1], grid.origin[1], step, grid.rows,
+                                    grid.image_height)], axis=1)
+        rings = [_simplify(points[a:b])
                  for a, b in zip(offset[:-1], offset[1:], strict=True)]
         rings = [ring for ring in rings if len(ring) >= 3]
         if rings:
             out.append((rings[0], rings[1:]))
     return out
+
+
+def _squeeze(values: np.ndarray, origin: float, step: float, cells: int,
+             size: float) -> np.ndarray:
+    """Coordinates along one axis with the grid's outer borders mapped onto [0, size]: the
+    identity between a quarter cell inside the image's edges, linear beyond; monotone, so
+    rings stay simple."""
+    low, high = origin - step / 2, origin + (cells - 0.5) * step
+    inside_low, inside_high = max(low, 0.0), min(high, float(size))
+    near_low, near_high = inside_low + step / 4, inside_high - step / 4
+    if near_low >= near_high:  # an image smaller than half a cell: nothing to keep straight
+        return np.clip(values, 0.0, size)
+    knots = [low - step, low, near_low, near_high, high, high + step]
+    mapped = [inside_low - step, inside_low, near_low, near_high, inside_high,
+              inside_high + step]
+    return np.interp(values, knots, mapped)
 
 
 def _coordinates(ring: np.ndarray) -> list[list[float]]:
@@ -79,7 +101,7 @@ def _regions(grid: TileGrid, hits: np.ndarray, scores: np.ndarray | None):
 
 
 def hit_elements(grid: TileGrid, hits: np.ndarray, mpp: float | None,
-                 scores: np.ndarray | None = None) -> list[dict]:
+                 scores: np.ndarray | None = None, group: str = 'Hits') -> list[dict]:
     """One closed polyline per hit region, largest first, labelled with its area; its ``user``
     record holds the area, the cell count and (given ``scores``) their mean score and mean
     percentile among the tissue cells."""
@@ -90,7 +112,7 @@ def hit_elements(grid: TileGrid, hits: np.ndarray, mpp: float | None,
         size = ('%.4g mm²' % (area * mpp ** 2 / 1e6)) if mpp else '%.0f px²' % area
         element = {'type': 'polyline', 'closed': True, 'points': _coordinates(outer),
                    'lineColor': HIT_COLOUR, 'lineWidth': 2, 'fillColor': HIT_FILL,
-                   'group': 'Embedding hits', 'label': {'value': 'hit %d (%s)' % (index, size)},
+                   'group': group, 'label': {'value': 'hit %d (%s)' % (index, size)},
                    'user': dict(stats, areaPixels=round(area, 1))}
         if holes:
             element['holes'] = [_coordinates(hole) for hole in holes]
@@ -106,7 +128,8 @@ def _area(ring: np.ndarray) -> float:
 def build_hits_annotation(grid: TileGrid, hits: np.ndarray, mpp: float | None, name: str,
                           description: str, attributes: dict,
                           scores: np.ndarray | None = None) -> dict:
-    """The hits annotation (named after the heatmap)."""
-    return {'name': '%s hits' % name, 'description': description,
+    """The hits annotation, ``name`` (the cut-off, regions and share) also naming its
+    elements' group, so HistomicsUI's panel shows the numbers."""
+    return {'name': name, 'description': description,
             'attributes': dict(attributes), 'display': {'visible': True},
-            'elements': hit_elements(grid, hits, mpp, scores)}
+            'elements': hit_elements(grid, hits, mpp, scores, name.rsplit(' · ', 1)[0])}

@@ -36,6 +36,10 @@ class SimilarityMap:
     threshold: float
     scaling: str
     aggregation: int
+    cutoff: float = float('nan')
+    """The calibrated cut-off in display units (NaN until :func:`.calibration.shown` sets it)."""
+    cutoff_score: float = float('nan')
+    """The same cut-off in score units."""
 
     @property
     def valid(self) -> np.ndarray:
@@ -213,6 +217,23 @@ def scale_values(similarity: np.ndarray, threshold: float, scaling: str) -> np.n
         raise InputError('unknown scaling %r; use one of %s' % (scaling, ', '.join(SCALINGS)))
     out[valid] = np.clip(scaled, 0.0, 1.0)
     return out
+
+
+def display_value(similarity: np.ndarray, threshold: float, scaling: str, score: float) -> float:
+    """The display value :func:`scale_values` gives a cell scoring ``score`` (by the same
+    ranking or line), so a cell is at or above ``score`` exactly when its display value is at
+    or above this one; NaN for a NaN score."""
+    values = similarity[np.isfinite(similarity)]
+    if not np.isfinite(score) or not values.size:
+        return float('nan')
+    if scaling == 'linear':
+        top = float(values.max())
+        span = top - threshold
+        shown = (score - threshold) / span if span > 1e-9 else float(score >= top)
+    else:
+        shown = float(np.searchsorted(np.sort(values), score, side='left')
+                      / max(len(values) - 1, 1))
+    return float(np.clip(shown, 0.0, 1.0))
 
 
 def check_options(threshold: float, aggregation: int, scaling: str) -> None:

@@ -1,10 +1,14 @@
 """What is drawn: the similarity map and the cluster map as large_image annotations.
 
 The similarity map is one ``griddata`` element shown as a heatmap (smooth), a choropleth (one
-cell per grid cell) or a contour (levels at the suggested cut-off and quantiles), coloured by a
-:class:`~.colours.Colormap`. The cluster map is one categorical ``griddata`` choropleth plus one
-element group per cluster (rectangles covering its cells, merged where they touch), which
-HistomicsUI's annotation panel lists and toggles. The PNG pictures are in :mod:`.overlay`.
+cell per grid cell) or a contour (levels at the cut-off and quantiles), coloured by a
+:class:`~.colours.Colormap` from the calibrated cut-off up (``SimilarityMap.cutoff``, computed
+once by :mod:`..query.calibration`; nothing here computes a cut-off of its own). The colour
+key (:func:`.legend.colour_key`) travels with the hits: HistomicsUI draws a heatmap only in an
+annotation that holds nothing else. The cluster map is one categorical ``griddata``
+choropleth plus one element group per cluster (rectangles covering its cells, merged where
+they touch), which HistomicsUI's annotation panel lists and toggles. The PNG pictures are in
+:mod:`.overlay`.
 
 The annotation satisfies what a real large_image server demands beyond its JSON schema:
 ``origin``, ``dx`` and ``dy`` are always present (the server answers 500 without them), colours
@@ -21,18 +25,19 @@ import numpy as np
 
 from .. import CLUSTER_TOOL_ATTRIBUTE, TOOL_ATTRIBUTE
 from ..errors import InputError
-from ..query.calibration import otsu
 from ..query.similarity import SimilarityMap
 from ..slide.tiling import TileGrid
-from .colours import RGB, Colormap, hex_text, parse_colormap, rgba_text
+from .colours import RGB, Colormap, heatmap_positions, hex_text, parse_colormap, rgba_text
+from .legend import HEATMAP_MAX_ALPHA, contour_levels
 from .overlay import DISPLAYS
 
-HEATMAP_RADIUS_CELLS = 1.0
-HEATMAP_MAX_ALPHA = 0.7
-CLUSTER_FILL_ALPHA = 0.5
+HEATMAP_RADIUS_CELLS = 0.7071
+"""A heatmap point's glow reaches its own cell's corners (half the diagonal), no farther: enough
+for neighbouring hit cells to merge, too little to paint the glass beyond a tissue edge."""
+CLUSTER_FILL_ALPHA = 0.3
+"""Cluster fills are translucent: the tissue under them stays readable."""
 MIN_CONTOUR_CELLS = 9
 """Contours need a grid of at least 3 x 3 cells and this many cells with a value."""
-CONTOUR_QUANTILES = (0.9, 0.99)
 CHOROPLETH_BANDS = 10
 
 
@@ -49,54 +54,16 @@ def check_display(display: str, grid: TileGrid, valid: np.ndarray) -> None:
                              % (MIN_CONTOUR_CELLS, grid.rows, grid.cols, count))
 
 
-def suggested_cutoff(values: np.ndarray) -> float:
-    """Otsu's threshold of the non-zero display values: the split that best separates the
-    matching cells from the rest (0.5 when there is nothing to split)."""
-    cutoff = otsu(values[values > 0], bins=64, value_range=(0.0, 1.0))
-    return 0.5 if np.isnan(cutoff) else cutoff
-
-
-def contour_levels(values: np.ndarray, valid: np.ndarray) -> list[tuple[float, str]]:
-    """(display value, label) of the contour lines: the suggested cut-off, then the 90th and
-    99th percentiles of the tissue cells' display values, ascending, duplicates dropped."""
-    levels = [(round(suggested_cutoff(values[valid]), 4), 'cut-off')]
-    shown = values[valid]
-    for q in CONTOUR_QUANTILES:
-        if shown.size:
-            levels.append((round(float(np.quantile(shown, q)), 4), 'q%d' % round(q * 100)))
-    levels.sort()
-    kept: list[tuple[float, str]] = []
-    for value, label in levels:
-        if 0 < value < 1 and all(abs(value - v) > 0.01 for v, _ in kept):
-            kept.append((value, label))
-    return kept
-
-
-def scale_legend(result: SimilarityMap, scorer: str = 'prototype'
-                 ) -> tuple[str, list[tuple[float, str]]]:
-    """What the display values mean: a colour-bar title and (value, label) ticks. The score is
-    a cosine for the prototype scorer and a probability for the linear one."""
-    score = 'probability' if scorer == 'linear' else 'cosine'
-    if result.scaling == 'quantile':
-        title = ('Similarity: percentile rank among tissue cells (clear at %s <= %g)'
-                 % (score, result.threshold))
-        return title, [(0.0, '0'), (0.5, '50th'), (0.9, '90th'), (1.0, '100th')]
-    similarity = result.similarity[result.valid]
-    top = float(similarity.max()) if similarity.size else 1.0
-    title = ('Probability of being like the key shapes (logistic regression)'
-             if scorer == 'linear' else 'Cosine similarity to the key point(s)')
-    return title, [(v, '%.2f' % (result.threshold + v * (top - result.threshold)))
-                   for v in (0.0, 0.25, 0.5, 0.75, 1.0)]
-
-
 def griddata_element(grid: TileGrid, values: np.ndarray, colour: RGB | None = None, *,
                      colormap: Colormap | None = None, display: str = 'heatmap',
-                     levels: list[tuple[float, str]] | None = None) -> dict:
+                     levels: list[tuple[float, str]] | None = None,
+                     cutoff: float = 0.0) -> dict:
     """One ``griddata`` element of display values in [0, 1].
 
     heatmap and contour grid points are the cell centres; a choropleth's ``origin`` is the
     corner of cell (0, 0) (large_image draws choropleth cells from the origin), each cell one
     stride wide. A contour is stepped: bands between the ``levels``, clear below the first.
+    Colour starts at the ``cutoff`` (display units); 0 (glass, no hit) is clear.
     """
     colormap = colormap or parse_colormap('single', colour or (255, 255, 0))
     ox, oy = grid.origin
@@ -113,15 +80,18 @@ def griddata_element(grid: TileGrid, values: np.ndarray, colour: RGB | None = No
         'normalizeRange': False,
     }
     if display == 'contour':
-        bounds = [v for v, _ in (levels or [])] or [0.5]
+        start = float(cutoff) if np.isfinite(cutoff) else 0.0
+        bounds = [v for v, _ in (levels or [])] or [start or 0.5]
         element['rangeValues'] = [*bounds, 1.0]
         element['colorRange'] = [rgba_text(tuple(np.rint(c)), HEATMAP_MAX_ALPHA)
-                                 for c in colormap.rgb(np.array(bounds))]
+                                 for c in colormap.shade(np.array(bounds), 1.0, start)[0]]
         element['stepped'] = True
         element['minColor'] = rgba_text((0, 0, 0), 0)
         element['maxColor'] = element['colorRange'][-1]
         return element
-    positions, colours = colormap.annotation_range(HEATMAP_MAX_ALPHA)
+    positions, colours = colormap.annotation_range(HEATMAP_MAX_ALPHA, cutoff)
+    if display == 'heatmap':
+        positions = heatmap_positions(positions, cutoff)
     element['rangeValues'] = positions
     element['colorRange'] = colours
     if display == 'heatmap':
@@ -146,8 +116,10 @@ def contour_lines(grid: TileGrid, values: np.ndarray, levels: list[tuple[float, 
         x=ox + np.arange(grid.cols) * step, y=oy + np.arange(grid.rows) * step,
         z=np.nan_to_num(values.astype(np.float64)), line_type='Separate')
     elements = []
+    start = levels[0][0]
     for value, label in levels:
-        colour = tuple(int(c) for c in np.rint(colormap.rgb(np.array([value]))[0]))
+        colour = tuple(int(c) for c in np.rint(colormap.shade(np.array([value]), 1.0,
+                                                               start)[0][0]))
         for line in generator.lines(value):
             closed = len(line) > 3 and bool(np.allclose(line[0], line[-1]))
             points = np.round(line[:-1] if closed else line, 1)
@@ -162,6 +134,7 @@ def contour_lines(grid: TileGrid, values: np.ndarray, levels: list[tuple[float, 
                 'fillColor': rgba_text(colour, 0),
                 'group': 'Contour %s' % label,
                 'label': {'value': '%s %.2f' % (label, value)},
+                'user': {'level': value},
             })
     return elements
 
@@ -170,11 +143,13 @@ def build_annotation(grid: TileGrid, result: SimilarityMap, colour: RGB | None,
                      name: str, attributes: dict[str, Any], *,
                      colormap: Colormap | None = None, display: str = 'heatmap',
                      levels: list[tuple[float, str]] | None = None) -> dict:
-    """The annotation document (what ``POST /annotation`` and a ``.anot`` file take)."""
+    """The annotation document (what ``POST /annotation`` and a ``.anot`` file take), coloured
+    from ``result.cutoff`` up. It holds no other element with a heatmap: HistomicsUI draws a
+    heatmap only in an annotation without geojson shapes (the colour key goes with the hits)."""
     similarity = result.similarity[result.valid]
     colormap = colormap or parse_colormap('single', colour)
     if display == 'contour' and levels is None:
-        levels = contour_levels(result.values, result.valid)
+        levels = contour_levels(result.values, result.valid, result.cutoff)
     description = ('Cosine similarity of %d cells to %d key point(s); %s scaling from %g.'
                    % (int(result.valid.sum()), len(result.keypoint_cells), result.scaling,
                       result.threshold))
@@ -188,24 +163,31 @@ def build_annotation(grid: TileGrid, result: SimilarityMap, colour: RGB | None,
                                   negativeKeypointCells=[list(c) for c in result.negative_cells],
                                   similarityRange=[float(similarity.min()), float(similarity.max())]
                                   if similarity.size else None)}
+    if np.isfinite(result.cutoff):
+        attrs[TOOL_ATTRIBUTE]['displayCutoff'] = round(float(result.cutoff), 6)
     if levels:
         attrs[TOOL_ATTRIBUTE]['contourLevels'] = [{'value': v, 'label': t} for v, t in levels]
+    heat = griddata_element(grid, result.values, colour, colormap=colormap, display=display,
+                            levels=levels, cutoff=result.cutoff)
+    heat['group'] = 'Similarity map'
     return {
         'name': name or 'Embedding similarity',
         'description': description,
         'display': {'visible': True},
         'attributes': attrs,
-        'elements': [griddata_element(grid, result.values, colour, colormap=colormap,
-                                      display=display, levels=levels),
-                     *(value_bands(grid, result.values, colormap)
+        'elements': [heat,
+                     *(value_bands(grid, result.values, colormap, result.cutoff)
                        if display == 'choropleth' else []),
                      *(contour_lines(grid, result.values, levels or [], colormap)
                        if display == 'contour' else [])],
     }
 
 
-def cluster_name(cluster: int) -> str:
-    return 'Cluster %d' % cluster
+def cluster_name(cluster: int, share: float | None = None) -> str:
+    """"Cluster 2", or with its share of the tissue "Cluster 2 · 31% of tissue"."""
+    if share is None:
+        return 'Cluster %d' % cluster
+    return 'Cluster %d · %.0f%% of tissue' % (cluster, 100 * share)
 
 
 def merged_rectangles(labels: np.ndarray) -> list[tuple[int, int, int, int, int]]:
@@ -258,15 +240,17 @@ def region_rectangles(grid: TileGrid, labels: np.ndarray, colours: list[RGB],
     return elements
 
 
-def value_bands(grid: TileGrid, values: np.ndarray, colormap: Colormap) -> list[dict]:
+def value_bands(grid: TileGrid, values: np.ndarray, colormap: Colormap,
+                cutoff: float = 0.0) -> list[dict]:
     """A choropleth the HistomicsUI of large_image 1.35 draws: its web client ignores griddata
     ``choropleth`` (it draws heatmap and contour only), so the cells are also sent as
     rectangles in :data:`CHOROPLETH_BANDS` value bands, each band a group. Value 0 stays clear."""
     bands = np.minimum((values * CHOROPLETH_BANDS).astype(int), CHOROPLETH_BANDS - 1)
     bands = np.where(values > 0, bands, -1)
     middles = (np.arange(CHOROPLETH_BANDS) + 0.5) / CHOROPLETH_BANDS
-    colours = [tuple(int(c) for c in np.rint(rgb)) for rgb in colormap.rgb(middles)]
-    alphas = [float(a) for a in colormap.alpha(middles, HEATMAP_MAX_ALPHA)]
+    rgbs, shades = colormap.shade(middles, HEATMAP_MAX_ALPHA, cutoff)
+    colours = [tuple(int(c) for c in np.rint(rgb)) for rgb in rgbs]
+    alphas = [float(a) if a > 0 else HEATMAP_MAX_ALPHA / 2 for a in shades]
     names = ['Band %.1f-%.1f' % (i / CHOROPLETH_BANDS, (i + 1) / CHOROPLETH_BANDS)
              for i in range(CHOROPLETH_BANDS)]
     return region_rectangles(grid, bands, colours, alphas, names)

@@ -31,9 +31,15 @@ _STOPS = {
                  '#f7ac8e', '#ee8468', '#d65244', '#b40426'),
 }
 COLORMAP_NAMES = ('single', *_STOPS)
-FADE_IN = 0.1
-"""Multi-colour maps fade in over the lowest tenth of the scale, so glass and cells at or below
-the threshold (value 0) stay clear and the tissue under them visible."""
+FLOOR_ALPHA = 0.5
+"""One colour: the opacity at the cut-off, as a share of the full opacity (which is reached at
+the best match); below the cut-off, and on glass, nothing is coloured."""
+HEATMAP_FIRST_STOP = 0.01
+"""The heaped-up intensity at which a geojs heatmap starts showing the cut-off's colour."""
+MAP_START = 0.35
+"""Multi-colour maps show the hits with their upper part, from this point of the map up: their
+darkest colours (viridis' and magma's near-black, coolwarm's cold blue) read as dense tissue or
+as "unlike", not as the cut-off's "alike enough"."""
 
 # Okabe & Ito (2008), then Paul Tol's "muted" and "light" schemes: the first 8 colours are
 # distinguishable with every common colour-vision deficiency, the next 17 stay distinct for most
@@ -81,8 +87,10 @@ def hex_text(rgb: RGB) -> str:
 class Colormap:
     """Display values in [0, 1] -> colour and opacity.
 
-    ``single`` (one colour) fades from transparent at 0 to ``max_alpha`` at 1, as the original
-    heatmap did. The others colour by value and fade in over :data:`FADE_IN`.
+    Values below the cut-off ``start`` (display units; 0 without one) and value 0 (glass, no
+    hit) are clear. From the cut-off up, ``single`` (one colour) goes from
+    :data:`FLOOR_ALPHA` of ``max_alpha`` to ``max_alpha``; the others run through their stops
+    from :data:`MAP_START` up at ``max_alpha``.
     """
 
     name: str
@@ -104,23 +112,52 @@ class Colormap:
         frac = (where - low)[..., None]
         return stops[low] * (1 - frac) + stops[low + 1] * frac
 
-    def alpha(self, values: np.ndarray, max_alpha: float) -> np.ndarray:
-        values = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float32)), 0.0, 1.0)
-        if self.fades:
-            return values * max_alpha
-        return np.clip(values / FADE_IN, 0.0, 1.0) * max_alpha
+    def position(self, values: np.ndarray, start: float = 0.0) -> np.ndarray:
+        """Where each value lies on the colour scale: 0 at the cut-off ``start``, 1 at 1."""
+        start = float(start) if np.isfinite(start) else 0.0
+        values = np.nan_to_num(np.asarray(values, dtype=np.float32))
+        return np.clip((values - start) / max(1.0 - start, 1e-6), 0.0, 1.0)
 
-    def annotation_range(self, max_alpha: float) -> tuple[list[float], list[str]]:
-        """``rangeValues`` and ``colorRange`` for a griddata element of values in [0, 1]."""
+    def shade(self, values: np.ndarray, max_alpha: float, start: float = 0.0
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """``(rgb, alpha)`` of display ``values``: clear below ``start`` and at 0, coloured
+        from the cut-off up."""
+        values = np.nan_to_num(np.asarray(values, dtype=np.float32))
+        where = self.position(values, start)
+        floor = float(start) if np.isfinite(start) else 0.0
+        coloured = (values > 0) & (values >= floor - 1e-6)
         if self.fades:
-            positions = [0.0, 0.5, 1.0]
+            alpha, rgb = FLOOR_ALPHA + (1 - FLOOR_ALPHA) * where, self.rgb(where)
         else:
-            positions = [0.0, FADE_IN] + [round(FADE_IN + (1 - FADE_IN) * i / 10, 4)
-                                          for i in range(1, 11)]
-        rgb = self.rgb(np.array(positions))
-        alpha = self.alpha(np.array(positions), max_alpha)
+            alpha, rgb = np.ones_like(where), self.rgb(MAP_START + (1 - MAP_START) * where)
+        return rgb, np.where(coloured, alpha * max_alpha, 0.0).astype(np.float32)
+
+    def annotation_range(self, max_alpha: float, start: float = 0.0
+                         ) -> tuple[list[float], list[str]]:
+        """``rangeValues`` and ``colorRange`` for a griddata element of display values in
+        [0, 1]: clear at 0, the cut-off colour at ``start``, the full colour at 1."""
+        start = float(np.floor(start * 1e4) / 1e4) if np.isfinite(start) and start > 0 else 0.0
+        steps = 2 if self.fades else 10
+        above = [round(start + (1 - start) * i / steps, 4) for i in range(steps + 1)]
+        positions = [0.0] + [p for p in above if p > 0]
+        rgb, alpha = self.shade(np.array(positions), max_alpha, start)
+        alpha[0] = 0.0
         return positions, [rgba_text(tuple(np.rint(c)), a) for c, a in zip(rgb, alpha,
                                                                            strict=True)]
+
+
+def heatmap_positions(positions: list[float], cutoff: float) -> list[float]:
+    """The colour stops of a geojs heatmap, which colours by the intensity its points heap up
+    on a pixel, not by a cell's value: only hit cells carry a value, so the cut-off's colour
+    starts at the faintest intensity (:data:`HEATMAP_FIRST_STOP`) and the stops above it are
+    spread up to 1. (Stops at the cells' own values left the hits mostly clear in HistomicsUI:
+    a pixel heaps up less than its cell's value.)"""
+    start = float(cutoff) if np.isfinite(cutoff) and cutoff > 0 else 0.0
+    if start <= 0:
+        return positions
+    spread = [HEATMAP_FIRST_STOP + (1 - HEATMAP_FIRST_STOP) * (p - start) / max(1 - start, 1e-6)
+              for p in positions[1:]]
+    return [positions[0], *[round(float(np.clip(p, HEATMAP_FIRST_STOP, 1)), 4) for p in spread]]
 
 
 def _split_colour_list(text: str) -> list[str]:

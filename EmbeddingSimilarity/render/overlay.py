@@ -12,13 +12,16 @@ import numpy as np
 
 from ..atomic import write_bytes
 from ..slide.tiling import TileGrid, fit_size
+from ..slide.tissue import tissue_mask
 from .colours import RGB, Colormap
 
 OVERLAY_MAX_SIDE = 1024
 OVERLAY_MAX_ALPHA = 0.7
-CLUSTER_ALPHA = 0.55
+CLUSTER_ALPHA = 0.45
 DISPLAYS = ('heatmap', 'choropleth', 'contour')
 KEY_REGION_INK, NEGATIVE_REGION_INK = (0, 0, 0), (200, 0, 200)
+HIT_INK = (0, 170, 190)
+"""The hits' outline (the viewer draws the hit polygons in cyan)."""
 
 
 def overlay_size(grid: TileGrid, max_side: int = OVERLAY_MAX_SIDE) -> tuple[int, int]:
@@ -130,26 +133,35 @@ def tint_similarity(thumb: np.ndarray, grid: TileGrid, values: np.ndarray, color
                     display: str = 'heatmap', levels: Sequence[float] = (),
                     points: Sequence[tuple[float, float]] = (),
                     regions: Sequence[Sequence[tuple[float, float]]] = (),
-                    negative_regions: Sequence[Sequence[tuple[float, float]]] = ()
-                    ) -> np.ndarray:
+                    negative_regions: Sequence[Sequence[tuple[float, float]]] = (),
+                    cutoff: float = 0.0) -> np.ndarray:
     """The thumbnail under the similarity values as ``display`` shows them.
 
-    heatmap: smooth (bilinear between cell centres); choropleth: each cell's own value;
-    contour: iso-lines at ``levels`` over a light smooth tint. Key points are ringed, key
+    Only tissue pixels whose nearest cell has a value (a hit: ``values`` are 0 below the
+    ``cutoff`` and on glass) are coloured, so the coloured area is the hit cells' tissue;
+    with a cut-off, the hit cells are outlined in :data:`HIT_INK`. heatmap: smooth (bilinear
+    between cell centres, never below the cut-off inside a hit cell); choropleth: each cell's
+    own value; contour: iso-lines at ``levels`` over a light tint. Key points are ringed, key
     regions outlined (negative ones in magenta).
     """
     th, tw = thumb.shape[:2]
-    if display == 'choropleth':
-        rows, cols = _nearest_cells(grid, tw, th)
-        field = values[rows[:, None], cols[None, :]].astype(np.float32)
-    else:
-        field = _smooth(grid, values, tw, th)
+    start = float(cutoff) if np.isfinite(cutoff) else 0.0
+    rows, cols = _nearest_cells(grid, tw, th)
+    field = values[rows[:, None], cols[None, :]].astype(np.float32)
+    coloured = field > 0
+    if display != 'choropleth':
+        field = np.where(coloured, np.maximum(_smooth(grid, values, tw, th), start), 0.0)
     max_alpha = OVERLAY_MAX_ALPHA / 2 if display == 'contour' else OVERLAY_MAX_ALPHA
-    out = _blend(thumb, colormap.rgb(field), colormap.alpha(field, max_alpha))
+    rgb, alpha = colormap.shade(field, max_alpha, start)
+    out = _blend(thumb, rgb, alpha * tissue_mask(thumb))
+    if start > 0:  # the hits' outline: the border of the cells at or above the cut-off
+        out[_iso_lines(coloured.astype(np.float32), 0.5)] = HIT_INK
     if display == 'contour':
         for level in levels:
+            if level <= start + 1e-3:
+                continue  # the cut-off's line is the hits' outline, drawn below
             line = _iso_lines(field, level)
-            colour = colormap.rgb(np.array([max(level, 0.5)]))[0]
+            colour = colormap.shade(np.array([max(level, 1e-3)]), 1.0, start)[0][0]
             out[line] = np.rint(colour * 0.6).astype(np.uint8)  # darker than the tint
     _ring_points(out, grid, points)
     _outline_regions(out, grid, regions, KEY_REGION_INK)
@@ -159,13 +171,15 @@ def tint_similarity(thumb: np.ndarray, grid: TileGrid, values: np.ndarray, color
 
 def tint_clusters(thumb: np.ndarray, grid: TileGrid, labels: np.ndarray,
                   colours: Sequence[RGB]) -> np.ndarray:
-    """Each thumbnail pixel in its nearest cell's cluster colour, cluster borders in dark grey."""
+    """Each tissue pixel of the thumbnail in its nearest cell's cluster colour (glass stays
+    clear), cluster borders in dark grey."""
     th, tw = thumb.shape[:2]
     rows, cols = _nearest_cells(grid, tw, th)
     field = labels[rows[:, None], cols[None, :]]
     palette = np.array(list(colours) + [(0, 0, 0)], dtype=np.float32)
     rgb = palette[np.where(field >= 0, field, len(colours))]
-    out = _blend(thumb, rgb, np.where(field >= 0, CLUSTER_ALPHA, 0.0).astype(np.float32))
+    out = _blend(thumb, rgb, np.where((field >= 0) & tissue_mask(thumb), CLUSTER_ALPHA,
+                                      0.0).astype(np.float32))
     border = np.zeros(field.shape, dtype=bool)
     border[:-1] |= field[:-1] != field[1:]
     border[:, :-1] |= field[:, :-1] != field[:, 1:]

@@ -133,8 +133,10 @@ def similarity_picture(thumb: np.ndarray, grid: TileGrid, values: np.ndarray,
                        points: Sequence[tuple[float, float]] = (),
                        regions: Sequence[Sequence[tuple[float, float]]] = (),
                        negative_regions: Sequence[Sequence[tuple[float, float]]] = (),
-                       slide_mpp: float | None = None, caption: str = '') -> np.ndarray:
-    """The heatmap picture with a colour bar.
+                       slide_mpp: float | None = None, caption: str = '',
+                       cutoff: float = 0.0, cutoff_label: str = '') -> np.ndarray:
+    """The heatmap picture with a colour bar, coloured (map and bar) from ``cutoff`` (display
+    units) up; the bar marks the cut-off with ``cutoff_label`` (its score and the hits).
 
     ``ticks``: (display value, label) pairs along the bar (what the scale means: percentile or
     cosine). ``levels``: (display value, label) of the contour levels, marked across the bar
@@ -142,7 +144,8 @@ def similarity_picture(thumb: np.ndarray, grid: TileGrid, values: np.ndarray,
     key shapes' vertices (base pixels), outlined and named in the legend.
     """
     tinted = tint_similarity(thumb, grid, values, colormap, display,
-                             [v for v, _ in levels], points, regions, negative_regions)
+                             [v for v, _ in levels], points, regions, negative_regions, cutoff)
+    levels = [(v, t) for v, t in levels if t != 'cut-off' or not cutoff_label]
 
     def panel(draw, x0, y0, width, height, font):
         y = y0
@@ -151,8 +154,7 @@ def similarity_picture(thumb: np.ndarray, grid: TileGrid, values: np.ndarray,
             y += font.size + 4
         bar_top, bar_height, bar_width = y + font.size // 2 + 4, int(min(height * 0.6, 320)), 22
         shown = np.linspace(1.0, 0.0, bar_height)
-        rgb = colormap.rgb(shown)
-        alpha = colormap.alpha(shown, OVERLAY_MAX_ALPHA)
+        rgb, alpha = colormap.shade(shown, OVERLAY_MAX_ALPHA, cutoff)
         # the bar as the colours look on glass (white), so faded values read as faded
         strip = rgb * alpha[:, None] + 255.0 * (1 - alpha[:, None])
         for i, colour in enumerate(np.rint(strip).astype(int)):
@@ -174,10 +176,22 @@ def similarity_picture(thumb: np.ndarray, grid: TileGrid, values: np.ndarray,
             draw.line((x0 - 4, ty, x0 + bar_width + 4, ty), fill=(0, 0, 0), width=2)
             _put(draw, (column, ty - font.size / 2 - 1), '%s %.2f' % (label, value), font,
                  (90, 0, 90))
-        _key_shapes_legend(draw, x0, bar_top + bar_height + font.size, font, points, regions,
-                           negative_regions)
+        y = bar_top + bar_height + font.size
+        if cutoff_label and np.isfinite(cutoff):
+            draw.line((x0 - 4, at(cutoff), x0 + bar_width + 4, at(cutoff)), fill=_INK, width=3)
+            y = _cutoff_legend(draw, x0, y, width, font, cutoff_label)
+        _key_shapes_legend(draw, x0, y, font, points, regions, negative_regions)
 
     return _compose(tinted, 230, caption, slide_mpp, grid.image_width, panel)
+
+
+def _cutoff_legend(draw, x0: float, y: float, width: float, font, label: str) -> float:
+    """The cut-off's line on the bar explained under it; the next free ``y``."""
+    text = ('Thick line on the bar: the cut-off; no colour below it. Cyan outline: ' + label)
+    for line in _wrap(draw, text, font, width):
+        _put(draw, (x0, y), line, font, (90, 0, 90))
+        y += font.size + 4
+    return y + font.size // 2
 
 
 def _key_shapes_legend(draw, x0: float, y: float, font, points: Sequence, regions: Sequence,

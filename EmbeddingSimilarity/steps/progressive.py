@@ -127,11 +127,10 @@ class Previewer:
         self.count = 0
 
     def __call__(self, data: EmbeddingGrid, todo: np.ndarray) -> None:
-        from .. import __version__
         from ..errors import GirderUnreachable, UserError
         from ..progress import NullProgress
-        from ..query.cells import query_attributes, score
-        from ..render.annotation import build_annotation, contour_levels
+        from ..query.cells import score
+        from .heatmap import calibrate_map, heatmap_document
         from .publish import publish
 
         if self.girder is not None and self.girder.session is None:
@@ -141,14 +140,9 @@ class Previewer:
             output_overlay='')
         try:
             result = preview_map(score(request.query, data, request.tiling.tissue_threshold), todo)
-            levels_ = (contour_levels(result.values, result.valid)
-                       if request.render.display == 'contour' else [])
-            annotation = build_annotation(
-                data.grid, result, None, request.render.annotation_name,
-                query_attributes(request.query, data, __version__), colormap=self.colormap,
-                display=request.render.display, levels=levels_)
-            annotation['description'] = '%s %s' % (preview_note(data, todo),
-                                                    annotation['description'])
+            annotation = heatmap_document(request, data, result,
+                                          calibrate_map(request.query, data, result),
+                                          self.colormap, note=preview_note(data, todo))
             annotation['attributes'][next(iter(annotation['attributes']))]['preview'] = True
             outcome = PreviewOutcome(data=data, annotation=annotation)
             publish(request, outcome, self.girder, NullProgress(), draw=lambda thumb: thumb)

@@ -54,9 +54,12 @@ def caption(provenance: Provenance) -> str:
 
 
 def publish(request: Request, outcome: Any, girder: GirderLink | None, progress: Progress,
-            draw: Callable[[np.ndarray], np.ndarray], tool: str = TOOL_ATTRIBUTE) -> None:
+            draw: Callable[[np.ndarray], np.ndarray], tool: str = TOOL_ATTRIBUTE,
+            picture_always: bool = False) -> None:
     """Post ``outcome.annotation``, write the ``.anot`` and the picture ``draw(thumbnail)``;
-    a Girder error is raised once the files are written."""
+    a Girder error is raised once the files are written. ``picture_always``: the picture is
+    written even when the annotation is posted (the cluster map's legend, its shares and
+    areas, is only in the picture)."""
     girder_error = _post(request, outcome, girder, progress, tool)
     outputs = request.outputs
     posted = bool(outcome.annotation_id)
@@ -67,8 +70,8 @@ def publish(request: Request, outcome: Any, girder: GirderLink | None, progress:
         body = '[]' if posted else to_json(outcome.annotation)
         write_bytes(outputs.output_annotation, body)
         outcome.files.append(outputs.output_annotation)
-    if writes_copy(request, posted, 'the viewer shows the map on the slide',
-                   outputs.output_overlay):
+    if writes_copy(request, posted and not picture_always,
+                   'the viewer shows the map on the slide', outputs.output_overlay):
         progress.start('overlay', comment='drawing the PNG picture')
         thumb = thumbnail(outcome.source,
                           *overlay_size(outcome.data.grid, request.render.picture_size))
@@ -103,16 +106,19 @@ def _post(request: Request, outcome: Any, girder: GirderLink | None, progress: P
 
 
 def publish_hits(request: Request, outcome: Any, girder: GirderLink | None,
-                 attributes: dict) -> None:
+                 attributes: dict, key: list[dict] | None = None) -> None:
     """The hit polygons: posted as a second annotation (named after the heatmap, updated in
     place) and written to ``--output-hits``; the simple outputs to the return parameter file.
-    A Girder error here is logged: the heatmap's own post reports the connection."""
+    A Girder error here is logged: the heatmap's own post reports the connection. ``key``:
+    the heatmap's colour key, shown with the hits."""
     calibration, data = outcome.calibration, outcome.data
     scale = data.provenance.scale
+    name = '%s · %s' % (calibration.headline(), data.provenance.model.name)
     hits = build_hits_annotation(data.grid, calibration.hits, scale.slide_mpp if scale else None,
-                                 request.render.annotation_name, calibration.description(),
+                                 name, calibration.description(),
                                  {HITS_TOOL_ATTRIBUTE: dict(attributes)},
                                  outcome.similarity.similarity)
+    hits['elements'].extend(key or [])
     posted = None
     if girder is not None and girder.session is not None and request.girder.image_id:
         try:
