@@ -1,8 +1,12 @@
-"""Errors that reach the user as one line and a non-zero exit code.
+"""Errors that reach the user as one line (and a line of detail for the administrator) and a
+non-zero exit code.
 
 Everything the user can cause (bad input, a missing model, an unreachable server) raises a
 subclass of :class:`UserError`; the CLI prints ``EmbeddingSimilarity: error: <message>`` and
-exits with the class's code. Anything else is a bug and is reported with a traceback.
+exits with the class's code. The errors a pathologist meets in a job's log (nothing clicked, no
+tissue, a click on glass, a model not on the server) say what to do in their words on that
+line, and give the administrator's detail on the next (:func:`for_admin`). Anything else is a
+bug and is reported with a traceback.
 """
 
 from __future__ import annotations
@@ -10,6 +14,16 @@ from __future__ import annotations
 import errno
 import os
 import re
+
+ADMIN = 'for the administrator: '
+"""How the second line of a two-line message starts: the detail someone running the server
+needs (flags, environment variables), after the line the person at the slide can act on."""
+
+
+def for_admin(what_to_do: str, detail: str) -> str:
+    """A message in two lines: what to do, in the words of the person at the slide; then the
+    administrator's detail (the CLI prints both, so a job log holds both)."""
+    return '%s\n  %s%s' % (what_to_do, ADMIN, detail)
 
 
 class UserError(Exception):
@@ -25,9 +39,23 @@ class InputError(UserError):
 
 
 class ModelUnavailableError(UserError):
-    """Model weights cannot be loaded (not cached offline, gated, or not installed)."""
+    """Model weights cannot be loaded (not cached offline, gated, or not installed).
+
+    The message's first line says what the person at the slide can do (choose another model,
+    or ask the administrator); what the raiser wrote (hub, cache, tokens) follows as the
+    administrator's detail."""
 
     exit_code = 3
+
+    def __init__(self, detail: str) -> None:
+        if ADMIN in detail:  # already two lines (an error unpickled from a Dask worker)
+            super().__init__(detail)
+            return
+        name = re.match(r'model (\S+?)[:\s]', detail)
+        model = 'model %s' % name.group(1) if name else 'this model'
+        super().__init__(for_admin(
+            '%s is not available on this server: choose another model in the panel, or ask '
+            'your administrator to add it to the model cache' % model, detail))
 
 
 class CacheError(UserError):

@@ -3,7 +3,7 @@
 A real Girder 3 + HistomicsUI server registers this task's CLIs from ``docker-entrypoint.sh``
 (``--list_cli`` and each ``<cli> --xml``), the way ``PUT /slicer_cli_web/docker_image`` stores an
 image. Headless chromium, logged in, opens the slide, picks *Analyses -> EmbeddingSimilarity*,
-presses the key-point button and clicks the tissue; HistomicsUI submits (``submiton``) and Slicer
+presses the point button and clicks the tissue; HistomicsUI submits (``autosubmit``) and Slicer
 CLI Web schedules the job for girder_worker. tests/ui/job_runner.py then runs that job's message
 as the worker would (no docker). Screenshots go to ``UI_SCREENSHOT_DIR``.
 """
@@ -22,6 +22,7 @@ import pytest
 from conftest import REPO, running_girder, upload_slide
 from PIL import Image
 from test_histomicsui import PLUGINS, ui_python
+from test_panel import FIRST_SCREEN_MOST, first_screen
 from tiny_clip import CLIP_REPO as TEXT_MODEL
 
 from EmbeddingSimilarity import HITS_TOOL_ATTRIBUTE, TOOL_ATTRIBUTE
@@ -187,6 +188,13 @@ def test_every_listed_cli_opens_its_panel(analyses_server, pathologist, sample_s
                 assert 'Parameter outputs' in panel['groups'], panel
             for param in image_parameters(xmls[name]):
                 assert panel['values'][param] == os.path.basename(sample_slide), panel
+            # the first screen, as HistomicsUI draws it: only the open groups' fields
+            assert 'model' in panel['shown'], panel['shown']
+            assert len(panel['shown']) <= FIRST_SCREEN_MOST[name], panel['shown']
+            # slicer_cli_web adds the open 'Parameter outputs' group (returnparameterfile) for
+            # the values a job reports
+            assert set(panel['shown']) <= {p.findtext('name') for p in first_screen(name)} | {
+                'returnparameterfile'}, panel['shown']
         assert not browser.next('done')['errors']
     finally:
         browser.close()
@@ -208,14 +216,16 @@ def test_two_clicks_and_a_bad_click_through_the_analyses_menu(analyses_server, p
     browser = Browser(config, tmp_path)
     try:
         panel = browser.next('panel')
-        for group in ('IO', 'Similarity', 'Model and Tiling'):
+        for group in ('What to look for', 'Files to keep (optional)', 'For developers'):
             assert group in panel['groups'], panel
         # HistomicsUI fills every image parameter with the open slide's file
         assert panel['values']['inputImageFile'] == panel['values']['inputImageId'] != ''
         before = yellow_pixels(os.path.join(shots, 'analyses_page.png'))
 
         submiton = browser.next('submiton')
-        assert submiton['now'], submiton  # 'Submit job when region is set' is on
+        # 'Submit job when region is set' is on from the start (autosubmit): the user
+        # never opens the drop-down to switch it on
+        assert submiton['atStart'] and submiton['now'], submiton
         outcomes, record = [], []
         for index, (x, y) in enumerate((TISSUE, TISSUE_2, BESIDE)):
             submitted = browser.next('submitted')

@@ -145,6 +145,9 @@ ROWS = [
     ('broken model config', ['{slide}', '--model', 'Test', '--custom-model',
                              'local:{folder}/badmodel'], 3, 'not a readable JSON config'),
     ('click on glass', ['{slide}', '--keypoints', '100,100'], 2, 'is on glass'),
+    ('nothing to look for', ['{slide}', '--keypoints', '-1,-1', '--api-url',
+                             'http://127.0.0.1:9/api/v1', '--girder-token', 't'], 2,
+     'click a point or draw a region on the tissue, or type words, then Submit'),
     ('no tissue', ['{folder}/white.png'], 2, 'found no tissue'),
     ('return file folder', ['{slide}', '--returnparameterfile', '{folder}/no/such/r.txt',
                             '--output-embeddings', '{folder}/never.npz'], 6, 'does not exist'),
@@ -165,6 +168,17 @@ MEMORY = {'EMBEDDING_SIMILARITY_MEMORY_GB': '0.25'}
 def _listing(folder) -> dict[str, str]:
     return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
             for name in sorted(os.listdir(folder)) if (folder / name).is_file()}
+
+
+def error_message(stderr: str) -> str:
+    """The error line and, where there is one, the administrator's detail line after it (the
+    errors a pathologist meets say what to do first; flags and environment variables follow)."""
+    lines = stderr.splitlines()
+    at = next(i for i, line in enumerate(lines) if 'error:' in line)
+    detail = lines[at + 1:at + 2]
+    return '\n'.join(lines[at:at + 1] + [d for d in detail if d.startswith('  for the '
+                                                                       'administrator: ')])
+
 
 
 @pytest.mark.parametrize('name, args, code, words', ROWS,
@@ -188,7 +202,7 @@ def test_bad_input_gives_one_line_and_loses_nothing(cli, cases, sample_slide, tm
     errors = [line for line in result.stderr.splitlines() if 'error:' in line]
     assert len(errors) == 1, result.stderr
     assert errors[0].startswith('EmbeddingSimilarity: error: ')
-    assert words in errors[0], errors[0]
+    assert words in error_message(result.stderr), result.stderr
     assert 'Traceback' not in result.stderr
     # nothing half-written, nothing of the user's lost
     assert sorted(os.listdir(out)) == ['keep.npz']
@@ -418,3 +432,35 @@ def test_a_fine_stride_reads_small_blocks():
     wanted[200:, :] = False  # a strip: planning every block of the grid is slow
     blocks = plan_blocks(grid, wanted)
     assert max(len(b.cells) for b in blocks) * 224 * 224 * 3 <= 256 << 20
+
+
+@pytest.mark.parametrize('args, first_words', [
+    (['--api-url', 'http://127.0.0.1:9/api/v1', '--girder-token', 'abc', '--keypoints', '-1,-1'],
+     'click a point or draw a region on the tissue, or type words, then Submit'),
+    (['--keypoints', '100,100'], 'is on glass: click on the tissue itself'),
+    (['--keypoints', '5000,100'], 'is outside the image: click on the slide itself'),
+])
+def test_what_a_pathologist_meets_says_what_to_do_first(cli, sample_slide, tmp_path, args,
+                                                        first_words):
+    """The first line is in the words of the person at the slide (no flag, no environment
+    variable); the administrator's detail follows on the next line of the job log. Submit with
+    nothing clicked fails before any work instead of an empty job."""
+    result = cli(sample_slide, '--model', 'Test', *args, '--output-dir', str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    message = error_message(result.stderr).splitlines()
+    assert first_words in message[0], message
+    assert '--' not in message[0].partition('error: ')[2] and 'HF_' not in message[0], message
+    assert len(message) == 2 and message[1].startswith('  for the administrator: '), message
+    assert len(message[1].split(': ', 1)[1]) > 20, message  # the detail is there
+    assert os.listdir(tmp_path) == []  # nothing computed, nothing written
+
+
+def test_nothing_clicked_still_embeds_where_asked(cli, sample_slide, tmp_path):
+    """Embeddings only stays possible: outside Girder (-1,-1, the default) it computes the cache
+    (test_values_that_start_with_a_minus_are_values), and a Girder job that keeps its files is
+    let through to the connection (here refused, so exit 5, not the nothing-clicked error)."""
+    result = cli(sample_slide, '--model', 'Test', '--api-url', 'http://127.0.0.1:9/api/v1',
+                 '--girder-token', 'abc', '--keep-output-files', 'true', '--output-embeddings',
+                 str(tmp_path / 'e.npz'))
+    assert 'nothing to look for' not in result.stderr, result.stderr
+    assert result.returncode == 5, result.stderr

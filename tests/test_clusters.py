@@ -297,12 +297,15 @@ def _groups(path: str) -> dict[str, ET.Element]:
 
 def test_clusters_xml_shares_the_model_tiling_and_girder_options():
     ours, theirs = _groups(CLUSTERS_XML), _groups(SIMILARITY_XML)
-    for label in ('Model and Tiling', 'Compute', 'Dask'):
+    for label in ('Tiling and scale', 'Compute', 'Compute on a Dask cluster'):
         assert ET.tostring(ours[label]) == ET.tostring(theirs[label]), label
-    assert ([p.findtext('longflag') for p in ours['Girder']]
-            == [p.findtext('longflag') for p in theirs['Girder']])
+    assert ([p.findtext('longflag') for p in ours['For developers']]
+            == [p.findtext('longflag') for p in theirs['For developers']])
     params = {p.findtext('name'): p for group in ours.values() for p in group
               if p.find('name') is not None}
+    similarity = {p.findtext('name'): p for group in theirs.values() for p in group
+                  if p.find('name') is not None}
+    assert ET.tostring(params['model']) == ET.tostring(similarity['model'])
     clusters_param = params['clusters']
     assert clusters_param.tag == 'integer' and clusters_param.findtext('default') == '0'
     assert clusters_param.find('constraints').findtext('maximum') == '50'

@@ -73,7 +73,7 @@ def test_a_girder_job_writes_no_copies_of_what_girder_holds(cli, girder_server, 
                                                             sample_slide, tmp_path):
     """HistomicsUI names every output file of the panel: a click must not upload another copy
     of the cache, the annotations and the picture each time. Girder holds them, so the job
-    writes none of them (Slicer CLI Web uploads only what was written) and says so;
+    writes none of them (Slicer CLI Web uploads only what was written) and says so, once;
     --keep-output-files writes them all."""
     outputs = {name: tmp_path / name for name in ('e.npz', 'h.anot', 'hits.anot', 'o.png')}
     flags = ('--output-embeddings', '--output-annotation', '--output-hits', '--output-overlay')
@@ -82,9 +82,9 @@ def test_a_girder_job_writes_no_copies_of_what_girder_holds(cli, girder_server, 
     run = _task(cli, girder_server, gc, sample_slide, slide_item, '--keypoints', KEYPOINT, *args)
     assert run.returncode == 0, run.stderr
     assert not [path for path in outputs.values() if path.exists()], os.listdir(tmp_path)
-    for words in ('the embeddings are in the Girder cache folder', 'the annotation is on the '
-                  'slide', 'the hit polygons are on the slide', 'the viewer shows the map'):
-        assert words in run.stderr, run.stderr[-2000:]
+    # said once per run, not once per output (the job log a pathologist reads stays short)
+    told = [line for line in run.stderr.splitlines() if 'not writing' in line]
+    assert len(told) == 1 and '--keep-output-files true' in told[0], run.stderr[-2000:]
     assert 'cached the embeddings in Girder' in run.stderr
     assert len(_annotations(gc, slide_item['_id'])) == 1
     kept = _task(cli, girder_server, gc, sample_slide, slide_item, '--keypoints', KEYPOINT, *args,

@@ -178,7 +178,8 @@ def to_request(args: argparse.Namespace, cli: str = 'EmbeddingSimilarity') -> Re
         values[field] = (getattr(args, name, None) or defaults[field] or '').strip()
     for field, name in FILE_FIELDS.items():
         values[field] = getattr(args, name, None) or ''
-    positives = parse_shapes(getattr(args, 'keypoints', None), 'key points')
+    positives = (parse_shapes(getattr(args, 'keypoints', None), 'key points')
+                 + parse_shapes(getattr(args, 'keyRegions', None), 'key regions'))
     negatives = parse_shapes(getattr(args, 'negativeKeypoints', None), 'negative key points')
     pooling = getattr(args, 'pooling', 'default')
     return Request.of(

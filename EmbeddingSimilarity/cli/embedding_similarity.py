@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from .. import TOOL_ATTRIBUTE, __version__
+from ..errors import InputError, for_admin
 from ..girder.session import GirderLink
 from ..progress import NullProgress, Progress
 from ..query.calibration import shown
@@ -32,10 +33,25 @@ TASK = 'similarity'
 ANNOTATION_NAME = 'Embedding similarity'
 
 
+def check_something_asked(request: Request) -> None:
+    """A Girder job with nothing clicked, drawn, typed or named would embed the slide and show
+    nothing (HistomicsUI's Submit with an empty panel): refuse it before any work. Embeddings
+    only stays possible outside Girder (``--keypoints -1,-1``, the default) and in a Girder job
+    that keeps its files (``--keep-output-files true``, which writes the .npz)."""
+    if request.has_query or not request.girder.api_url or request.outputs.keep_output_files:
+        return
+    raise InputError(for_admin(
+        'nothing to look for: click a point or draw a region on the tissue, or type words, '
+        'then Submit',
+        'no --keypoints, --key-regions, --text-queries or --positive-annotations; a Girder job '
+        'computes the embeddings only with --keep-output-files true'))
+
+
 def run(request: Request, progress: Progress | None = None) -> Outcome:
     """The whole job: embeddings, then (with key points) the heatmap and its outputs."""
     progress = progress or NullProgress()
     colormap = validate(request)
+    check_something_asked(request)
     girder = GirderLink.connect(request.girder.api_url, request.girder.token)
     request = exemplar_shapes(request, girder)
     preview = (Previewer(request, girder, colormap) if request.has_query and progressive.wanted(

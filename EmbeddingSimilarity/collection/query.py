@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from ..cache import store
-from ..errors import InputError, missing, why_missing
+from ..errors import InputError, for_admin, missing, why_missing
 from ..girder.options import GIRDER_ID
 from ..progress import Progress
 from ..query.cells import tissue_wanted
@@ -53,10 +53,13 @@ def check_collection(request: Request, girder: bool = False) -> None:
                          'instead (e.g. --keypoints 1200,3400; several points are averaged), or '
                          'use EmbeddingSimilarity to search one slide with a region' % len(regions))
     if not request.query.keypoints and not request.query.text_queries.strip():
-        raise InputError('CollectionSimilarity needs at least one key point on the query image '
-                         '(e.g. --keypoints 1200,3400) or --text-queries')
+        raise InputError(for_admin('nothing to look for: click a point on the tissue, or type '
+                                   'words, then Submit', 'CollectionSimilarity needs at least one '
+                                   'key point on the query image (e.g. --keypoints 1200,3400) '
+                                   'or --text-queries'))
     if not request.search.collection:
-        raise InputError('--collection is required: the folder of slides to search')
+        raise InputError(for_admin('choose the folder of slides to search ("Folder of slides '
+                                   'to search"), then Submit', '--collection is required'))
     if girder and not GIRDER_ID.fullmatch(request.search.collection):
         raise InputError('--collection %r is neither a local folder nor a Girder folder id (24 '
                          'hexadecimal characters); give the folder\'s path or copy its id from '
@@ -148,6 +151,8 @@ def _check_on_tissue(request: Request, cells: list, tissue: np.ndarray) -> None:
     points = request.query.keypoints + request.query.negative_keypoints
     for (x, y), cell in zip(points, cells, strict=True):
         if not tissue[cell]:
-            raise InputError('key point (%g, %g) is on glass (cell %d, %d has less than %g '
-                             'tissue); click on tissue, or lower --tissue-threshold'
-                             % (x, y, *cell, request.tiling.tissue_threshold))
+            raise InputError(for_admin(
+                'key point (%g, %g) is on glass: click on the tissue itself, or open "Tiling '
+                'and scale" and lower Tissue Threshold' % (x, y),
+                'cell %d, %d has less than %g tissue (--tissue-threshold)'
+                % (*cell, request.tiling.tissue_threshold)))

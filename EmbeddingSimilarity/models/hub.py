@@ -16,10 +16,12 @@ Three questions, each answered quickly and without the hub libraries' retry loop
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import os
+from collections.abc import Iterator
 
 from ..errors import InputError, ModelUnavailableError
 from .spec import ModelSpec
@@ -239,3 +241,23 @@ def reconcile(spec: ModelSpec) -> ModelSpec:
                    'using the config\'s normalisation', spec.name, spec.repo_id,
                    '; '.join(problems))
     return spec.with_overrides(**{k: facts[k] for k in ('mean', 'std') if k in facts})
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers at error level, without progress bars, while a model loads: its load
+    report (a table of the weights a tower skips, expected for the image or text half of a CLIP
+    checkpoint) and config notes are warnings that would fill every job log; a real mismatch
+    still raises."""
+    from transformers.utils import logging as transformers_logging
+
+    verbosity = transformers_logging.get_verbosity()
+    bar = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()  # "Loading weights" bars, in a job log
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+        if bar:
+            transformers_logging.enable_progress_bar()

@@ -179,14 +179,16 @@ def _build_transformers(spec: ModelSpec, pretrained: bool) -> nn.Module:
     if spec.hf_class:
         # the image tower of a vision-language checkpoint: its vision config, with the
         # projection size the full model states (the tower's own default may differ)
-        full = AutoConfig.from_pretrained(repo, revision=spec.revision)
+        with hub.quiet_transformers():
+            full = AutoConfig.from_pretrained(repo, revision=spec.revision)
         vision = getattr(full, 'vision_config', None)
         if vision is not None:
             if getattr(full, 'projection_dim', None):
                 vision.projection_dim = full.projection_dim
             kwargs['config'] = vision
-    return model_class.from_pretrained(
-        repo, revision=spec.revision, trust_remote_code=spec.trust_remote_code, **kwargs)
+    with hub.quiet_transformers():
+        return model_class.from_pretrained(
+            repo, revision=spec.revision, trust_remote_code=spec.trust_remote_code, **kwargs)
 
 
 def _build_open_clip(spec: ModelSpec, pretrained: bool) -> nn.Module:

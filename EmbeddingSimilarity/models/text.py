@@ -132,24 +132,21 @@ def ensemble_vectors(vectors: np.ndarray) -> np.ndarray:
 def _transformers_tower(spec: ModelSpec) -> TextEncoder:
     import torch
     from transformers import AutoConfig, AutoTokenizer, CLIPTextModelWithProjection
-    from transformers.utils import logging as transformers_logging
 
+    from .hub import quiet_transformers
     from .loaders import _hub_repo
 
     repo = _hub_repo(spec)
     tokenizer = AutoTokenizer.from_pretrained(repo, revision=spec.revision)
     # the text config, with the projection size the full model states (as the image tower)
-    full = AutoConfig.from_pretrained(repo, revision=spec.revision)
+    with quiet_transformers():
+        full = AutoConfig.from_pretrained(repo, revision=spec.revision)
     config = getattr(full, 'text_config', full)
     if getattr(full, 'projection_dim', None):
         config.projection_dim = full.projection_dim
-    verbosity = transformers_logging.get_verbosity()
-    transformers_logging.set_verbosity_error()  # the image weights it skips are expected
-    try:
+    with quiet_transformers():  # the image weights it skips are expected
         model = CLIPTextModelWithProjection.from_pretrained(repo, revision=spec.revision,
                                                             config=config).eval()
-    finally:
-        transformers_logging.set_verbosity(verbosity)
     context = int(model.config.max_position_embeddings)
 
     def run(texts: list[str]) -> torch.Tensor:

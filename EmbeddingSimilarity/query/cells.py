@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..cache.store import EmbeddingGrid
-from ..errors import InputError
+from ..errors import InputError, for_admin
 from ..slide.tiling import TileGrid
 from .options import QueryOptions
 from .scorer import fit_scorer
@@ -56,18 +56,20 @@ def check_on_tissue(query: QueryOptions, grid: TileGrid, fraction: np.ndarray,
         return
     wanted = tissue_wanted(fraction, tissue_threshold)
     if not wanted.any():
-        raise InputError('found no tissue on this image: none of its %d cells holds %g or more '
-                         'tissue (the brightest is %.0f%% tissue); check the image, or lower '
-                         '--tissue-threshold (0 scores every cell)'
-                         % (wanted.size, tissue_threshold, 100 * float(np.max(fraction))))
+        raise InputError(for_admin(
+            'found no tissue on this slide: check that it is the right slide, or open "Tiling '
+            'and scale" and lower Tissue Threshold (0 uses every tile, glass included)',
+            'none of its %d cells holds %g or more tissue (the brightest is %.0f%% tissue); '
+            '--tissue-threshold 0 scores every cell'
+            % (wanted.size, tissue_threshold, 100 * float(np.max(fraction)))))
     for x, y in query.keypoints:
         row, col = grid.cell_of_point(x, y)
         if not wanted[row, col]:
-            raise InputError('key point (%g, %g) is on glass: its cell (%d, %d) holds %.0f%% '
-                             'tissue, below --tissue-threshold %g; click on the tissue, or lower '
-                             '--tissue-threshold' % (x, y, row, col,
-                                                     100 * float(fraction[row, col]),
-                                                     tissue_threshold))
+            raise InputError(for_admin(
+                'key point (%g, %g) is on glass: click on the tissue itself, or open "Tiling '
+                'and scale" and lower Tissue Threshold' % (x, y),
+                'its cell (%d, %d) holds %.0f%% tissue, below --tissue-threshold %g'
+                % (row, col, 100 * float(fraction[row, col]), tissue_threshold)))
 
 
 def query_cells(query: QueryOptions, grid: TileGrid) -> np.ndarray:

@@ -22,7 +22,7 @@ import dataclasses
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, for_admin
 
 SEPARATOR = (-1.0, -1.0)
 
@@ -218,14 +218,16 @@ def check_shapes_inside(shapes: list[Shape], width: int, height: int, name: str)
     for shape in shapes:
         left, top, right, bottom = shape.bounds()
         if right < 0 or bottom < 0 or left >= width or top >= height:
-            raise InputError('%s: %s %s is outside the image (0..%d, 0..%d base pixels); draw it '
-                             'on the slide' % (name, shape.kind, shape_text(shape),
-                                               width - 1, height - 1))
+            raise InputError(for_admin(
+                '%s: %s %s is outside the image: draw it on the slide itself'
+                % (name, shape.kind, shape_text(shape)),
+                'the image spans 0..%d, 0..%d base pixels' % (width - 1, height - 1)))
 
 
 def check_points_inside(points: list[tuple[float, float]], width: int, height: int,
                         name: str = 'key point') -> None:
     for x, y in points:
         if not (np.isfinite(x) and np.isfinite(y)) or not (0 <= x < width and 0 <= y < height):
-            raise InputError('%s (%g, %g) is outside the image (0..%d, 0..%d base pixels); '
-                             'click on the slide' % (name, x, y, width - 1, height - 1))
+            raise InputError(for_admin(
+                '%s (%g, %g) is outside the image: click on the slide itself' % (name, x, y),
+                'the image spans 0..%d, 0..%d base pixels' % (width - 1, height - 1)))

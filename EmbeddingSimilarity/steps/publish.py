@@ -5,6 +5,7 @@ or written to the ``.anot`` output, and its PNG picture. Shared by every CLI.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -38,9 +39,27 @@ def writes_copy(request: Request, in_girder: bool, what: str, path: str) -> bool
     if not path:
         return False
     if in_girder and not request.outputs.keep_output_files:
-        logger.info('not writing %s: %s; --keep-output-files true writes it too', path, what)
+        _tell_once(request)
+        logger.debug('not writing %s: %s', path, what)
         return False
     return True
+
+
+_TOLD: list[weakref.ref] = []
+"""The runs already told that copies are skipped, by their query record: a run's previews copy
+its request with other outputs (:meth:`~.request.Request.but`), never with another query."""
+
+
+def _tell_once(request: Request) -> None:
+    """One line per run, not one per output file or preview, in a job log a pathologist may
+    read."""
+    query = request.query
+    if any(ref() is query for ref in _TOLD):
+        return
+    _TOLD[:] = [ref for ref in _TOLD if ref() is not None] + [weakref.ref(query)]
+    logger.info('not writing output files that copy what Girder holds (the embeddings, the '
+                'annotations, the picture); "Keep these files as well" '
+                '(--keep-output-files true) writes them')
 
 
 def caption(provenance: Provenance) -> str:

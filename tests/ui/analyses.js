@@ -65,16 +65,25 @@ async function openPanel(p, panel, cli, suffix = '') {
     node.querySelectorAll('input[id], select[id]').forEach((el) => { out[el.id] = el.value; });
     return out;
   });
+  // what the first screen shows: the fields outside collapsed (advanced) groups
+  const shown = await panel.locator('.s-panel-content .s-control-item:visible')
+    .evaluateAll((items) => items.map((el) => el.getAttribute('data-control-id')));
   const title = (await panel.locator('.s-panel-title, h3, h4').first().textContent().catch(() => '')) || '';
   await p.screenshot({ path: `${config.shots}/analyses_page${suffix}.png` });
   await panel.screenshot({ path: `${config.shots}/analyses_panel${suffix}.png` });
-  return { event: 'panel', cli, groups: groups.map((g) => g.trim()), values, title: title.trim() };
+  return { event: 'panel', cli, groups: groups.map((g) => g.trim()), values, shown,
+    title: title.trim() };
 }
 
 // type into the panel's fields (e.g. Text Queries), as a user does
 async function fillPanel(panel, fill) {
   for (const [name, value] of Object.entries(fill)) {
     const field = panel.locator(`input#${name}`);
+    if (!(await field.isVisible())) {
+      // a field of a collapsed (advanced) group: open the group, as a user does
+      await field.locator('xpath=ancestor::*[contains(@class, "s-panel-content")][1]/preceding-sibling::*[contains(@class, "s-panel-title-container")][1]').click();
+      await field.waitFor({ state: 'visible', timeout: 10000 });
+    }
     await field.fill(value);
     await field.dispatchEvent('change');
   }
