@@ -96,7 +96,7 @@ ROWS = [
     ('colour', ['{slide}', '--color', 'blurple'], 2, 'colour'),
     ('unknown model', ['{slide}', '--model', 'UNI3'], 2, 'invalid choice'),
     ('unknown model', ['{slide}', '--custom-model', 'UNI3'], 2, 'unknown model'),
-    ('model needing code', ['{slide}', '--model', 'CTransPath'], 3, 'timm_ctp'),
+    ('model needs its code', ['{slide}', '--model', 'CTransPath'], 3, 'timm_ctp'),
     ('corrupt cache', ['{slide}', '--input-embeddings', '{folder}/corrupt.npz'], 4, 'unreadable'),
     ('truncated cache', ['{slide}', '--input-embeddings', '{folder}/truncated.npz'], 4,
      'unreadable or truncated'),
