@@ -267,7 +267,7 @@ def test_a_collection_search_reads_peer_files_without_embedding(ours, tmp_path):
         for stem in ('a', 'b'):
             shutil.copy(ours['slide'], folder / (stem + '.svs'))
             if kind == 'ours':
-                shutil.copy(ours['cache'], caches / (stem + '.Test.npz'))
+                shutil.copy(ours['cache'], caches / (stem + '.svs.Test.npz'))
             elif stem == 'a':
                 trident_file(caches / (stem + '.h5'), vectors(ours), corners(ours), name=stem)
             else:  # beside the slide: its store is not taken for slides
@@ -281,11 +281,11 @@ def test_a_collection_search_reads_peer_files_without_embedding(ours, tmp_path):
         ranked[kind] = [(row['image'], row['row'], row['col'], row['score'])
                         for row in read_rows(str(tmp_path / kind / 'results.csv'))]
         assert sorted(os.listdir(caches)) == sorted(
-            ['a.Test.npz', 'b.Test.npz'] + (['a.h5'] if kind == 'trident' else []))
+            ['a.svs.Test.npz', 'b.svs.Test.npz'] + (['a.h5'] if kind == 'trident' else []))
         assert '2 of 2 slides searched (0 embedded now, 0 skipped)' in result.stderr
     assert ranked['trident'] == ranked['ours'] and len(ranked['ours']) == 30
     for stem, tool in (('a', 'TRIDENT'), ('b', 'LazySlide')):
-        read = store.load(str(tmp_path / 'trident' / 'features_Test' / (stem + '.Test.npz')))
+        read = store.load(str(tmp_path / 'trident' / 'features_Test' / (stem + '.svs.Test.npz')))
         assert read.provenance.tissue['method'].startswith(tool + ' patches')
 
 

@@ -127,7 +127,8 @@ def test_bad_region_inputs_exit_2_and_keep_the_cache(cli, tmp_path, sample_slide
         result = cli(sample_slide, '--model', 'Test', '--input-embeddings', test_grid,
                      '--output-annotation', str(tmp_path / 'a.anot'), *args)
         assert result.returncode == 2, (args, result.stderr)
-        lines = [x for x in result.stderr.splitlines() if x.startswith('EmbeddingSimilarity:')]
+        lines = [x for x in result.stderr.splitlines()
+                 if x.startswith('EmbeddingSimilarity: error:')]
         assert len(lines) == 1 and message in lines[0], (args, result.stderr)
     assert Path(test_grid).read_bytes() == before
 
