@@ -67,6 +67,9 @@ def run_cli(client, item: dict, args: argparse.Namespace, workdir: str, report) 
                '--model', args.model]
     if args.keypoints:
         command += ['--keypoints', args.keypoints]
+    else:  # embeddings only: a Girder run that asks nothing must say so by keeping its files
+        command += ['--keep-output-files', 'true', '--output-embeddings',
+                    os.path.join(workdir, file_id + '.npz')]
     command += args.extra
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stage = ''
@@ -89,7 +92,9 @@ def run_slicer(client, item: dict, args: argparse.Namespace, report) -> int:
     """Start the task through Slicer CLI Web and follow its job until it ends."""
     file_id = item['largeImage']['fileId']
     params = {'inputImageFile': file_id, 'inputImageId': file_id, 'model': args.model,
-              'keypoints': args.keypoints or '-1,-1'}
+              'keypoints': args.keypoints or '-1,-1',
+              # embeddings only: a job that asks nothing must say so by keeping its files
+              'keepOutputFiles': 'false' if args.keypoints else 'true'}
     if args.output_folder:
         base = os.path.splitext(item['name'])[0]
         params.update(outputEmbeddingFile='%s.%s.npz' % (base, args.model),

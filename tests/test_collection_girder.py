@@ -58,7 +58,9 @@ def test_a_girder_folder_search_posts_one_heatmap_per_slide_with_a_match(
     archive, query, other = _archive(gc, sample_slide, slide_40x, tmp_path)
     api = girder_server['apiUrl']
     cached = cli(sample_slide, '--model', 'Test', '--api-url', api, '--girder-token', gc.token,
-                 '--image-id', query['fileId'])  # caches the query slide's grid in Girder
+                 '--image-id', query['fileId'], '--keep-output-files', 'true',
+                 '--output-embeddings', str(tmp_path / 'query.npz'))  # embeddings only: caches
+    # the query slide's grid in Girder (a Girder run that asks nothing must say it keeps files)
     assert cached.returncode == 0, cached.stderr
     args = [sample_slide, '--keypoints', KEYPOINT, '--collection', archive['_id'], '--model',
             'Test', '--top-k', '40', '--api-url', api, '--girder-token', gc.token, '--image-id',
