@@ -72,13 +72,6 @@ def _one_line_error(cli: str, message: str) -> None:
     "invalid parseValue value" says which value, not what is wrong with it."""
     message = message.replace('invalid parseValue value', 'not a value of the right type '
                               '(a whole number, a number or a choice, as --help says)')
-    choice = re.search(r"argument --model: invalid choice: '([^']*)'", message)
-    if choice:
-        from ..models.registry import renamed_note
-
-        note = renamed_note(choice.group(1))
-        if note:
-            raise UserError('argument --model: %s' % note[2:])
     raise UserError('%s; see %s --help' % (message, cli))
 
 

@@ -62,17 +62,6 @@ def get_spec(name: str, pooling: str | None = None, trust_remote_code: bool = Fa
     return spec
 
 
-RENAMED: dict[str, str] = {}
-"""Old model names and their new ones (none today: 0.2 renamed CHIEF's checkpoint from CTransPath
-to CTransPath-CHIEF, and CTransPath now names the original TransPath release)."""
-
-
-def renamed_note(name: str) -> str:
-    """``'; NAME is now called NEW: use NEW'`` for a renamed model, else ''."""
-    new = RENAMED.get(name.strip())
-    return '; %s is now called %s (same weights): use %s' % (name.strip(), new, new) if new else ''
-
-
 def _find_spec(name: str) -> ModelSpec:
     if is_generic(name):
         return generic_spec(name)
@@ -82,8 +71,5 @@ def _find_spec(name: str) -> ModelSpec:
         if spec.name == name:
             return hub.reconcile(spec)
     known = ', '.join(s.name for s in list_specs())
-    note = renamed_note(name)
-    if note:
-        raise InputError('unknown model %r%s' % (name, note))
     raise InputError('unknown model %r; choose one of: %s, or timm:hf_hub:ORG/NAME, '
                      'hf:ORG/NAME, local:/path' % (name, known))
